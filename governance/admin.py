@@ -1,0 +1,67 @@
+"""The admin is read-only for the domain: every write goes through the audited services."""
+
+from django.contrib import admin
+
+from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Person)
+class PersonAdmin(ReadOnlyAdmin):
+    list_display = ("username", "first_name", "last_name", "status", "is_active")
+    list_filter = ("status",)
+    search_fields = ("username", "first_name", "last_name", "email")
+    exclude = ("password",)
+
+
+@admin.register(Team)
+class TeamAdmin(ReadOnlyAdmin):
+    list_display = ("name", "manager")
+
+
+@admin.register(System)
+class SystemAdmin(ReadOnlyAdmin):
+    list_display = ("name", "lifecycle", "environment", "criticality", "owner", "team")
+    list_filter = ("lifecycle", "environment", "criticality", "third_party")
+    search_fields = ("name",)
+
+
+@admin.register(SecretStore)
+class SecretStoreAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "address")
+
+
+@admin.register(Credential)
+class CredentialAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "system", "store", "status", "owner")
+    list_filter = ("kind", "status")
+    search_fields = ("name", "identifier")
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "platform", "status", "owner", "team")
+    list_filter = ("kind", "status")
+    search_fields = ("name",)
+
+
+@admin.register(Binding)
+class BindingAdmin(ReadOnlyAdmin):
+    list_display = ("workflow", "credential", "purpose")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "occurred_at", "actor_label", "action", "object_type", "object_id", "summary")
+    list_filter = ("actor_kind", "object_type")
+    search_fields = ("summary", "object_repr", "actor_label")

@@ -1,0 +1,239 @@
+"""The one audited path: who acts (Actor), appending an event, and verifying the chain.
+
+Every service calls audit_append() inside its own transaction, so the change and its event
+commit or roll back together. Appends are serialised (a PostgreSQL advisory lock; SQLite's
+IMMEDIATE transactions) so concurrent writers never fork the chain.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from governance.models import ActorKind, AuditEvent
+
+GENESIS_HASH = "0" * 64
+AUDIT_LOCK_KEY = 0x57E3A7D  # arbitrary, constant: "Steward audit chain"
+REDACTED = "[redacted]"
+REDACTED_FIELDS = frozenset({"password", "token", "token_hash", "secret", "secret_value", "signing_secret"})
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("steward_request_id", default="")
+_source_address: contextvars.ContextVar[str | None] = contextvars.ContextVar("steward_source", default=None)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a person, an integration (for a named person), or a system task."""
+
+    kind: str
+    label: str
+    id: int | None = None
+    user: Any = None
+    on_behalf_of: Any = None
+    task_id: str = ""
+
+    @classmethod
+    def for_user(cls, user) -> Actor:
+        return cls(kind=ActorKind.PERSON, label=user.get_username(), id=user.pk, user=user)
+
+    @classmethod
+    def system(cls, *, task_id: str = "", label: str = "steward") -> Actor:
+        return cls(kind=ActorKind.SYSTEM, label=label, task_id=task_id or "")
+
+    @classmethod
+    def for_integration(cls, integration, *, on_behalf_of) -> Actor:
+        return cls(
+            kind=ActorKind.INTEGRATION,
+            label=f"integration:{integration.name}",
+            id=integration.pk,
+            user=on_behalf_of,
+            on_behalf_of=on_behalf_of,
+        )
+
+    @property
+    def person(self):
+        """The human accountable for this action (the person behind an integration), if any."""
+        return self.user
+
+
+def set_request_context(*, request_id: str, source_address: str | None):
+    return _request_id.set(request_id), _source_address.set(source_address)
+
+
+def reset_request_context(tokens) -> None:
+    _request_id.reset(tokens[0])
+    _source_address.reset(tokens[1])
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def jsonable(value: Any) -> Any:
+    """Reduce a field value to plain JSON so that the canonical serialisation is stable."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(jsonable(v) for v in value)
+    return str(value)
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"before": x, "after": y}} for the fields that differ; secret-looking fields redacted."""
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = jsonable(before.get(name)), jsonable(after.get(name))
+        if old != new:
+            if name in REDACTED_FIELDS:
+                old, new = REDACTED, REDACTED
+            changes[name] = {"before": old, "after": new}
+    return changes
+
+
+def canonical_event_bytes(event: AuditEvent) -> bytes:
+    """The bytes an event's hash covers: every field but the hash itself, in a fixed form."""
+    payload = {
+        "sequence": event.sequence,
+        "occurred_at": jsonable(event.occurred_at),
+        "actor_kind": event.actor_kind,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "on_behalf_of_id": event.on_behalf_of_id,
+        "task_id": event.task_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_repr": event.object_repr,
+        "summary": event.summary,
+        "changes": jsonable(event.changes),
+        "request_id": event.request_id,
+        "source_address": event.source_address,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical_event_bytes(event)).hexdigest()
+
+
+def _lock_chain_head() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+    # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
+
+
+def object_type_of(obj: models.Model | str) -> str:
+    return obj if isinstance(obj, str) else obj._meta.label_lower
+
+
+def audit_append(
+    *,
+    actor: Actor,
+    action: str,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    summary: str,
+    changes: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. Must run inside the service's transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_append must run inside the transaction of the change it records")
+    if target is not None:
+        object_type = object_type or object_type_of(target)
+        object_id = object_id or target.pk
+    _lock_chain_head()
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event = AuditEvent(
+        sequence=sequence,
+        occurred_at=timezone.now(),
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label[:200],
+        on_behalf_of_id=getattr(actor.on_behalf_of, "pk", None),
+        task_id=actor.task_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=str(target)[:300] if target is not None else "",
+        summary=summary[:500],
+        changes=jsonable(changes or {}),
+        request_id=_request_id.get(),
+        source_address=_source_address.get(),
+        prev_hash=prev_hash,
+    )
+    event.hash = compute_event_hash(event)
+    event.save(force_insert=True)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    intact: bool
+    events: int
+    head_hash: str
+    first_bad_sequence: int | None = None
+    reason: str = ""
+
+
+def iter_events_in_order(batch_size: int = 5000) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("sequence").iterator(chunk_size=batch_size)
+
+
+def verify_chain(events: Iterable[AuditEvent] | None = None) -> ChainVerification:
+    """Recompute every hash and link; name the first event that is edited, missing or out of order."""
+    expected_prev = GENESIS_HASH
+    expected_sequence = 1
+    count = 0
+    for event in events if events is not None else iter_events_in_order():
+        if event.sequence != expected_sequence:
+            return ChainVerification(
+                False, count, expected_prev, event.sequence,
+                f"event #{event.sequence} follows #{expected_sequence - 1}: an event is missing or re-ordered",
+            )
+        if event.prev_hash != expected_prev:
+            return ChainVerification(
+                False, count, expected_prev, event.sequence,
+                f"event #{event.sequence} does not link to the hash of the event before it",
+            )
+        if compute_event_hash(event) != event.hash:
+            return ChainVerification(
+                False, count, expected_prev, event.sequence,
+                f"event #{event.sequence} was edited: its content no longer matches its hash",
+            )
+        expected_prev = event.hash
+        expected_sequence += 1
+        count += 1
+    return ChainVerification(True, count, expected_prev)
+
+
+def atomic():
+    """The transaction every service runs in."""
+    return transaction.atomic()

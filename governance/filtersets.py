@@ -1,0 +1,121 @@
+"""Filters shared by the portal's list pages and the API."""
+
+import django_filters
+from django.db.models import Q
+
+from governance.choices import (
+    MANAGED_STORE_KINDS,
+    CredentialKind,
+    CredentialStatus,
+    Criticality,
+    Environment,
+    PersonStatus,
+    PrivilegeLevel,
+    SecretStoreKind,
+    SystemLifecycle,
+    WorkflowKind,
+    WorkflowStatus,
+)
+from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+
+
+class SearchFilterSet(django_filters.FilterSet):
+    search_fields: tuple[str, ...] = ()
+    q = django_filters.CharFilter(method="filter_q", label="Search")
+
+    def filter_q(self, queryset, name, value):
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(condition)
+
+
+class OwnedFilterSet(SearchFilterSet):
+    owner = django_filters.ModelChoiceFilter(queryset=Person.objects.all())
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    orphaned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Orphaned")
+
+
+class WorkflowFilterSet(OwnedFilterSet):
+    search_fields = ("name", "description", "platform", "owner__username")
+    kind = django_filters.ChoiceFilter(choices=WorkflowKind.choices)
+    status = django_filters.ChoiceFilter(choices=WorkflowStatus.choices)
+    criticality = django_filters.ChoiceFilter(choices=Criticality.choices)
+    platform = django_filters.CharFilter(lookup_expr="iexact")
+    privileged = django_filters.BooleanFilter(method="filter_privileged", label="Privileged automation")
+
+    class Meta:
+        model = Workflow
+        fields = ["q", "kind", "status", "criticality", "platform", "owner", "team", "orphaned", "privileged"]
+
+    def filter_privileged(self, queryset, name, value):
+        condition = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
+        return queryset.filter(condition) if value else queryset.exclude(condition)
+
+
+class CredentialFilterSet(OwnedFilterSet):
+    search_fields = ("name", "identifier", "store_path", "fingerprint", "system__name")
+    kind = django_filters.ChoiceFilter(choices=CredentialKind.choices)
+    status = django_filters.ChoiceFilter(choices=CredentialStatus.choices)
+    privilege_level = django_filters.ChoiceFilter(choices=PrivilegeLevel.choices)
+    system = django_filters.ModelChoiceFilter(queryset=System.objects.all())
+    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all())
+    managed = django_filters.BooleanFilter(method="filter_managed", label="In a managed store")
+    expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte")
+
+    class Meta:
+        model = Credential
+        fields = ["q", "kind", "status", "privilege_level", "system", "store", "owner", "team", "orphaned",
+                  "managed", "expires_before"]
+
+    def filter_managed(self, queryset, name, value):
+        condition = Q(store__kind__in=MANAGED_STORE_KINDS)
+        return queryset.filter(condition) if value else queryset.exclude(condition)
+
+
+class SystemFilterSet(OwnedFilterSet):
+    search_fields = ("name", "description", "vendor")
+    lifecycle = django_filters.ChoiceFilter(choices=SystemLifecycle.choices)
+    environment = django_filters.ChoiceFilter(choices=Environment.choices)
+    criticality = django_filters.ChoiceFilter(choices=Criticality.choices)
+    third_party = django_filters.BooleanFilter()
+
+    class Meta:
+        model = System
+        fields = ["q", "lifecycle", "environment", "criticality", "third_party", "owner", "team", "orphaned"]
+
+
+class SecretStoreFilterSet(SearchFilterSet):
+    search_fields = ("name", "address", "description")
+    kind = django_filters.ChoiceFilter(choices=SecretStoreKind.choices)
+
+    class Meta:
+        model = SecretStore
+        fields = ["q", "kind"]
+
+
+class PersonFilterSet(SearchFilterSet):
+    search_fields = ("username", "first_name", "last_name", "email", "job_title")
+    status = django_filters.ChoiceFilter(choices=PersonStatus.choices)
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), method="filter_team")
+
+    class Meta:
+        model = Person
+        fields = ["q", "status", "team"]
+
+    def filter_team(self, queryset, name, value):
+        return queryset.filter(groups=value.group_id)
+
+
+class AuditEventFilterSet(SearchFilterSet):
+    search_fields = ("summary", "object_repr", "actor_label")
+    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
+    action = django_filters.CharFilter(lookup_expr="istartswith")
+    object_type = django_filters.CharFilter()
+    object_id = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lte")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["q", "actor", "action", "object_type", "object_id", "since", "until"]

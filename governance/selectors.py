@@ -1,0 +1,155 @@
+"""Reads: every selector takes the user and returns restricted, prefetched querysets."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, Q
+
+from governance.choices import MANAGED_STORE_KINDS
+from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
+from governance.permissions import VIEW, restrict
+
+
+def workflow_list(*, user, action: str = VIEW):
+    unmanaged = Binding.objects.filter(workflow=OuterRef("pk")).filter(
+        Q(credential__store__isnull=True) | ~Q(credential__store__kind__in=MANAGED_STORE_KINDS)
+    )
+    return (
+        restrict(Workflow.objects.all(), user, action)
+        .select_related("owner", "team")
+        .annotate(credential_count=Count("bindings", distinct=True), has_unmanaged_credential=Exists(unmanaged))
+    )
+
+
+def credential_list(*, user, action: str = VIEW):
+    return (
+        restrict(Credential.objects.all(), user, action)
+        .select_related("owner", "team", "system", "store")
+        .annotate(workflow_count=Count("bindings", distinct=True))
+    )
+
+
+def system_list(*, user, action: str = VIEW):
+    return (
+        restrict(System.objects.all(), user, action)
+        .select_related("owner", "team")
+        .annotate(credential_count=Count("credentials", distinct=True))
+    )
+
+
+def secret_store_list(*, user, action: str = VIEW):
+    return restrict(SecretStore.objects.all(), user, action).annotate(
+        credential_count=Count("credentials", distinct=True)
+    )
+
+
+def person_list(*, user):
+    return restrict(Person.objects.all(), user, VIEW).prefetch_related("groups")
+
+
+def team_list(*, user):
+    return restrict(Team.objects.all(), user, VIEW).select_related("manager")
+
+
+def workflow_bindings(*, user, workflow: Workflow):
+    return (
+        restrict(Binding.objects.filter(workflow=workflow), user, VIEW)
+        .select_related("credential__store", "credential__system", "credential__owner")
+        .order_by("credential__name")
+    )
+
+
+def credential_bindings(*, user, credential: Credential):
+    """Every workflow that uses a credential, as far as the user may see workflows."""
+    visible = restrict(Workflow.objects.all(), user, VIEW)
+    return (
+        Binding.objects.filter(credential=credential, workflow__in=visible)
+        .select_related("workflow__owner")
+        .order_by("workflow__name")
+    )
+
+
+def object_history(*, obj):
+    """Audit events of one object. Callers pass an object the user was already allowed to see."""
+    return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("-sequence")
+
+
+def audit_event_list(*, user):
+    return restrict(AuditEvent.objects.all(), user, VIEW)
+
+
+def owned_by(*, user, person: Person):
+    return {
+        "workflows": restrict(Workflow.objects.filter(owner=person), user, VIEW),
+        "credentials": restrict(Credential.objects.filter(owner=person), user, VIEW).select_related("system"),
+        "systems": restrict(System.objects.filter(owner=person), user, VIEW),
+    }
+
+
+def home_summary(*, user) -> dict:
+    workflows = restrict(Workflow.objects.all(), user, VIEW)
+    credentials = restrict(Credential.objects.all(), user, VIEW)
+    systems = restrict(System.objects.all(), user, VIEW)
+    my_workflows = workflow_list(user=user).filter(owner=user)[:20]
+    return {
+        "counts": {
+            "workflows": workflows.count(),
+            "credentials": credentials.count(),
+            "systems": systems.count(),
+            "orphaned_workflows": workflows.filter(owner__isnull=True).count(),
+        },
+        "my_workflows": my_workflows,
+    }
+
+
+PRESENT, MISSING, STALE = "present", "missing", "stale"
+
+
+def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
+    """The four things the portal insists on for a workflow, each present, missing or stale."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    items = []
+    owner = workflow.owner
+    if owner is None:
+        items.append({"name": "Owner", "state": MISSING, "detail": "Orphaned: no accountable owner."})
+    elif owner.is_departed:
+        items.append({"name": "Owner", "state": STALE, "detail": f"{owner} has departed."})
+    else:
+        team = f", backup team {workflow.team}" if workflow.team_id else ", no backup team"
+        items.append({"name": "Owner", "state": PRESENT, "detail": f"{owner}{team}."})
+
+    unmanaged = [b.credential for b in bindings if b.credential.store is None or not b.credential.store.is_managed]
+    if not bindings:
+        items.append({"name": "Credential source", "state": MISSING, "detail": "No credentials recorded."})
+    elif unmanaged:
+        names = ", ".join(c.name for c in unmanaged[:3])
+        items.append({"name": "Credential source", "state": MISSING,
+                      "detail": f"{len(unmanaged)} credential(s) outside a managed store: {names}."})
+    else:
+        items.append({"name": "Credential source", "state": PRESENT,
+                      "detail": f"All {len(bindings)} credential(s) in managed stores."})
+
+    policy = getattr(workflow, "approval_policy", None)
+    if policy is None:
+        items.append({"name": "Approval path", "state": MISSING,
+                      "detail": "No approval policy: the default policy per action applies."})
+    else:
+        items.append({"name": "Approval path", "state": PRESENT, "detail": f"Policy {policy}."})
+
+    max_age = timedelta(days=settings.STEWARD_THRESHOLDS["drill_max_age_days"])
+    if not workflow.shutdown_procedure.strip() or not workflow.kill_switch_steps.strip():
+        items.append({"name": "Shutdown procedure", "state": MISSING,
+                      "detail": "No runbook or kill-switch steps documented."})
+    elif workflow.last_drilled_at is None:
+        items.append({"name": "Shutdown procedure", "state": STALE, "detail": "Documented, never drilled."})
+    elif workflow.last_drill_result != "passed" or timezone.now() - workflow.last_drilled_at > max_age:
+        items.append({"name": "Shutdown procedure", "state": STALE,
+                      "detail": f"Last drill {workflow.last_drilled_at:%Y-%m-%d}: "
+                                f"{workflow.get_last_drill_result_display().lower()}."})
+    else:
+        items.append({"name": "Shutdown procedure", "state": PRESENT,
+                      "detail": f"Drilled {workflow.last_drilled_at:%Y-%m-%d}, passed."})
+    return items

@@ -1,0 +1,30 @@
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, key: str, label: str):
+    """A column header that sorts by key, toggling direction, keeping the other filters."""
+    current = context.get("sort", "")
+    base = context.get("querystring_without_sort", "")
+    descending = current == key
+    target = f"-{key}" if descending else key
+    arrow = " ▲" if current == key else " ▼" if current == f"-{key}" else ""
+    aria = "ascending" if current == key else "descending" if current == f"-{key}" else "none"
+    query = f"{base}&sort={target}" if base else f"sort={target}"
+    return format_html('<th aria-sort="{}"><a href="?{}">{}{}</a></th>', aria, query, label, arrow)
+
+
+@register.filter
+def badge(value, css: str = ""):
+    text = str(value) if value not in (None, "") else "—"
+    return format_html('<span class="badge {}">{}</span>', css or str(value).lower(), text)
+
+
+@register.filter
+def person_or_orphaned(person):
+    if person is None:
+        return format_html('<span class="badge missing">orphaned</span>')
+    return format_html('<a href="/people/{}/">{}</a>', person.pk, person)

@@ -1,0 +1,75 @@
+"""Run the whole portal on a laptop: web server, one Celery worker and beat; Ctrl-C stops all of it."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Start the web server, one Celery worker and Celery beat together (the embedded default)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default=os.environ.get("STEWARD_ADDR", "127.0.0.1:8000"))
+
+    def handle(self, *args, addr, **options):
+        python = sys.executable
+        var = str(settings.VAR_DIR)
+        commands = {
+            "web": [python, "manage.py", "runserver", addr, "--noreload"],
+            "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO", "--concurrency=1",
+                       "--pool=solo", "--without-gossip", "--without-mingle"],
+            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
+                     f"--schedule={os.path.join(var, 'celerybeat-schedule')}",
+                     f"--pidfile={os.path.join(var, 'celerybeat.pid')}"],
+        }
+        bao = shutil.which("bao")
+        if bao and os.environ.get("STEWARD_DEMO_OPENBAO", "1") == "1":
+            commands["openbao"] = [bao, "server", "-dev", "-dev-listen-address=127.0.0.1:8200",
+                                   f"-dev-root-token-id={os.environ.get('STEWARD_OPENBAO_TOKEN', 'steward-dev-root')}"]
+        processes = {}
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+        host = addr if ":" in addr else f"127.0.0.1:{addr}"
+        self.stdout.write(self.style.SUCCESS(f"\nSteward is running at http://{host}/"))
+        self.stdout.write(
+            "Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin "
+            f"(password: {settings.STEWARD_DEMO_PASSWORD if settings.STEWARD_DEMO_PASSWORD == 'steward-demo' else 'from STEWARD_DEMO_PASSWORD'})"
+        )
+        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} stopped with exit code {process.returncode}; stopping the rest.")
+                        exit_code = 1
+                        stopping = True
+                        break
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.time() + 10
+            for process in processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+            self.stdout.write("Stopped.")
+        if exit_code:
+            sys.exit(exit_code)

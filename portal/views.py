@@ -1,0 +1,50 @@
+"""Site-wide views: the home page and the health check."""
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from governance import selectors
+from portal.celery import app as celery_app
+
+
+@login_required
+def home(request):
+    return render(request, "portal/home.html", selectors.home_summary(user=request.user))
+
+
+def _database_status() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True, connection.vendor
+    except Exception as exc:  # noqa: BLE001 - any failure means "not answering"
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _broker_status() -> tuple[bool, str]:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.info()["transport"]
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """JSON health of the database and the broker: 200 when both answer, 503 otherwise."""
+    db_ok, db_detail = _database_status()
+    broker_ok, broker_detail = _broker_status()
+    ok = db_ok and broker_ok
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "database": {"ok": db_ok, "detail": db_detail},
+        "broker": {"ok": broker_ok, "detail": broker_detail},
+    }
+    return JsonResponse(body, status=200 if ok else 503)

@@ -1,0 +1,1 @@
+"""Report jobs and evidence packs arrive with the reports issue."""
