@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance.views import audit, imports, inventory, people
+from governance.views import approvals, attestation, audit, checks, imports, integrations, inventory, lifecycle, people
 
 KINDS = {"workflows": "workflow", "credentials": "credential", "systems": "system", "stores": "secretstore"}
 
@@ -14,6 +14,11 @@ urlpatterns = [
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
     path("import/", imports.inventory_import, name="inventory-import"),
     path("workflows/<int:pk>/bindings/new/", inventory.binding_create, name="binding-create"),
+    *approvals.urlpatterns,
+    *checks.urlpatterns,
+    *lifecycle.urlpatterns,
+    *integrations.urlpatterns,
+    *attestation.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():

@@ -4,21 +4,27 @@ Objects in the URLs belong to the owner persona's team, so the matrix also prove
 user may not see answers 404 (never 403, never 200).
 """
 
+import importlib
+import pkgutil
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-pytestmark = [pytest.mark.django_db]
+import tests.matrix
+from tests.matrix_personas import (
+    ADMINS,
+    EVERYONE,
+    NOBODY,
+    OWN,
+    OWN_CHANGE,
+    PERSONAS,
+    POST_ONLY,
+    READERS,
+    SIGNED_IN,
+    WRITERS,
+)
 
-PERSONAS = ("anonymous", "owner", "backup_owner", "approver", "auditor", "secadmin", "outsider")
-SIGNED_IN = PERSONAS[1:]
-OWN = {"owner": 200, "backup_owner": 200, "approver": 404, "auditor": 200, "secadmin": 200, "outsider": 404}
-OWN_CHANGE = {**OWN, "auditor": 404}
-EVERYONE = {p: 200 for p in SIGNED_IN}
-READERS = {p: 404 for p in SIGNED_IN} | {"auditor": 200, "secadmin": 200}
-ADMINS = {p: 404 for p in SIGNED_IN} | {"secadmin": 200}
-WRITERS = {**EVERYONE, "auditor": 404}
-NOBODY = {p: 404 for p in SIGNED_IN}
-POST_ONLY = {p: 405 for p in SIGNED_IN}
+pytestmark = [pytest.mark.django_db]
 
 # url name -> (kwargs builder key, expected per signed-in persona). Anonymous: 302 unless stated.
 MATRIX = {
@@ -57,6 +63,14 @@ MATRIX.update({
     "secretstore-transfer": ("store", NOBODY),
     "secretstore-retire": ("store", NOBODY),
 })
+# Each capability adds its pages in tests/matrix/<capability>.py as RULES = {url name: (key, expected)}.
+# The builder keys it may use are in KWARGS_BUILDERS below (or its own KWARGS dict of key -> callable).
+EXTRA_KWARGS = {}
+for _module in pkgutil.iter_modules(tests.matrix.__path__):
+    _rules = importlib.import_module(f"tests.matrix.{_module.name}")
+    MATRIX.update(_rules.RULES)
+    EXTRA_KWARGS.update(getattr(_rules, "KWARGS", {}))
+
 # Namespaced apps with their own access rules, tested elsewhere.
 EXCLUDED_NAMESPACES = {"admin"}
 
@@ -82,6 +96,8 @@ def _kwargs(key, estate, personas):
         return {}
     if key in ("csv", "json"):
         return {"fmt": key}
+    if key in EXTRA_KWARGS:
+        return EXTRA_KWARGS[key](estate, personas)
     obj = {"person": personas.owner, "team": personas.team}.get(key) or estate[key]
     return {"pk": obj.pk}
 

@@ -1,3 +1,8 @@
+from governance.models import approvals as _approvals  # noqa: F401  (models register on import)
+from governance.models import attestation as _attestation  # noqa: F401
+from governance.models import checks as _checks  # noqa: F401
+from governance.models import integrations as _integrations  # noqa: F401
+from governance.models import lifecycle as _lifecycle  # noqa: F401
 from governance.models.audit import ActorKind, AuditEvent
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.grants import (

@@ -136,6 +136,9 @@ class Credential(OwnedModel):
     )
     human_use_evidence = models.TextField(blank=True)
     third_party_reviewed_at = models.DateTimeField(null=True, blank=True)
+    last_attested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its owner last confirmed it in an attestation campaign."
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -191,6 +194,9 @@ class Workflow(OwnedModel):
     last_drilled_at = models.DateTimeField(null=True, blank=True)
     last_drill_result = models.CharField(max_length=16, choices=DrillResult.choices, blank=True, default="")
     retired_at = models.DateTimeField(null=True, blank=True)
+    last_attested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its owner last confirmed it in an attestation campaign."
+    )
     credentials = models.ManyToManyField(Credential, through="Binding", related_name="workflows")
 
     class Meta:

@@ -1,4 +1,4 @@
-"""Reads: every selector takes the user and returns restricted, prefetched querysets."""
+"""Reads: every selector takes the user and returns restricted, prefetched querysets (inventory here)."""
 
 from __future__ import annotations
 

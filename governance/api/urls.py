@@ -1,0 +1,3 @@
+"""REST API under /api/v1/ (the API issue fills this)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Portal pages of the attestation capability."""
+
+urlpatterns = []

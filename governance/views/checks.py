@@ -1,0 +1,3 @@
+"""Portal pages of the checks capability."""
+
+urlpatterns = []

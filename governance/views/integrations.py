@@ -1,0 +1,3 @@
+"""Portal pages of the integrations capability."""
+
+urlpatterns = []
