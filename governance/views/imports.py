@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from governance import roles
 from governance.audit import Actor
 from governance.forms import ImportForm
+from governance.services import exchange
 from governance.views.common import deny_unless
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -16,8 +17,6 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 @login_required
 @require_http_methods(["GET", "POST"])
 def inventory_import(request):
-    from governance.services import exchange  # TEMP-LAZY
-
     deny_unless(roles.is_signed_in(request.user) and not (roles.is_auditor(request.user)
                                                           and not roles.is_security_admin(request.user)))
     form = ImportForm(request.POST or None, request.FILES or None, object_types=("all", *exchange.OBJECT_TYPES))
