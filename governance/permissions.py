@@ -121,4 +121,6 @@ def revoke_team(obj: Model, team) -> None:
 
 
 def permission_for(model: type[Model], action: str) -> Permission:
-    return Permission.objects.get(content_type__app_label=model._meta.app_label, codename=f"{action}_{model._meta.model_name}")
+    return Permission.objects.get(
+        content_type__app_label=model._meta.app_label, codename=f"{action}_{model._meta.model_name}"
+    )

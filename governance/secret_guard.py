@@ -26,7 +26,10 @@ _PATTERNS = [
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "a JSON web token"),
     (re.compile(r"[a-z][a-z0-9+.\-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with a password in it"),
     (
-        re.compile(r"\b(?:password|passwd|pwd|secret|api[_-]?key|token|private[_-]?key)\s?(?:=\s*|:)['\"]?[^\s'\"]{6,}", re.I),
+        re.compile(
+            r"(?<![:/])\b(?:password|passwd|pwd|secret|api[_-]?key|token|private[_-]?key)\s?(?:=\s*|:)['\"]?[^\s'\"]{6,}",
+            re.I,
+        ),
         "a secret assignment",
     ),
 ]

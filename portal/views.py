@@ -48,3 +48,11 @@ def healthz(request):
         "broker": {"ok": broker_ok, "detail": broker_detail},
     }
     return JsonResponse(body, status=200 if ok else 503)
+
+
+@login_required
+def search(request):
+    query = request.GET.get("q", "")
+    results = selectors.global_search(user=request.user, query=query)
+    total = sum(len(rows) for rows in results.values())
+    return render(request, "portal/search.html", {"query": query, "results": results, "total": total})

@@ -9,6 +9,7 @@ exercised in every run.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +32,22 @@ def run(label: str, env: dict[str, str], args: list[str]) -> int:
     return subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env)
 
 
+def ensure_chromium() -> None:
+    """The browser journeys use Debian's Chromium; install it where missing (as root, from apt)."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("Chromium is missing and cannot be installed here: browser journeys will be skipped", flush=True)
+        return
+    print("Installing Chromium for the browser journeys (apt-get install chromium chromium-driver)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.call(["apt-get", "update", "-qq"], env=env)
+    subprocess.call(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env,
+                    stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str]) -> int:
+    ensure_chromium()
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     base.setdefault("STEWARD_ENV", "test")
     services = {}

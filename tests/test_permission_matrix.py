@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.django_db]
 MATRIX = {
     "home": (None, EVERYONE),
     "healthz": (None, EVERYONE | {"anonymous": 200}),
+    "search": (None, EVERYONE),
     "login": (None, {p: 302 for p in SIGNED_IN} | {"anonymous": 200}),
     "logout": (None, POST_ONLY | {"anonymous": 405}),
     "password_change": (None, EVERYONE),

@@ -153,3 +153,31 @@ def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
         items.append({"name": "Shutdown procedure", "state": PRESENT,
                       "detail": f"Drilled {workflow.last_drilled_at:%Y-%m-%d}, passed."})
     return items
+
+
+SEARCH_LIMIT = 10
+
+
+def global_search(*, user, query: str) -> dict[str, list]:
+    """Workflows, credentials, systems and people matching a name, identifier or ticket key."""
+    query = query.strip()
+    if len(query) < 2:
+        return {}
+    results = {
+        "workflows": list(restrict(Workflow.objects.filter(Q(name__icontains=query) | Q(platform__icontains=query)),
+                                   user, VIEW).select_related("owner")[:SEARCH_LIMIT]),
+        "credentials": list(restrict(Credential.objects.filter(
+            Q(name__icontains=query) | Q(identifier__icontains=query) | Q(fingerprint__icontains=query)
+            | Q(store_path__icontains=query)), user, VIEW).select_related("system")[:SEARCH_LIMIT]),
+        "systems": list(restrict(System.objects.filter(name__icontains=query), user, VIEW)[:SEARCH_LIMIT]),
+        "people": list(restrict(Person.objects.filter(
+            Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+            | Q(email__icontains=query)), user, VIEW)[:SEARCH_LIMIT]),
+    }
+    for name, provider in SEARCH_PROVIDERS.items():
+        results[name] = list(provider(user=user, query=query)[:SEARCH_LIMIT])
+    return results
+
+
+# Capabilities add their searchable objects (approval requests by ticket key, findings, ...) here.
+SEARCH_PROVIDERS: dict = {}

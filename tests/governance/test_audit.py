@@ -3,11 +3,12 @@
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from governance.audit import Actor, GENESIS_HASH, audit_append, verify_chain
+from governance.audit import GENESIS_HASH, Actor, audit_append, verify_chain
 from governance.models import AuditEvent
 from governance.services import inventory as inventory_services
 
@@ -53,7 +54,7 @@ def test_a_service_writes_one_event_with_before_and_after(personas):
 @pytest.mark.django_db
 def test_a_failed_service_call_leaves_no_event(personas):
     before = AuditEvent.objects.count()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         inventory_services.system_create(actor=Actor.for_user(personas.owner),
                                          data={"name": "x", "lifecycle": "nonsense"})
     assert AuditEvent.objects.count() == before

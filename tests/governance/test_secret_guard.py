@@ -26,6 +26,7 @@ REFERENCES = [
     "config/app.yaml#db_password",
     "Rotate quarterly. password: see the runbook",
     "550e8400-e29b-41d4-a716-446655440000",
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/payments/db-AbCdEf",
 ]
 
 

@@ -37,9 +37,10 @@ class Command(BaseCommand):
             processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
         host = addr if ":" in addr else f"127.0.0.1:{addr}"
         self.stdout.write(self.style.SUCCESS(f"\nSteward is running at http://{host}/"))
+        password = settings.STEWARD_DEMO_PASSWORD
+        shown = password if password == "steward-demo" else "the value of STEWARD_DEMO_PASSWORD"
         self.stdout.write(
-            "Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin "
-            f"(password: {settings.STEWARD_DEMO_PASSWORD if settings.STEWARD_DEMO_PASSWORD == 'steward-demo' else 'from STEWARD_DEMO_PASSWORD'})"
+            f"Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin (password: {shown})"
         )
         self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
         stopping = False
