@@ -387,3 +387,29 @@ def _hex_colons(rng: random.Random, n: int) -> str:
 
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def seed_demo_capabilities() -> list[str]:
+    """The catalogue, approval history, attestation campaigns, then a sweep so findings exist."""
+    from django.utils import timezone
+
+    from governance.audit import Actor
+    from governance.demo_approvals import seed_demo_approvals
+    from governance.demo_attestation import seed_demo_attestation
+    from governance.services.catalogue import catalogue_load
+    from governance.services.posture import posture_snapshot_take
+    from governance.services.sweep import sweep_run
+
+    now = demo_anchor()
+    catalogue = catalogue_load(actor=Actor.system(task_id="seed_demo", label="seed_demo"))
+    approvals = seed_demo_approvals(now=now)
+    attestation = seed_demo_attestation(now=timezone.now())
+    run = sweep_run(trigger="seed_demo")
+    posture_snapshot_take()
+    opened = sum(c.get("opened", 0) for c in run.counts.values() if isinstance(c, dict))
+    return [
+        f"{'catalogue':<15} version {catalogue.version.version}",
+        f"{'approvals':<15} " + ", ".join(f"{v} {k}" for k, v in approvals.items()),
+        f"{'attestation':<15} " + ", ".join(f"{v} {k}" for k, v in attestation.items()),
+        f"{'sweep':<15} {opened} findings opened ({run.status})",
+    ]

@@ -10,4 +10,20 @@ app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Owner attestation: opens scheduled campaigns, reminds, escalates, applies consequences.
+    "attestation-sweep": {"task": "governance.tasks.attestation.attestation_sweep", "schedule": 3600.0},
+    # Approval requests: reminders before expiry, escalation after the policy's delay, expiry.
+    "approval-requests-sweep": {"task": "governance.approvals.sweep", "schedule": 900.0},
+    # Lifecycle: rotation jobs for due credentials and certificate renewals; observed truth from the stores.
+    "lifecycle-rotation-schedule": {"task": "governance.lifecycle.rotation_schedule", "schedule": 3600.0},
+    "lifecycle-reconcile": {"task": "governance.lifecycle.reconcile", "schedule": 6 * 3600.0},
+    # Checks: the posture sweep (one message per run); the posture snapshot, idempotent per day (the
+    # day's last run wins), hourly so that a day is never missed when beat restarts.
+    "checks-sweep": {"task": "governance.checks.sweep",
+                     "schedule": float(os.environ.get("STEWARD_SWEEP_INTERVAL_SECONDS", "900"))},
+    "checks-posture-snapshot": {"task": "governance.checks.posture_snapshot", "schedule": 3600.0},
+    # Integrations: re-send due webhook deliveries whose message was lost, revoke tokens whose rotation
+    # overlap ended, forget ended webhook-secret overlaps and expired idempotency records.
+    "integrations-sweep": {"task": "governance.integrations.sweep", "schedule": 300.0},
+}

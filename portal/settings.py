@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "axes",
     "governance",
@@ -202,9 +203,50 @@ GUARDIAN_RENDER_403 = False
 ANONYMOUS_USER_NAME = None
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.StewardAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.StewardPermission"],
+    "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.StewardCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Steward API",
+    "DESCRIPTION": (
+        "Governance of automated workflows and the non-human identities they run on. Authenticate with an "
+        "integration's bearer token (Authorization: Bearer stw_...) or a signed-in portal session (CSRF on "
+        "writes). Every list is cursor-paginated (?cursor=, ?page_size= up to 200) and filtered like the "
+        "portal's lists. Errors share one body: {status, code, message, fields, request_id}. "
+        "See docs/integrations.md."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PersonStatusEnum": "governance.choices.PersonStatus",
+        "CredentialStatusEnum": "governance.choices.CredentialStatus",
+        "WorkflowStatusEnum": "governance.choices.WorkflowStatus",
+        "ActiveDisabledEnum": "governance.models.integrations.IntegrationStatus",
+        "DeliveryStatusEnum": "governance.models.integrations.DeliveryStatus",
+        "CredentialKindEnum": "governance.choices.CredentialKind",
+        "WorkflowKindEnum": "governance.choices.WorkflowKind",
+        "SecretStoreKindEnum": "governance.choices.SecretStoreKind",
+        "ReportKindEnum": "reports.models.ReportKind",
+        "ReportJobStatusEnum": "reports.models.ReportJobStatus",
+        "ApprovalStatusEnum": "governance.models.approvals.ApprovalStatus",
+    },
+}
+
 
 LOGGING = {
     "version": 1,

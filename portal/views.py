@@ -6,14 +6,16 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 from governance import selectors
+from governance.selectors.home import home_context
 from portal.celery import app as celery_app
 
 
 @login_required
 def home(request):
-    return render(request, "portal/home.html", selectors.home_summary(user=request.user))
+    return render(request, "portal/home.html", home_context(user=request.user))
 
 
 def _database_status() -> tuple[bool, str]:
@@ -27,11 +29,14 @@ def _database_status() -> tuple[bool, str]:
 
 
 def _broker_status() -> tuple[bool, str]:
+    """A fresh connection each time (never a pooled one), so the answer is about the broker now."""
+    conf = celery_app.conf
     try:
-        with celery_app.connection_for_write() as conn:
+        with Connection(conf.broker_url, transport_options=conf.broker_transport_options or {},
+                        connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.info()["transport"]
-    except Exception as exc:  # noqa: BLE001
+            return True, conn.transport.driver_type
+    except Exception as exc:  # noqa: BLE001 - any failure means "not answering"
         return False, f"{type(exc).__name__}: {exc}"[:200]
 
 

@@ -52,8 +52,8 @@ for kind, key in (("workflow", "workflow"), ("credential", "credential"), ("syst
         f"{kind}-create": (None, WRITERS),
         f"{kind}-detail": (key, OWN),
         f"{kind}-edit": (key, OWN_CHANGE),
-        f"{kind}-transfer": (key, OWN_CHANGE),
-        f"{kind}-retire": (key, OWN_CHANGE if kind != "credential" else NOBODY),
+        f"{kind}-transfer": (key, ADMINS),
+        f"{kind}-retire": (key, ADMINS if kind != "credential" else NOBODY),
     })
 MATRIX.update({
     "secretstore-list": (None, EVERYONE),

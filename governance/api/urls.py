@@ -1,3 +1,74 @@
-"""REST API under /api/v1/ (the API issue fills this)."""
+"""REST API: /api/v1/ (namespace "v1"), the OpenAPI schema at /api/schema/, its docs at /api/docs/."""
 
-urlpatterns = []
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView, _get_sidecar_url
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.routers import SimpleRouter
+
+from governance.api.authentication import BearerTokenAuthentication
+from governance.api.errors import exception_handler
+from governance.api.permissions import StewardPermission
+from governance.api.views import approvals, audit, findings, integrations, inventory, webhooks
+
+SPECTACULAR_SETTINGS = settings.SPECTACULAR_SETTINGS  # declared once, in portal/settings.py
+
+router = SimpleRouter()
+router.register("systems", inventory.SystemViewSet, basename="system")
+router.register("secret-stores", inventory.SecretStoreViewSet, basename="secretstore")
+router.register("credentials", inventory.CredentialViewSet, basename="credential")
+router.register("workflows", inventory.WorkflowViewSet, basename="workflow")
+router.register("bindings", inventory.BindingViewSet, basename="binding")
+router.register("people", inventory.PersonViewSet, basename="person")
+router.register("teams", inventory.TeamViewSet, basename="team")
+router.register("audit-events", audit.AuditEventViewSet, basename="auditevent")
+router.register("approval-requests", approvals.ApprovalRequestViewSet, basename="approvalrequest")
+router.register("findings", findings.FindingViewSet, basename="finding")
+router.register("attestation-items", findings.AttestationItemViewSet, basename="attestationitem")
+router.register("report-jobs", findings.ReportJobViewSet, basename="reportjob")
+router.register("integrations", integrations.IntegrationViewSet, basename="integration")
+router.register("integration-tokens", integrations.IntegrationTokenViewSet, basename="integrationtoken")
+router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhookendpoint")
+router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhookdelivery")
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 schema, generated from the code; for signed-in callers (session or token)."""
+
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    permission_classes = [StewardPermission]
+    custom_settings = {k: v for k, v in SPECTACULAR_SETTINGS.items() if not k.startswith("SERVE_")}
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DocsView(SpectacularSwaggerView):
+    """Swagger UI with its assets from drf-spectacular-sidecar (static files): nothing from a CDN."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = []
+    title = "Steward API"
+
+    @staticmethod
+    def _swagger_ui_resource(filename):
+        return _get_sidecar_url(f"swagger-ui-dist/{filename}")
+
+    @staticmethod
+    def _swagger_ui_favicon():
+        return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
+
+
+v1 = [*router.urls, path("whoami/", integrations.WhoAmIView.as_view(), name="whoami")]
+
+urlpatterns = [
+    path("v1/", include((v1, "v1"), namespace="v1")),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", login_required(DocsView.as_view(url_name="api-schema")), name="api-docs"),
+]

@@ -2,6 +2,8 @@
 
 import django_filters
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from governance.choices import (
     MANAGED_STORE_KINDS,
@@ -17,6 +19,11 @@ from governance.choices import (
     WorkflowStatus,
 )
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ObjectIdFilter(django_filters.ModelChoiceFilter):
+    """A choice of one object, by id (typed as an integer in the API schema)."""
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -97,7 +104,7 @@ class SecretStoreFilterSet(SearchFilterSet):
 class PersonFilterSet(SearchFilterSet):
     search_fields = ("username", "first_name", "last_name", "email", "job_title")
     status = django_filters.ChoiceFilter(choices=PersonStatus.choices)
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), method="filter_team")
+    team = ObjectIdFilter(queryset=Team.objects.all(), method="filter_team")
 
     class Meta:
         model = Person

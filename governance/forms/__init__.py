@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
-from governance import permissions
+from governance import permissions, roles
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
 
@@ -103,7 +103,8 @@ class CredentialForm(OwnedObjectForm):
 class WorkflowForm(OwnedObjectForm):
     class Meta:
         model = Workflow
-        fields = [f for f in inventory_services.WORKFLOW_FIELDS]
+        # Drills are recorded by the drill itself (workflow_drill_record), never typed in.
+        fields = [f for f in inventory_services.WORKFLOW_FIELDS if f not in ("last_drilled_at", "last_drill_result")]
         widgets = {
             "last_drilled_at": DateTimeInput(),
             "systems": forms.CheckboxSelectMultiple,
@@ -116,6 +117,8 @@ class WorkflowForm(OwnedObjectForm):
         super().__init__(*args, user=user, **kwargs)
         if user is not None:
             self.fields["systems"].queryset = permissions.restrict(System.objects.all(), user, "view")
+        if user is None or not roles.is_security_admin(user):
+            self.fields.pop("approval_policy", None)  # the approval path is chosen by security admins
 
 
 class BindingForm(forms.ModelForm):

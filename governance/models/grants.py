@@ -1,8 +1,7 @@
 """django-guardian grants with direct foreign keys for the hot models (no generic joins)."""
 
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
-
 from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from governance.models.inventory import Credential, System, Workflow
 

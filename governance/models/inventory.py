@@ -198,6 +198,9 @@ class Workflow(OwnedModel):
         null=True, blank=True, help_text="When its owner last confirmed it in an attestation campaign."
     )
     credentials = models.ManyToManyField(Credential, through="Binding", related_name="workflows")
+    approval_policy = models.ForeignKey(
+        "governance.ApprovalPolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="workflows"
+    )
 
     class Meta:
         ordering = ["name"]

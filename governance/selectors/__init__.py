@@ -85,22 +85,6 @@ def owned_by(*, user, person: Person):
     }
 
 
-def home_summary(*, user) -> dict:
-    workflows = restrict(Workflow.objects.all(), user, VIEW)
-    credentials = restrict(Credential.objects.all(), user, VIEW)
-    systems = restrict(System.objects.all(), user, VIEW)
-    my_workflows = workflow_list(user=user).filter(owner=user)[:20]
-    return {
-        "counts": {
-            "workflows": workflows.count(),
-            "credentials": credentials.count(),
-            "systems": systems.count(),
-            "orphaned_workflows": workflows.filter(owner__isnull=True).count(),
-        },
-        "my_workflows": my_workflows,
-    }
-
-
 PRESENT, MISSING, STALE = "present", "missing", "stale"
 
 

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from governance import permissions
+from governance import permissions, roles
 from governance.audit import Actor
 from governance.choices import SystemLifecycle, WorkflowStatus
 from governance.models import Binding, Credential, SecretStore, System, Workflow
@@ -36,7 +36,7 @@ CREDENTIAL_FIELDS = (
 WORKFLOW_FIELDS = (
     "name", "description", "kind", "platform", "systems", "status", "criticality", "can_authenticate",
     "can_provision", "can_change", "can_rotate", "can_revoke", "shutdown_procedure", "kill_switch_steps",
-    "last_drilled_at", "last_drill_result", "owner", "team",
+    "last_drilled_at", "last_drill_result", "owner", "team", "approval_policy",
 )
 BINDING_FIELDS = ("workflow", "credential", "purpose", "scopes_used")
 
@@ -116,7 +116,7 @@ def system_retire(*, actor: Actor, system: System, reason: str) -> System:
         raise ValidationError({"reason": "Say why the system is retired."})
     with transaction.atomic():
         system = System.objects.select_for_update().get(pk=system.pk)
-        ensure_can_change(actor, system)
+        ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
         if system.lifecycle == SystemLifecycle.RETIRED:
             raise ValidationError({"lifecycle": "This system is already retired."})
         before = snapshot(system, ("lifecycle", "retired_at"))
@@ -163,13 +163,23 @@ def credential_update(*, actor: Actor, credential: Credential, data: Mapping[str
     return _update_owned(actor=actor, instance=credential, data=data, action="credential.update")
 
 
+def _ensure_may_set_approval_path(actor: Actor, old_policy_id, data: Mapping[str, Any]) -> None:
+    """A workflow's approval path is policy: owners may not weaken their own."""
+    new_policy = data.get("approval_policy", old_policy_id)
+    if getattr(new_policy, "pk", new_policy) != old_policy_id and actor.kind != "system" \
+            and not roles.is_security_admin(actor.user):
+        raise ValidationError({"approval_policy": "Only security admins choose a workflow's approval path."})
+
+
 def workflow_create(*, actor: Actor, data: Mapping[str, Any]) -> Workflow:
+    _ensure_may_set_approval_path(actor, None, data)
     return _create_owned(actor=actor, model=Workflow, data=data, action="workflow.create")
 
 
 def workflow_update(*, actor: Actor, workflow: Workflow, data: Mapping[str, Any]) -> Workflow:
     if data.get("status") == WorkflowStatus.RETIRED and workflow.status != WorkflowStatus.RETIRED:
         raise ValidationError({"status": "Retire a workflow with the retire action, which records the reason."})
+    _ensure_may_set_approval_path(actor, workflow.approval_policy_id, data)
     return _update_owned(actor=actor, instance=workflow, data=data, action="workflow.update")
 
 
@@ -178,7 +188,7 @@ def workflow_retire(*, actor: Actor, workflow: Workflow, reason: str) -> Workflo
         raise ValidationError({"reason": "Say why the workflow is retired."})
     with transaction.atomic():
         workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-        ensure_can_change(actor, workflow)
+        ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
         if workflow.status == WorkflowStatus.RETIRED:
             raise ValidationError({"status": "This workflow is already retired."})
         before = snapshot(workflow, ("status", "retired_at"))

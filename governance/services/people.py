@@ -15,7 +15,7 @@ from governance.audit import Actor
 from governance.choices import PersonStatus
 from governance.models import Credential, Person, System, Team, Workflow
 from governance.secret_guard import reject_secret_values
-from governance.services.common import ensure_can_change, ensure_security_admin, record, snapshot
+from governance.services.common import ensure_security_admin, record, snapshot
 
 PERSON_FIELDS = ("username", "first_name", "last_name", "email", "job_title", "status", "is_active")
 OWNED_MODELS = (System, Workflow, Credential)
@@ -95,7 +95,7 @@ def ownership_transfer(*, actor: Actor, obj, new_owner: Person | None, new_team:
         raise ValidationError({"new_owner": f"{new_owner} has departed and cannot own anything."})
     with transaction.atomic():
         obj = type(obj).objects.select_for_update().get(pk=obj.pk)
-        ensure_can_change(actor, obj)
+        ensure_security_admin(actor)  # owners file an ownership-transfer request (approvals) instead
         before = snapshot(obj, ("owner", "team"))
         old_team = obj.team
         obj.owner = new_owner
@@ -148,4 +148,8 @@ def person_mark_departed(*, actor: Actor, person: Person) -> dict[str, int]:
                 )
                 record(actor=actor, action=f"{model._meta.model_name}.{outcome}", instance=obj, summary=summary,
                        before={"owner": person.pk}, after={"owner": successor.pk if successor else None})
+        # Open attestation items follow their objects to the backup (or to the security admins).
+        from governance.services.attestation import attestation_items_reassign_for_departure
+
+        attestation_items_reassign_for_departure(actor=actor, person=person)
     return counts

@@ -28,3 +28,17 @@ def person_or_orphaned(person):
     if person is None:
         return format_html('<span class="badge missing">orphaned</span>')
     return format_html('<a href="/people/{}/">{}</a>', person.pk, person)
+
+
+@register.filter
+def timeuntil_delta(delta):
+    """A timedelta as "3 days, 4 hours" (the oldest waiting request)."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}, {hours} hour{'s' if hours != 1 else ''}"
+    if hours:
+        return f"{hours} hour{'s' if hours != 1 else ''}, {minutes} min"
+    return f"{minutes} min"

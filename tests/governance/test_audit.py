@@ -11,6 +11,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from governance.audit import GENESIS_HASH, Actor, audit_append, verify_chain
 from governance.models import AuditEvent
 from governance.services import inventory as inventory_services
+from tests.audit_tamper import tamper
 
 pytestmark = pytest.mark.embedded
 
@@ -86,24 +87,12 @@ def test_postgres_refuses_deletes():
         AuditEvent.objects.all()._raw_delete(AuditEvent.objects.db)
 
 
-def _tamper(sql, params):
-    """Edit the table directly, as an attacker with database access would (trigger disabled)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER governance_auditevent_append_only")
-            cursor.execute(sql, params)
-            cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER governance_auditevent_append_only")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS governance_auditevent_no_update")
-            cursor.execute(sql, params)
-
-
 @pytest.mark.django_db
 def test_verify_command_names_an_edited_event(capsys):
     _append(5)
     call_command("verify_audit_chain")
     assert "5 events" in capsys.readouterr().out
-    _tamper("UPDATE governance_auditevent SET summary = %s WHERE sequence = %s", ["nothing happened", 3])
+    tamper("UPDATE governance_auditevent SET summary = %s WHERE sequence = %s", ["nothing happened", 3])
     with pytest.raises(CommandError, match="#3"):
         call_command("verify_audit_chain")
 
@@ -111,7 +100,7 @@ def test_verify_command_names_an_edited_event(capsys):
 @pytest.mark.django_db
 def test_verify_names_a_deleted_event():
     _append(5)
-    _tamper("DELETE FROM governance_auditevent WHERE sequence = %s", [2])
+    tamper("DELETE FROM governance_auditevent WHERE sequence = %s", [2])
     result = verify_chain()
     assert not result.intact and result.first_bad_sequence == 3
 
@@ -120,9 +109,9 @@ def test_verify_names_a_deleted_event():
 def test_verify_names_reordered_events():
     _append(4)
     # Swap the sequence numbers of events 2 and 3 (through a free slot, to keep the unique index happy).
-    _tamper("UPDATE governance_auditevent SET sequence = 1000 WHERE sequence = 2", [])
-    _tamper("UPDATE governance_auditevent SET sequence = 2 WHERE sequence = 3", [])
-    _tamper("UPDATE governance_auditevent SET sequence = 3 WHERE sequence = 1000", [])
+    tamper("UPDATE governance_auditevent SET sequence = 1000 WHERE sequence = 2", [])
+    tamper("UPDATE governance_auditevent SET sequence = 2 WHERE sequence = 3", [])
+    tamper("UPDATE governance_auditevent SET sequence = 3 WHERE sequence = 1000", [])
     result = verify_chain()
     assert not result.intact and result.first_bad_sequence == 2
 
@@ -136,7 +125,7 @@ def test_verify_catches_a_recomputed_hash():
     event = AuditEvent.objects.get(sequence=2)
     event.summary = "forged"
     forged_hash = compute_event_hash(event)
-    _tamper("UPDATE governance_auditevent SET summary = %s, hash = %s WHERE sequence = 2", ["forged", forged_hash])
+    tamper("UPDATE governance_auditevent SET summary = %s, hash = %s WHERE sequence = 2", ["forged", forged_hash])
     result = verify_chain()
     assert not result.intact and result.first_bad_sequence == 3
 
@@ -164,3 +153,19 @@ def test_concurrent_writers_never_fork_the_chain():
     result = verify_chain()
     assert result.intact, result.reason
     assert result.events == writers * per_writer
+
+
+@pytest.mark.django_db
+def test_a_batch_appends_one_linked_run_of_events():
+    from governance.audit import PendingEvent, audit_append_many
+
+    _append(2)
+    with transaction.atomic():
+        added = audit_append_many(actor=Actor.system(task_id="batch"), events=[
+            PendingEvent(action="test.batch", object_type="test", object_id=i, summary=f"batch {i}") for i in range(3)])
+    _append(1)
+    assert added == 3
+    events = list(AuditEvent.objects.order_by("sequence"))
+    assert [e.sequence for e in events] == [1, 2, 3, 4, 5, 6]
+    assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:], strict=False))
+    assert verify_chain().intact

@@ -322,6 +322,7 @@ def test_the_command_prints_the_default_password_only(settings, monkeypatch):
         1,
     )
     monkeypatch.setattr(demo, "build_demo_estate", lambda *, password: counts)
+    monkeypatch.setattr(demo, "seed_demo_capabilities", lambda: [])
     out = StringIO()
     call_command("seed_demo", stdout=out)
     assert "Password: steward-demo (the default" in out.getvalue()

@@ -54,6 +54,7 @@ class Command(BaseCommand):
             return
         except ValidationError as error:
             raise CommandError(f"The demo estate could not be built (nothing was saved): {error}") from error
+        extras = demo.seed_demo_capabilities()
         elapsed = time.monotonic() - started
 
         out = self.stdout
@@ -61,6 +62,8 @@ class Command(BaseCommand):
         for label, key, detail_key, detail in SUMMARY_LINES:
             extra = f" ({counts[detail_key]} {detail})" if detail_key else ""
             out.write(f"  {label:<15} {counts[key]}{extra}")
+        for line in extras:
+            out.write(f"  {line}")
         out.write(f"Sign in as {', '.join(demo.SIGN_IN_PERSONAS)}, or as any active person (maria.gonzalez).")
         if password == DEFAULT_DEMO_PASSWORD:
             out.write(f"Password: {DEFAULT_DEMO_PASSWORD} (the default; STEWARD_DEMO_PASSWORD changes it).")

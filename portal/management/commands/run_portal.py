@@ -28,21 +28,12 @@ class Command(BaseCommand):
                      f"--schedule={os.path.join(var, 'celerybeat-schedule')}",
                      f"--pidfile={os.path.join(var, 'celerybeat.pid')}"],
         }
-        bao = shutil.which("bao")
+        # The web server, worker and demo seeding share the dev server's root token (demo only).
+        os.environ.setdefault("STEWARD_OPENBAO_TOKEN", "steward-dev-root")
+        bao = shutil.which("bao", path=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}")
         if bao and os.environ.get("STEWARD_DEMO_OPENBAO", "1") == "1":
             commands["openbao"] = [bao, "server", "-dev", "-dev-listen-address=127.0.0.1:8200",
-                                   f"-dev-root-token-id={os.environ.get('STEWARD_OPENBAO_TOKEN', 'steward-dev-root')}"]
-        processes = {}
-        for name, command in commands.items():
-            processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
-        host = addr if ":" in addr else f"127.0.0.1:{addr}"
-        self.stdout.write(self.style.SUCCESS(f"\nSteward is running at http://{host}/"))
-        password = settings.STEWARD_DEMO_PASSWORD
-        shown = password if password == "steward-demo" else "the value of STEWARD_DEMO_PASSWORD"
-        self.stdout.write(
-            f"Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin (password: {shown})"
-        )
-        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
+                                   f"-dev-root-token-id={os.environ['STEWARD_OPENBAO_TOKEN']}"]
         stopping = False
 
         def stop(*_):
@@ -51,10 +42,30 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        processes = {}
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+        if "openbao" in processes:
+            try:
+                self._seed_openbao()
+            except Exception as exc:  # noqa: BLE001 - the portal runs without demo secrets
+                self.stderr.write(f"OpenBao demo secrets not written: {type(exc).__name__}: {exc}")
+        host = addr if ":" in addr else f"127.0.0.1:{addr}"
+        self.stdout.write(self.style.SUCCESS(f"\nSteward is running at http://{host}/"))
+        password = settings.STEWARD_DEMO_PASSWORD
+        shown = password if password == "steward-demo" else "the value of STEWARD_DEMO_PASSWORD"
+        self.stdout.write(
+            f"Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin (password: {shown})"
+        )
+        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
         exit_code = 0
         try:
             while not stopping:
-                for name, process in processes.items():
+                for name, process in list(processes.items()):
+                    if process.poll() is not None and name == "openbao":
+                        self.stderr.write("The OpenBao dev server stopped (is port 8200 taken?); the portal goes on.")
+                        del processes[name]
+                        continue
                     if process.poll() is not None:
                         self.stderr.write(f"{name} stopped with exit code {process.returncode}; stopping the rest.")
                         exit_code = 1
@@ -74,3 +85,20 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
         if exit_code:
             sys.exit(exit_code)
+
+    def _seed_openbao(self) -> None:
+        """Once the dev server answers, put the demo credentials' secrets in it (idempotent)."""
+        from django.utils import timezone
+
+        from governance.demo_lifecycle import openbao_answers, seed_demo_lifecycle
+
+        for _ in range(40):
+            if openbao_answers("http://127.0.0.1:8200"):
+                break
+            time.sleep(0.25)
+        result = seed_demo_lifecycle(now=timezone.now())
+        if result.get("skipped"):
+            self.stdout.write(f"OpenBao demo secrets: skipped ({result['reason']})")
+        else:
+            self.stdout.write(f"OpenBao dev server at {result['address']}: {result['secrets_written']} demo secrets "
+                              f"and {result['certificates_issued']} certificates written.")

@@ -67,7 +67,9 @@ def test_auditors_and_outsiders_cannot_write(personas, estate):
 
 
 def test_retire_needs_a_reason_and_happens_once(personas, estate):
-    actor = Actor.for_user(personas.owner)
+    with pytest.raises(PermissionDenied):  # owners file a retirement request instead
+        svc.system_retire(actor=Actor.for_user(personas.owner), system=estate["system"], reason="done")
+    actor = Actor.for_user(personas.secadmin)
     with pytest.raises(ValidationError):
         svc.system_retire(actor=actor, system=estate["system"], reason=" ")
     svc.system_retire(actor=actor, system=estate["system"], reason="decommissioned")
@@ -97,3 +99,17 @@ def test_secret_stores_are_for_security_admins(personas):
         svc.secret_store_update(actor=Actor.for_user(personas.secadmin), store=store,
                                 data={"credential_env_var": "hvs.CAESIJlU0123456789abcdefghij"})
     assert "credential_env_var" in info.value.message_dict
+
+
+def test_only_security_admins_choose_the_approval_path(personas, estate):
+    from governance.models.approvals import ApprovalPolicy
+
+    policy = ApprovalPolicy.objects.create(name="lenient", required_approvals=1, expiry_hours=24)
+    with pytest.raises(ValidationError) as info:
+        svc.workflow_update(actor=Actor.for_user(personas.owner), workflow=estate["workflow"],
+                            data={"approval_policy": policy})
+    assert "approval_policy" in info.value.message_dict
+    workflow = svc.workflow_update(actor=Actor.for_user(personas.secadmin), workflow=estate["workflow"],
+                                   data={"approval_policy": policy})
+    assert workflow.approval_policy == policy
+    svc.workflow_update(actor=Actor.for_user(personas.owner), workflow=workflow, data={"platform": "GitLab CI"})

@@ -41,8 +41,16 @@ def test_only_security_admins_mark_departures_and_only_once(personas):
         svc.person_mark_departed(actor=Actor.for_user(personas.secadmin), person=personas.outsider)
 
 
+def test_owners_file_a_request_instead_of_transferring_directly(personas, estate):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        svc.ownership_transfer(actor=Actor.for_user(personas.owner), obj=estate["workflow"],
+                               new_owner=personas.approver, reason="handover")
+
+
 def test_transfer_records_the_reason_and_moves_team_grants(personas, estate):
-    workflow = svc.ownership_transfer(actor=Actor.for_user(personas.owner), obj=estate["workflow"],
+    workflow = svc.ownership_transfer(actor=Actor.for_user(personas.secadmin), obj=estate["workflow"],
                                       new_owner=personas.approver, new_team=personas.other_team,
                                       reason="platform takes over deployments")
     assert workflow.owner == personas.approver and workflow.team == personas.other_team
@@ -54,10 +62,10 @@ def test_transfer_records_the_reason_and_moves_team_grants(personas, estate):
 
 def test_transfer_to_a_departed_person_or_without_reason_is_refused(personas, estate):
     with pytest.raises(ValidationError):
-        svc.ownership_transfer(actor=Actor.for_user(personas.owner), obj=estate["workflow"],
+        svc.ownership_transfer(actor=Actor.for_user(personas.secadmin), obj=estate["workflow"],
                                new_owner=personas.approver, reason="")
     svc.person_mark_departed(actor=Actor.for_user(personas.secadmin), person=personas.outsider)
     personas.outsider.refresh_from_db()
     with pytest.raises(ValidationError):
-        svc.ownership_transfer(actor=Actor.for_user(personas.owner), obj=estate["workflow"],
+        svc.ownership_transfer(actor=Actor.for_user(personas.secadmin), obj=estate["workflow"],
                                new_owner=personas.outsider, reason="why not")

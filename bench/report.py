@@ -1,0 +1,209 @@
+"""Benchmark: an OWASP NHI Top 10 evidence pack for 10,000 and for 100,000 credentials.
+
+Usage: .venv/bin/python bench/report.py [--sizes 10000,100000] [--sweep]
+       [--database-url postgres://postgres@127.0.0.1:5432/steward_bench_report]
+
+For each size it creates a throw-away database (tables from the models, as the tests do), builds
+an estate with bulk inserts (credentials of every kind with a share failing each check, 1 workflow
+per 10 credentials, some credentials reused), loads the catalogue, optionally runs a sweep (so that
+findings exist), then renders the pack in a fresh process (spawned, so its peak memory is the
+report's own) exactly as the Celery task does, and prints wall time, peak RSS, pages, file size and
+the attachments' sizes. Targets: 100,000 credentials in at most 60 s and 1 GB peak memory, with the
+page count independent of the estate's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FRAMEWORK = "owasp_nhi_top10_2025"
+
+
+def _setup_django(database_url: str | None = None) -> None:
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+
+
+def _create_database(base_url: str) -> str:
+    """A fresh database with every model's table (no migrations needed); returns its URL."""
+    _setup_django(base_url)
+    from django.conf import settings
+    from django.db import connection
+
+    settings.DATABASES["default"].setdefault("TEST", {})["MIGRATE"] = False
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    return base_url.rsplit("/", 1)[0] + "/" + name if "postgres" in base_url else f"sqlite:///{name}"
+
+
+def _estate(size: int, seed: int = 20261129) -> None:
+    """Bulk-insert an estate of `size` credentials with a realistic share of problems."""
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from governance import roles
+    from governance.choices import CredentialKind, SecretStoreKind
+    from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    roles.ensure_role_groups()
+    teams = []
+    for n in range(20):
+        group = Group.objects.create(name=f"bench-team-{n}")
+        teams.append(Team.objects.create(group=group, name=f"Team {n}", slug=f"team-{n}"))
+    people = Person.objects.bulk_create(
+        [Person(username=f"person{n}", status="departed" if n % 50 == 0 else "active",
+                departed_at=now if n % 50 == 0 else None, is_active=n % 50 != 0) for n in range(300)])
+    systems = System.objects.bulk_create(
+        [System(name=f"system-{n}", owner=people[n % 300], team=teams[n % 20], third_party=n % 25 == 0,
+                lifecycle="retired" if n % 97 == 0 else "active", retired_at=now if n % 97 == 0 else None)
+         for n in range(max(size // 500, 10))])
+    managed = [SecretStore.objects.create(name=f"vault-{n}", kind=SecretStoreKind.OPENBAO_KV) for n in range(5)]
+    unmanaged = [SecretStore.objects.create(name=f"ci-{n}", kind=SecretStoreKind.CICD_VARIABLE) for n in range(2)]
+    kinds = list(CredentialKind.values)
+    batch = []
+    for n in range(size):
+        kind = kinds[n % len(kinds)]
+        store = rng.choice(unmanaged) if rng.random() < 0.12 else rng.choice(managed)
+        rotated = now - dt.timedelta(days=rng.choice([5, 30, 60, 200, 400]) if rng.random() < 0.3 else 10)
+        batch.append(Credential(
+            name=f"cred-{n}", kind=kind, system=systems[n % len(systems)], identifier=f"id-{n}", store=store,
+            store_path=f"secret/data/{n}", owner=None if n % 211 == 0 else people[n % 300], team=teams[n % 20],
+            privilege_level="admin" if rng.random() < 0.08 else "read", scopes=["*"] if n % 301 == 0 else ["read"],
+            issued_at=rotated, last_rotated_at=rotated, human_use_detected=n % 499 == 0,
+            expires_at=now + dt.timedelta(days=rng.choice([10, 90, 300])) if kind == "certificate" else None,
+        ))
+        if len(batch) == 5000:
+            Credential.objects.bulk_create(batch)
+            batch = []
+    Credential.objects.bulk_create(batch)
+    workflows = Workflow.objects.bulk_create(
+        [Workflow(name=f"workflow-{n}", kind="cicd_pipeline", platform="GitHub Actions", owner=people[n % 300],
+                  team=teams[n % 20], shutdown_procedure="Stop it" if n % 3 else "",
+                  kill_switch_steps="Revoke keys" if n % 3 else "")
+         for n in range(max(size // 10, 1))])
+    ids = list(Credential.objects.order_by("pk").values_list("pk", flat=True))
+    bindings = [Binding(workflow=workflows[i // 10], credential_id=pk, purpose="deploy") for i, pk in enumerate(ids)]
+    bindings += [Binding(workflow=workflows[(i // 10 + 1) % len(workflows)], credential_id=pk, purpose="reuse")
+                 for i, pk in enumerate(ids) if i % 97 == 0 and len(workflows) > 1]
+    Binding.objects.bulk_create(bindings, batch_size=5000)
+
+
+def _prepare(database_url: str, size: int, sweep: bool) -> dict:
+    _setup_django(database_url)
+    from governance.audit import Actor, audit_append
+    from governance.services.catalogue import catalogue_load
+
+    t = time.time()
+    _estate(size)
+    from django.db import transaction
+
+    actor = Actor.system(task_id="bench", label="bench")
+    for n in range(500):  # some history for the events attachment and the chain verification
+        with transaction.atomic():
+            audit_append(actor=actor, action="bench.event", object_type="governance.credential", object_id=n + 1,
+                         summary=f"bench event {n}")
+    catalogue_load(actor=actor)
+    from django.db import connection
+
+    if connection.vendor == "postgresql":  # as autovacuum would: plans for 100,000 rows need statistics
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    timings = {"estate_s": round(time.time() - t, 1)}
+    if sweep:
+        from governance.services.sweep import sweep_run
+
+        t = time.time()
+        sweep_run(trigger="bench")
+        timings["sweep_s"] = round(time.time() - t, 1)
+    return timings
+
+
+def _render(database_url: str, queue) -> None:
+    """In a spawned process: create and run the job like the portal and the worker would."""
+    _setup_django(database_url)
+    from django.conf import settings
+
+    settings.MEDIA_ROOT = Path(settings.VAR_DIR) / "bench-media"
+    from governance.audit import Actor
+    from reports.services import report_job_create, report_job_run
+
+    start = time.time()
+    job = report_job_create(actor=Actor.system(task_id="bench"), kind="framework_pack",
+                            parameters={"framework": FRAMEWORK}, enqueue=False)
+    job = report_job_run(job_id=job.pk)
+    elapsed = time.time() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from pypdf import PdfReader
+
+    reader = PdfReader(job.file.path)
+    attachments = {name: len(data[0]) for name, data in reader.attachments.items()}
+    queue.put({"status": job.status, "error": job.error, "seconds": round(elapsed, 1),
+               "peak_rss_mb": round(peak_mb), "pages": job.page_count, "pdf_mb": round(job.size / 2**20, 1),
+               "attachments_mb": {k: round(v / 2**20, 2) for k, v in attachments.items()}})
+    job.file.delete(save=False)
+
+
+def _destroy(base_url: str, url: str) -> None:
+    import psycopg
+
+    if "postgres" not in url:
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    with psycopg.connect(base_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--sweep", action="store_true", help="Run a sweep first, so that findings exist.")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/steward_bench_report")
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    results = {}
+    for size in [int(s) for s in args.sizes.split(",")]:
+        prepare = ctx.Pool(1)
+        url = prepare.apply(_create_database, (args.database_url,))
+        try:
+            timings = prepare.apply(_prepare, (url, size, args.sweep))
+            prepare.close()
+            queue = ctx.Queue()
+            worker = ctx.Process(target=_render, args=(url, queue))
+            worker.start()
+            result = queue.get()
+            worker.join()
+            results[size] = {**timings, **result}
+            print(f"{size:>7} credentials: {results[size]}", flush=True)
+        finally:
+            prepare.terminate()
+            _destroy(args.database_url, url)
+    sizes = sorted(results)
+    if len(sizes) > 1:
+        pages = [results[s]["pages"] for s in sizes]
+        # Each control page lists at most FAILING_ON_PAGE failing objects: once every control has that many,
+        # the page count stops changing; below it, a smaller estate can have a page or two fewer.
+        print(f"pages per size {dict(zip(sizes, pages, strict=True))}: "
+              f"{'identical' if len(set(pages)) == 1 else f'within {max(pages) - min(pages)} page(s)'}")
+    big = results.get(100_000)
+    if big:
+        ok = big["seconds"] <= 60 and big["peak_rss_mb"] <= 1024
+        print(f"target (100,000 credentials: <= 60 s, <= 1 GB): {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""API filters for lists the portal has no filterset for (attestation items, report jobs)."""
+
+import django_filters
+
+from governance.models import Person
+from governance.models.attestation import AttestationCampaign, AttestationItem, AttestedObjectType, ItemState
+from reports.models import ReportJob, ReportJobStatus, ReportKind
+
+
+class AttestationItemFilterSet(django_filters.FilterSet):
+    campaign = django_filters.ModelChoiceFilter(queryset=AttestationCampaign.objects.all())
+    state = django_filters.ChoiceFilter(choices=ItemState.choices)
+    assignee = django_filters.ModelChoiceFilter(queryset=Person.objects.all())
+    object_type = django_filters.ChoiceFilter(choices=AttestedObjectType.choices)
+
+    class Meta:
+        model = AttestationItem
+        fields = ["campaign", "state", "assignee", "object_type"]
+
+
+class ReportJobFilterSet(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ReportKind.choices)
+    status = django_filters.ChoiceFilter(choices=ReportJobStatus.choices)
+
+    class Meta:
+        model = ReportJob
+        fields = ["kind", "status"]

@@ -1,0 +1,66 @@
+"""Fields and helpers the API serializers share."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from governance import permissions
+
+
+def reject_nul(value):
+    """PostgreSQL cannot store NUL in text or JSON: refuse it as a field error, not a server error."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("Text may not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(str(key))
+            reject_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            reject_nul(item)
+    return value
+
+
+class StringListField(serializers.ListField):
+    """A list of short strings (scopes)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField(max_length=200))
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+
+
+class JSONObjectField(serializers.DictField):
+    """A small JSON object of non-secret settings."""
+
+    def to_internal_value(self, data):
+        return reject_nul(super().to_internal_value(data))
+
+
+def request_user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+def restrict_field(serializer, name: str, model, action: str = permissions.VIEW) -> None:
+    """Limit a related field's choices to what the requesting user may see (or change)."""
+    user = request_user(serializer)
+    field = serializer.fields.get(name)
+    if field is None or user is None:
+        return
+    queryset = permissions.restrict(model.objects.all(), user, action)
+    if hasattr(field, "child_relation"):
+        field.child_relation.queryset = queryset
+    else:
+        field.queryset = queryset
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class TicketSerializer(serializers.Serializer):
+    system = serializers.CharField(max_length=50, help_text="Ticketing system, e.g. jira or servicenow.")
+    key = serializers.CharField(max_length=100, help_text="The ticket's key, e.g. SEC-123 or CHG0031337.")
+    url = serializers.URLField(max_length=1000, required=False, allow_blank=True)

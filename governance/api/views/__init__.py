@@ -1,0 +1,1 @@
+"""API views, one module per area. Thin: restricted querysets in, services for every write."""

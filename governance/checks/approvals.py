@@ -1,0 +1,155 @@
+"""Approval with separation of duties, read from the approvals capability's requests and decisions.
+
+The rule: an active credential that is privileged (privilege level admin, or write while bound to
+privileged automation: a running workflow that can provision, change, rotate or revoke access)
+passes when an executed request created or changed it (provision_credential whose result is the
+credential, or privileged_scope_change whose target is the credential) with at least one approve
+decision by someone other than the requester. Where the approvals models are not installed the
+check reports "not evaluated", never a pass.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Case, CharField, Exists, OuterRef, Q, Value, When
+from django.db.models.functions import Cast
+
+from governance.checks.base import Context, NotEvaluated, QueryCheck
+from governance.checks.ownership import RUNNING_WORKFLOW
+from governance.checks.registry import register
+from governance.choices import CredentialStatus, PrivilegeLevel
+from governance.models import Binding, Credential
+
+PROVISION, SCOPE_CHANGE, EXECUTED, APPROVE = (
+    "provision_credential",
+    "privileged_scope_change",
+    "executed",
+    "approve",
+)
+INTEGER_TYPES = {
+    "BigIntegerField",
+    "IntegerField",
+    "PositiveBigIntegerField",
+    "PositiveIntegerField",
+    "BigAutoField",
+    "AutoField",
+    "SmallIntegerField",
+    "PositiveSmallIntegerField",
+}
+
+
+def approval_models():
+    """(ApprovalRequest, ApprovalDecision), or NotEvaluated when the approvals capability is missing."""
+    try:
+        request_model = apps.get_model("governance", "ApprovalRequest")
+        decision_model = apps.get_model("governance", "ApprovalDecision")
+    except LookupError as exc:
+        raise NotEvaluated(
+            "The approvals models (governance.ApprovalRequest/ApprovalDecision) are not "
+            "installed, so approvals cannot be checked."
+        ) from exc
+    try:
+        for name in (
+            "action",
+            "status",
+            "requested_by",
+            "result_content_type",
+            "result_object_id",
+            "target_content_type",
+            "target_object_id",
+        ):
+            request_model._meta.get_field(name)
+        for name in ("request", "approver", "decision"):
+            decision_model._meta.get_field(name)
+    except FieldDoesNotExist as exc:
+        raise NotEvaluated(f"The approvals models lack a field this check reads: {exc}") from exc
+    return request_model, decision_model
+
+
+def _object_ref(request_model, field_name: str):
+    """OuterRef to the credential's pk, cast to text when the request stores object ids as text."""
+    if request_model._meta.get_field(field_name).get_internal_type() in INTEGER_TYPES:
+        return OuterRef("pk")
+    return Cast(OuterRef("pk"), output_field=CharField())
+
+
+def approvals_with_separation_of_duties() -> list[Exists]:
+    """Exists() per way a credential is approved: an executed provisioning request whose result is it, or
+    an executed privileged scope change whose target is it, approved by someone other than the requester.
+
+    Two separate Exists (not one with an OR inside) so that PostgreSQL turns each into an anti-join.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    request_model, decision_model = approval_models()
+    content_type = ContentType.objects.get_for_model(Credential)
+    # A request with no recorded requester cannot show separation of duties, so it never counts.
+    by_someone_else = decision_model.objects.filter(
+        request=OuterRef("pk"), decision=APPROVE, approver__isnull=False
+    ).exclude(approver=OuterRef("requested_by"))
+    executed = request_model.objects.filter(status=EXECUTED).filter(Exists(by_someone_else))
+    return [
+        Exists(
+            executed.filter(
+                action=PROVISION,
+                result_content_type=content_type,
+                result_object_id=_object_ref(request_model, "result_object_id"),
+            )
+        ),
+        Exists(
+            executed.filter(
+                action=SCOPE_CHANGE,
+                target_content_type=content_type,
+                target_object_id=_object_ref(request_model, "target_object_id"),
+            )
+        ),
+    ]
+
+
+def privileged_automation_bindings():
+    return Binding.objects.filter(credential=OuterRef("pk"), workflow__status__in=RUNNING_WORKFLOW).filter(
+        Q(workflow__can_provision=True)
+        | Q(workflow__can_change=True)
+        | Q(workflow__can_rotate=True)
+        | Q(workflow__can_revoke=True)
+    )
+
+
+@register
+class ApprovalRecorded(QueryCheck):
+    key = "approval_sod"
+    severity = "high"
+    subject_models = (Credential,)
+    subject_types = ("governance.credential",)
+    evidence_fields = {"credential": ("privilege_level", "privileged_reason")}
+    explanation = (
+        "A privileged credential (privilege level admin, or write while used by privileged automation: a "
+        "running workflow that can provision, change, rotate or revoke access) must trace back to an "
+        "executed approval request, provisioning it or changing its privileged scope, that someone other "
+        "than the requester approved. Privileged access granted on one person's say-so defeats separation "
+        "of duties."
+    )
+    remediation = (
+        "Raise a privileged scope change request for this credential stating the access it needs; once a "
+        "second person approves and it executes, the finding resolves. If the access is not needed, reduce "
+        "the credential's privilege or revoke it."
+    )
+
+    def evaluated(self, model, ctx: Context):
+        approval_models()
+        privileged = Q(privilege_level=PrivilegeLevel.ADMIN) | Q(
+            Exists(privileged_automation_bindings()), privilege_level=PrivilegeLevel.WRITE
+        )
+        return Credential.objects.filter(privileged, status=CredentialStatus.ACTIVE)
+
+    def failing(self, queryset, ctx: Context):
+        for approved in approvals_with_separation_of_duties():
+            queryset = queryset.exclude(approved)
+        return queryset.annotate(
+            privileged_reason=Case(
+                When(privilege_level=PrivilegeLevel.ADMIN, then=Value("admin privilege level")),
+                default=Value("write privilege used by privileged automation"),
+                output_field=CharField(),
+            )
+        )

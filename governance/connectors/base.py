@@ -1,0 +1,261 @@
+"""The connector interface: typed references, results and errors every connector shares.
+
+A connector acts on one external system (OpenBao KV, OpenBao PKI, a PostgreSQL server, a Redis
+server) for one credential. It is deliberately small: observe (metadata only), rotate,
+suspend, reactivate, revoke, and probe (verification mode: prove it could act, change nothing).
+Every state-changing call verifies its own effect before it returns; a connector that cannot
+reach its system, or whose verification fails, raises a ConnectorError with the reason. Nothing
+is reported done on hope.
+
+Generated secret values live only in memory and in OpenBao: results carry versions, times and
+human-readable proof lines, never values; error texts are scrubbed of any value they might echo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+REDACTED = "[redacted]"
+
+
+# Errors ---------------------------------------------------------------------------------------
+
+class ConnectorError(Exception):
+    """A connector could not do what was asked. `reason` is safe to store and show."""
+
+    transient = False
+    code = "error"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unreachable(ConnectorError):
+    """Network trouble, timeouts, a server answering 5xx: worth retrying."""
+
+    transient = True
+    code = "unreachable"
+
+
+class Misconfigured(ConnectorError):
+    """Settings are missing or wrong, or the named environment variable is not set."""
+
+    code = "misconfigured"
+
+
+class PermissionRefused(ConnectorError):
+    """The connector's own credential may not do this."""
+
+    code = "permission"
+
+
+class ReferenceBroken(ConnectorError):
+    """The credential's reference (path, serial, role, user) does not resolve."""
+
+    code = "broken"
+
+
+class VerificationFailed(ConnectorError):
+    """The action ran but its effect could not be proven."""
+
+    code = "verification"
+
+
+class Unsupported(ConnectorError):
+    """No connector acts on this kind of store or credential."""
+
+    code = "unsupported"
+
+
+def scrub(text: str, values: Iterable[str | None]) -> str:
+    """Remove secret values from a text (an error message that might echo a request)."""
+    for value in values:
+        if value:
+            text = text.replace(value, REDACTED)
+    return text[:1000]
+
+
+# References and results ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CredentialRef:
+    """What a connector needs to know about a credential: its reference, never its value."""
+
+    pk: int | None
+    name: str
+    kind: str
+    identifier: str
+    store_path: str
+    store_version: str = ""
+    expires_at: dt.datetime | None = None
+    max_age_days: int | None = None
+
+    @classmethod
+    def from_credential(cls, credential, *, max_age_days: int | None = None) -> CredentialRef:
+        return cls(
+            pk=credential.pk, name=credential.name, kind=credential.kind, identifier=credential.identifier,
+            store_path=credential.store_path, store_version=credential.store_version or "",
+            expires_at=credential.expires_at, max_age_days=max_age_days or credential.rotation_max_age_days,
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Metadata read from the store: the version in use, when it was made, when it expires."""
+
+    version: str
+    created_at: dt.datetime | None
+    expires_at: dt.datetime | None = None
+    state: str = "active"  # active, deleted, destroyed, revoked, disabled
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """A verified rotation: the new version reference and the proof that it works."""
+
+    version: str
+    rotated_at: dt.datetime
+    proof: tuple[str, ...]
+    expires_at: dt.datetime | None = None
+    identifier: str | None = None  # a new serial (certificates)
+    store_path: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """A verified suspension, reactivation or revocation, with its proof."""
+
+    action: str  # suspend, reactivate, revoke
+    performed_at: dt.datetime
+    proof: tuple[str, ...]
+    rotation: RotationResult | None = None  # when reactivating made a new secret (a new certificate)
+
+
+@dataclass(frozen=True)
+class ProbeCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Verification mode: reachability and permissions checked, nothing changed."""
+
+    checks: tuple[ProbeCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def summary(self) -> str:
+        failed = [c for c in self.checks if not c.ok]
+        if not failed:
+            return "; ".join(f"{c.name}: {c.detail}" for c in self.checks)
+        return "; ".join(f"{c.name} FAILED: {c.detail}" for c in failed)
+
+
+class ProbeRecorder:
+    """Collects probe checks; a check that raises a ConnectorError is recorded as failed."""
+
+    def __init__(self):
+        self.checks: list[ProbeCheck] = []
+
+    def check(self, name: str, call) -> bool:
+        try:
+            detail = call()
+        except ConnectorError as error:
+            self.checks.append(ProbeCheck(name, False, error.reason))
+            return False
+        self.checks.append(ProbeCheck(name, True, detail or "ok"))
+        return True
+
+    def fail(self, name: str, detail: str) -> None:
+        self.checks.append(ProbeCheck(name, False, detail))
+
+    def result(self) -> ProbeResult:
+        return ProbeResult(tuple(self.checks))
+
+
+# The interface --------------------------------------------------------------------------------
+
+class Connector(ABC):
+    """One external system's lifecycle operations for a credential."""
+
+    kind: str = ""
+
+    @abstractmethod
+    def observe(self, ref: CredentialRef) -> Observation:
+        """Read metadata (version, creation and expiry times) without reading the value where possible."""
+
+    @abstractmethod
+    def rotate(self, ref: CredentialRef) -> RotationResult:
+        """Make a new secret, store it, and prove that the new one works (and the old one no longer does)."""
+
+    @abstractmethod
+    def suspend(self, ref: CredentialRef) -> ActionResult:
+        """Make the credential unusable, reversibly, and prove it."""
+
+    @abstractmethod
+    def reactivate(self, ref: CredentialRef) -> ActionResult:
+        """Undo a suspension, and prove the credential works again."""
+
+    @abstractmethod
+    def revoke(self, ref: CredentialRef) -> ActionResult:
+        """Make the credential unusable for good, and prove it."""
+
+    @abstractmethod
+    def probe(self, ref: CredentialRef) -> ProbeResult:
+        """Verification mode: check reachability and permissions for every action; change nothing."""
+
+
+# Small shared helpers -------------------------------------------------------------------------
+
+def env_value(var_name: str, *, what: str, required: bool = True) -> str | None:
+    """Read a connector credential from the environment variable the settings name."""
+    if not var_name:
+        if required:
+            raise Misconfigured(f"No environment variable is named for {what}.")
+        return None
+    value = os.environ.get(var_name)
+    if value is None and required:
+        raise Misconfigured(f"The environment variable {var_name} ({what}) is not set.")
+    return value
+
+
+def new_secret_value() -> str:
+    """A fresh random secret (256 bits), URL-safe so that every target accepts it."""
+    return secrets.token_urlsafe(32)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_time(value: str | int | float | None) -> dt.datetime | None:
+    """OpenBao's RFC 3339 times (nanoseconds allowed) or Unix seconds, as aware datetimes."""
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    text = value.rstrip("Z")
+    if "." in text:
+        head, fraction = text.split(".", 1)
+        tz = ""
+        for sign in ("+", "-"):
+            if sign in fraction:
+                fraction, tz = fraction.split(sign, 1)
+                tz = sign + tz
+                break
+        text = f"{head}.{fraction[:6]}{tz}"
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -1,0 +1,258 @@
+"""OpenBao PKI: issue, renew (re-issue before expiry), revoke by serial, verify revocation.
+
+Reference: SecretStore.settings {"mount": "pki", "role": "<PKI role>", "domain": "", "key_mount":
+"", "revoke_previous": false}; the token as for KV (SecretStore.credential_env_var); the
+certificate in use is named by Credential.store_path "<mount>/cert/<serial>" (":" or "-"
+between the serial's bytes), or by Credential.identifier (the serial).
+
+A renewal issues a new certificate with the current certificate's common name and a TTL from
+the credential's rotation policy (its maximum age). The issued private key exists only in
+memory, unless settings.key_mount names a KV v2 mount: then the bundle is stored there at
+"certificates/<credential name>". OpenBao cannot put a certificate on hold, so suspend revokes
+(proved by the certificate's revocation time and its presence in the CRL) and reactivation
+issues a new certificate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from governance.connectors.base import (
+    ActionResult,
+    Connector,
+    ConnectorError,
+    CredentialRef,
+    Misconfigured,
+    Observation,
+    PermissionRefused,
+    ProbeRecorder,
+    ProbeResult,
+    ReferenceBroken,
+    RotationResult,
+    VerificationFailed,
+    now,
+    parse_time,
+)
+from governance.connectors.openbao_kv import OpenBaoKV, OpenBaoSettings, openbao_errors
+
+_SERIAL = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2})+$", re.I)
+DEFAULT_TTL_DAYS = 397
+
+
+@dataclass(frozen=True)
+class PKISettings:
+    openbao: OpenBaoSettings
+    role: str
+    domain: str = ""
+    key_mount: str = ""
+    revoke_previous: bool = False
+
+    @property
+    def mount(self) -> str:
+        return self.openbao.mount
+
+    @classmethod
+    def from_store(cls, store) -> PKISettings:
+        raw = dict(store.settings or {})
+        if not raw.get("role"):
+            raise Misconfigured(f"Store {store.name}: settings must name the PKI role (\"role\").")
+        return cls(
+            openbao=OpenBaoSettings.from_store(store, default_mount="pki"),
+            role=str(raw["role"]),
+            domain=str(raw.get("domain", "")).strip("."),
+            key_mount=str(raw.get("key_mount", "")).strip("/"),
+            revoke_previous=bool(raw.get("revoke_previous", False)),
+        )
+
+
+def normalise_serial(text: str) -> str:
+    return text.strip().lower().replace("-", ":")
+
+
+def fingerprint_of(certificate: x509.Certificate) -> str:
+    digest = certificate.fingerprint(hashes.SHA256()).hex().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def common_name_of(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+class OpenBaoPKI(Connector):
+    kind = "openbao_pki"
+
+    def __init__(self, settings: PKISettings):
+        self.settings = settings
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.settings.openbao.client()
+        return self._client
+
+    def serial_of(self, ref: CredentialRef) -> str:
+        tail = ref.store_path.strip("/").rsplit("/", 1)[-1] if ref.store_path else ""
+        for candidate in (tail, ref.identifier):
+            if candidate and _SERIAL.match(candidate.strip()):
+                return normalise_serial(candidate)
+        raise ReferenceBroken(f"{ref.name}: neither the store path nor the identifier names a certificate serial.")
+
+    def certificate(self, serial: str) -> tuple[x509.Certificate, dict]:
+        with openbao_errors(f"Reading certificate {serial}"):
+            response = self.client.read(f"{self.settings.mount}/cert/{serial}")
+        if not response or not (response.get("data") or {}).get("certificate"):
+            raise ReferenceBroken(f"{self.settings.mount}/cert/{serial} does not exist.")
+        data = response["data"]
+        return x509.load_pem_x509_certificate(data["certificate"].encode()), data
+
+    def common_name(self, ref: CredentialRef) -> str:
+        try:
+            cert, _ = self.certificate(self.serial_of(ref))
+            name = common_name_of(cert)
+            if name:
+                return name
+        except ReferenceBroken:
+            pass
+        name = re.sub(r"[^a-z0-9.-]+", "-", ref.name.lower()).strip("-.")
+        if self.settings.domain and "." not in name:
+            name = f"{name}.{self.settings.domain}"
+        return name
+
+    def crl_contains(self, serial: str) -> bool:
+        with openbao_errors("Reading the CRL"):
+            pem = self.client.secrets.pki.read_crl(mount_point=self.settings.mount)
+        crl = x509.load_pem_x509_crl(pem.encode() if isinstance(pem, str) else pem)
+        return crl.get_revoked_certificate_by_serial_number(int(serial.replace(":", ""), 16)) is not None
+
+    # Interface
+
+    def observe(self, ref: CredentialRef) -> Observation:
+        serial = self.serial_of(ref)
+        cert, data = self.certificate(serial)
+        revoked = bool(data.get("revocation_time"))
+        return Observation(version=serial, created_at=cert.not_valid_before_utc, expires_at=cert.not_valid_after_utc,
+                           state="revoked" if revoked else "active",
+                           detail=f"{self.settings.mount}/cert/{serial} CN={common_name_of(cert)}"
+                                  + (" (revoked)" if revoked else ""))
+
+    def issue(self, ref: CredentialRef, *, common_name: str | None = None, ttl_hours: int | None = None,
+              ) -> RotationResult:
+        """A new certificate; its TTL is the rotation policy's maximum age unless ttl_hours is given."""
+        common_name = common_name or self.common_name(ref)
+        days = ref.max_age_days or DEFAULT_TTL_DAYS
+        hours = ttl_hours or days * 24
+        with openbao_errors(f"Issuing a certificate for {common_name}"):
+            response = self.client.secrets.pki.generate_certificate(
+                name=self.settings.role, common_name=common_name, mount_point=self.settings.mount,
+                extra_params={"ttl": f"{hours}h"},
+            )
+        data = response["data"]
+        serial = normalise_serial(data["serial_number"])
+        private_key = data.get("private_key")
+        proof = []
+        if self.settings.key_mount:
+            kv = OpenBaoKV(replace(self.settings.openbao, mount=self.settings.key_mount))
+            kv._client = self.client
+            path = f"certificates/{ref.name}"
+            version, _ = kv.write_value(path, {"certificate": data["certificate"], "private_key": private_key,
+                                               "ca_chain": "\n".join(data.get("ca_chain") or []), "serial": serial},
+                                        cas=None)
+            proof.append(f"Key bundle stored at {self.settings.key_mount}/{path} version {version}.")
+        del private_key, data["private_key"]
+        cert, stored = self.certificate(serial)
+        if stored.get("revocation_time") or common_name_of(cert) != common_name:
+            raise VerificationFailed(f"Certificate {serial} read back does not match what was issued.")
+        expires = cert.not_valid_after_utc
+        proof.insert(0, f"OpenBao {self.settings.mount}/cert/{serial} issued for CN={common_name}, valid until "
+                        f"{expires:%Y-%m-%d %H:%M} UTC"
+                        + (f" ({days} days, from the rotation policy)" if not ttl_hours else "") + "; read back.")
+        return RotationResult(
+            version=serial, rotated_at=now(), proof=tuple(proof), expires_at=expires, identifier=serial,
+            store_path=f"{self.settings.mount}/cert/{serial.replace(':', '-')}", fingerprint=fingerprint_of(cert),
+        )
+
+    def rotate(self, ref: CredentialRef) -> RotationResult:
+        """Renewal: a new certificate with the same common name, before the current one expires."""
+        previous = None
+        try:
+            previous = self.serial_of(ref)
+        except ReferenceBroken:
+            pass
+        result = self.issue(ref)
+        if previous and self.settings.revoke_previous:
+            revoked = self.revoke_serial(previous)
+            result = replace(result, proof=(*result.proof, *revoked))
+        return result
+
+    def revoke_serial(self, serial: str) -> tuple[str, ...]:
+        self.certificate(serial)
+        with openbao_errors(f"Revoking certificate {serial}"):
+            self.client.secrets.pki.revoke_certificate(serial_number=serial, mount_point=self.settings.mount)
+        _, data = self.certificate(serial)
+        revoked_at = parse_time(data.get("revocation_time"))
+        if revoked_at is None:
+            raise VerificationFailed(f"Certificate {serial} shows no revocation time after revocation.")
+        if not self.crl_contains(serial):
+            raise VerificationFailed(f"Certificate {serial} is revoked but missing from the CRL.")
+        return (f"OpenBao {self.settings.mount}/cert/{serial}: revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC and "
+                "listed in the CRL.",)
+
+    def revoke(self, ref: CredentialRef) -> ActionResult:
+        return ActionResult("revoke", now(), self.revoke_serial(self.serial_of(ref)))
+
+    def suspend(self, ref: CredentialRef) -> ActionResult:
+        proof = self.revoke_serial(self.serial_of(ref))
+        return ActionResult("suspend", now(), (*proof, "Certificates cannot be put on hold: revoked; reactivation "
+                                                       "issues a new certificate."))
+
+    def reactivate(self, ref: CredentialRef) -> ActionResult:
+        result = self.issue(ref)
+        return ActionResult("reactivate", now(), result.proof, rotation=result)
+
+    def probe(self, ref: CredentialRef) -> ProbeResult:
+        recorder = ProbeRecorder()
+        mount, role = self.settings.mount, self.settings.role
+
+        def token():
+            with openbao_errors("Looking up the token"):
+                self.client.auth.token.lookup_self()
+            return "token valid"
+
+        if not recorder.check("OpenBao reachable and token valid", token):
+            return recorder.result()
+
+        def caps():
+            kv = OpenBaoKV(self.settings.openbao)
+            kv._client = self.client
+            needed = {f"{mount}/issue/{role}": "update", f"{mount}/revoke": "update", f"{mount}/roles/{role}": "read"}
+            granted = kv.capabilities(list(needed))
+            missing = [f"{p} ({c})" for p, c in needed.items() if "root" not in granted[p] and c not in granted[p]]
+            if missing:
+                raise PermissionRefused("missing capabilities: " + "; ".join(missing))
+            return "may issue and revoke"
+
+        def role_exists():
+            with openbao_errors(f"Reading PKI role {role}"):
+                response = self.client.read(f"{mount}/roles/{role}")
+            if not response:
+                raise ReferenceBroken(f"PKI role {mount}/roles/{role} does not exist.")
+            return f"role {role} exists"
+
+        def current():
+            serial = self.serial_of(ref)
+            cert, data = self.certificate(serial)
+            if data.get("revocation_time"):
+                raise ConnectorError(f"certificate {serial} is already revoked")
+            return f"certificate {serial} valid until {cert.not_valid_after_utc:%Y-%m-%d}"
+
+        recorder.check("OpenBao permissions", caps)
+        recorder.check("PKI role", role_exists)
+        recorder.check("Reference resolves", current)
+        return recorder.result()

@@ -1,0 +1,249 @@
+"""A Redis ACL user: rotate its password (ACL SETUSER), suspend ("off"), revoke (ACL DELUSER), with proof.
+
+Target: ConnectorTarget(kind="redis_acl") on the credential's System, settings {"host", "port",
+"tls", "socket_timeout", "admin_user_env_var", "admin_password_env_var", "persist"} (admin
+user and password from the environment variables named there; both may be left unnamed for a
+server without authentication). The ACL user is Credential.identifier; its password lives in
+the credential's OpenBao KV store at Credential.store_path as {"username": ..., "password": ...}.
+
+Passwords are sent as SHA-256 hashes ("#<hex>"), never in clear. ACL changes live in memory:
+settings.persist = "acl_save" runs ACL SAVE after each change (a server with an aclfile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+
+import redis
+from redis.connection import Connection, SSLConnection
+
+from governance.connectors.base import (
+    ActionResult,
+    Connector,
+    ConnectorError,
+    CredentialRef,
+    Misconfigured,
+    Observation,
+    PermissionRefused,
+    ProbeRecorder,
+    ProbeResult,
+    ReferenceBroken,
+    RotationResult,
+    Unreachable,
+    VerificationFailed,
+    env_value,
+    new_secret_value,
+    now,
+)
+from governance.connectors.openbao_kv import OpenBaoKV
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    host: str
+    port: int = 6379
+    tls: bool = False
+    socket_timeout: float = 5.0
+    admin_user_env_var: str = ""
+    admin_password_env_var: str = ""
+    persist: str = "none"  # none, acl_save
+
+    @classmethod
+    def from_target(cls, settings: dict) -> RedisSettings:
+        if not settings.get("host"):
+            raise Misconfigured("The Redis target's settings must name a host.")
+        persist = str(settings.get("persist", "none"))
+        if persist not in ("none", "acl_save"):
+            raise Misconfigured('Redis "persist" must be "none" or "acl_save".')
+        try:
+            return cls(host=str(settings["host"]), port=int(settings.get("port", 6379)),
+                       tls=bool(settings.get("tls", False)),
+                       socket_timeout=float(settings.get("socket_timeout", 5.0)),
+                       admin_user_env_var=str(settings.get("admin_user_env_var", "")),
+                       admin_password_env_var=str(settings.get("admin_password_env_var", "")), persist=persist)
+        except (TypeError, ValueError) as error:
+            raise Misconfigured(f"Invalid Redis target settings ({error}).") from error
+
+
+def password_hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+class RedisACL(Connector):
+    kind = "redis_acl"
+
+    def __init__(self, settings: RedisSettings, kv: OpenBaoKV):
+        self.settings = settings
+        self.kv = kv
+
+    def _connection_kwargs(self, username: str | None, password: str | None) -> dict:
+        s = self.settings
+        return {"host": s.host, "port": s.port, "username": username, "password": password,
+                "socket_timeout": s.socket_timeout, "socket_connect_timeout": s.socket_timeout}
+
+    def admin(self) -> redis.Redis:
+        user = env_value(self.settings.admin_user_env_var, what="the Redis admin user", required=False) or None
+        password = env_value(self.settings.admin_password_env_var, what="the Redis admin password",
+                             required=False) or None
+        return redis.Redis(**self._connection_kwargs(user, password), ssl=self.settings.tls,
+                           single_connection_client=True)
+
+    def auth_works(self, username: str, password: str) -> bool:
+        """True when AUTH succeeds; False when refused (wrong password or user off or absent)."""
+        connection_class = SSLConnection if self.settings.tls else Connection
+        connection = connection_class(**self._connection_kwargs(username, password))
+        try:
+            connection.connect()
+            return True
+        except redis.AuthenticationError:
+            return False
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise Unreachable(f"Redis {self.settings.host}:{self.settings.port}: {type(error).__name__}.") from None
+        finally:
+            connection.disconnect()
+
+    @contextlib.contextmanager
+    def _errors(self, what: str):
+        try:
+            yield
+        except ConnectorError:
+            raise
+        except redis.AuthenticationError:
+            raise Misconfigured(f"{what}: the Redis admin cannot sign in.") from None
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise Unreachable(f"{what}: Redis {self.settings.host}:{self.settings.port} did not answer "
+                              f"({type(error).__name__}).") from None
+        except redis.ResponseError as error:
+            if str(error).startswith("NOPERM") or "no permissions" in str(error).lower():
+                raise PermissionRefused(f"{what}: the Redis admin may not do this.") from None
+            raise ConnectorError(f"{what}: Redis refused ({str(error)[:200]}).") from None
+
+    def _user(self, client: redis.Redis, username: str) -> dict:
+        info = client.acl_getuser(username)
+        if info is None:
+            raise ReferenceBroken(f"Redis ACL user {username} does not exist on {self.settings.host}.")
+        return info
+
+    def _persist(self, client: redis.Redis) -> None:
+        if self.settings.persist == "acl_save":
+            client.execute_command("ACL", "SAVE")
+
+    def stored_password(self, ref: CredentialRef) -> tuple[str, str | None]:
+        path = self.kv.path_of(ref.store_path)
+        return path, (self.kv.read_value(path) or {}).get("password")
+
+    # Interface
+
+    def observe(self, ref: CredentialRef) -> Observation:
+        observation = self.kv.observe(ref)
+        with self._errors(f"Looking up ACL user {ref.identifier}"), self.admin() as client:
+            info = self._user(client, ref.identifier)
+        state = observation.state if info.get("enabled") else "disabled"
+        return Observation(observation.version, observation.created_at, state=state,
+                           detail=f"{observation.detail}; ACL user {ref.identifier} "
+                                  f"{'on' if info.get('enabled') else 'off'}")
+
+    def rotate(self, ref: CredentialRef) -> RotationResult:
+        user = ref.identifier
+        path, old_password = self.stored_password(ref)
+        current = self.kv.current_version(path)
+        new_password = new_secret_value()
+        new_hash = password_hash(new_password)
+        with self._errors(f"Rotating the password of {user}"), self.admin() as client:
+            old_hashes = self._user(client, user).get("passwords") or []
+            client.execute_command("ACL", "SETUSER", user, "resetpass", f"#{new_hash}")
+            try:
+                version, _ = self.kv.write_value(path, {"username": user, "password": new_password}, cas=current)
+            except ConnectorError:
+                restore = [f"#{h}" for h in old_hashes] or ["nopass"]
+                client.execute_command("ACL", "SETUSER", user, "resetpass", *restore)
+                raise
+            self._persist(client)
+            hashes = self._user(client, user).get("passwords") or []
+        proof = list(self.kv.verify_written(path, version, "password", new_password))
+        if hashes != [new_hash]:
+            raise VerificationFailed(f"ACL user {user} holds {len(hashes)} password(s), not only the new one.")
+        proof.append(f"Redis ACL user {user}: the new password's hash is its only password.")
+        if not self.auth_works(user, new_password):
+            raise VerificationFailed(f"AUTH as {user} with the new password fails (stored as version {version}).")
+        proof.append(f"Redis {self.settings.host}:{self.settings.port}: AUTH as {user} with the new password works.")
+        if old_password is not None:
+            if old_password == new_password or self.auth_works(user, old_password):
+                raise VerificationFailed(f"AUTH as {user} with the previous password still works.")
+            proof.append(f"AUTH as {user} with the previous password is refused.")
+        else:
+            proof.append("No previous password was stored; its hashes were removed from the ACL user.")
+        return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
+
+    def _switch(self, ref: CredentialRef, *, on: bool) -> ActionResult:
+        user = ref.identifier
+        _, password = self.stored_password(ref)
+        with self._errors(f"Turning {user} {'on' if on else 'off'}"), self.admin() as client:
+            self._user(client, user)
+            client.execute_command("ACL", "SETUSER", user, "on" if on else "off")
+            killed = 0 if on else client.execute_command("CLIENT", "KILL", "USER", user)
+            self._persist(client)
+            enabled = bool(self._user(client, user).get("enabled"))
+        if enabled != on:
+            raise VerificationFailed(f"ACL user {user} is {'on' if enabled else 'off'} after the change.")
+        proof = [f"Redis ACL user {user} is {'on' if on else 'off'}."]
+        if not on:
+            proof.append(f"{killed} open connection(s) of {user} closed.")
+        if password is None:
+            proof.append("No stored password to test AUTH with.")
+        elif self.auth_works(user, password) != on:
+            raise VerificationFailed(f"AUTH as {user} with the stored password {'fails' if on else 'still works'}.")
+        else:
+            proof.append(f"AUTH as {user} with the stored password {'works' if on else 'is refused'}.")
+        return ActionResult("reactivate" if on else "suspend", now(), tuple(proof))
+
+    def suspend(self, ref: CredentialRef) -> ActionResult:
+        return self._switch(ref, on=False)
+
+    def reactivate(self, ref: CredentialRef) -> ActionResult:
+        return self._switch(ref, on=True)
+
+    def revoke(self, ref: CredentialRef) -> ActionResult:
+        user = ref.identifier
+        _, password = self.stored_password(ref)
+        with self._errors(f"Deleting ACL user {user}"), self.admin() as client:
+            self._user(client, user)
+            client.execute_command("ACL", "DELUSER", user)
+            self._persist(client)
+            gone = client.acl_getuser(user) is None
+        if not gone:
+            raise VerificationFailed(f"ACL user {user} still exists after ACL DELUSER.")
+        proof = [f"Redis ACL user {user} deleted (ACL GETUSER finds nothing); its connections were closed."]
+        if password is not None:
+            if self.auth_works(user, password):
+                raise VerificationFailed(f"AUTH as {user} still works after deletion.")
+            proof.append(f"AUTH as {user} with the last stored password is refused.")
+        try:
+            proof.extend(self.kv.revoke(ref).proof)
+        except ConnectorError as error:
+            proof.append(f"The stored password was not destroyed: {error.reason}")
+        return ActionResult("revoke", now(), tuple(proof))
+
+    def probe(self, ref: CredentialRef) -> ProbeResult:
+        recorder = ProbeRecorder()
+        user = ref.identifier
+
+        def admin_rights():
+            with self._errors("Checking the admin's rights"), self.admin() as client:
+                whoami = client.execute_command("ACL", "WHOAMI")
+                whoami = whoami.decode() if isinstance(whoami, bytes) else str(whoami)
+                for command in (("ACL", "SETUSER", user), ("ACL", "DELUSER", user), ("CLIENT", "KILL", "USER", user)):
+                    answer = client.execute_command("ACL", "DRYRUN", whoami, *command)
+                    if answer not in (b"OK", "OK"):
+                        raise PermissionRefused(f"{whoami} may not run {' '.join(command[:2])}")
+                self._user(client, user)
+            return f"reachable; {whoami} may change ACL user {user}"
+
+        recorder.check("Redis reachable, admin rights, user exists", admin_rights)
+        try:
+            self.kv.probe_paths(recorder, self.kv.path_of(ref.store_path))
+        except ConnectorError as error:
+            recorder.fail("Reference", error.reason)
+        return recorder.result()

@@ -1,0 +1,172 @@
+"""Reads of owner attestation: the owner's inbox, campaign progress and the evidence rows.
+
+Everything goes through restrict(): items are visible to their assignee, the object's owner,
+team and team manager, auditors and security admins; campaigns to auditors and security admins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from django.apps import apps
+from django.db.models import Count, F, Prefetch, Q
+from django.utils import timezone
+
+from governance.models import Binding, Credential, Workflow
+from governance.models.attestation import (
+    AttestationCampaign,
+    AttestationItem,
+    AttestedObjectType,
+    CampaignStatus,
+    ItemAnswer,
+    ItemState,
+)
+from governance.permissions import VIEW, restrict
+
+INBOX_LIMIT = 100
+ANSWERED = Q(items__state=ItemState.ANSWERED)
+
+
+def my_open_items(*, user):
+    return (restrict(AttestationItem.objects.all(), user, VIEW)
+            .filter(assignee=user, state=ItemState.OPEN, campaign__status=CampaignStatus.OPEN)
+            .select_related("campaign", "team")
+            .order_by("campaign__due_at", "object_type", "object_repr", "pk"))
+
+
+def _open_finding_counts(object_type: str, ids: list[int]) -> Counter:
+    """Open findings per object, when the checks capability is installed (else none)."""
+    try:
+        finding = apps.get_model("governance", "Finding")
+    except LookupError:
+        return Counter()
+    if not ids:
+        return Counter()
+    rows = finding.objects.filter(object_type=object_type, object_id__in=ids).exclude(state="resolved")
+    return Counter(int(pk) for pk in rows.values_list("object_id", flat=True))
+
+
+def inbox(*, user, limit: int = INBOX_LIMIT) -> dict:
+    """The owner's open items grouped by workflow, each with what the portal knows about the object.
+
+    Only the first `limit` items are rendered; `rendered_ids` are exactly those, so "confirm all
+    unchanged" can never reach an item the owner has not seen.
+    """
+    queryset = my_open_items(user=user)
+    total = queryset.count()
+    items = list(queryset[:limit])
+    workflow_ids = [i.object_id for i in items if i.object_type == AttestedObjectType.WORKFLOW]
+    credential_ids = [i.object_id for i in items if i.object_type == AttestedObjectType.CREDENTIAL]
+    bindings = Binding.objects.select_related("credential__store", "credential__system")
+    workflows = Workflow.objects.prefetch_related(Prefetch("bindings", queryset=bindings),
+                                                  "systems").in_bulk(workflow_ids)
+    credentials = (Credential.objects.select_related("store", "system")
+                   .prefetch_related(Prefetch("bindings", queryset=Binding.objects.select_related("workflow")
+                                              .order_by("workflow__name")))
+                   .in_bulk(credential_ids))
+    workflow_findings = _open_finding_counts(AttestedObjectType.WORKFLOW, workflow_ids)
+    credential_findings = _open_finding_counts(AttestedObjectType.CREDENTIAL, credential_ids)
+    groups: dict[object, dict] = {}
+
+    def group_for(key, workflow):
+        return groups.setdefault(key, {"workflow": workflow, "workflow_item": None, "credential_items": []})
+
+    for item in items:
+        if item.object_type == AttestedObjectType.WORKFLOW:
+            item.obj = workflows.get(item.object_id)
+            item.open_findings = workflow_findings[item.object_id]
+            group_for(item.object_id, item.obj)["workflow_item"] = item
+    for item in items:
+        if item.object_type != AttestedObjectType.CREDENTIAL:
+            continue
+        item.obj = credentials.get(item.object_id)
+        item.open_findings = credential_findings[item.object_id]
+        uses = [b.workflow for b in item.obj.bindings.all()] if item.obj else []
+        mine = [w for w in uses if w.pk in workflows]
+        workflow = (mine or uses or [None])[0]
+        item.used_by = uses
+        group_for(workflow.pk if workflow else None, workflow)["credential_items"].append(item)
+    ordered = sorted(groups.values(), key=lambda g: (g["workflow"] is None, str(g["workflow"] or "")))
+    return {"groups": ordered, "rendered_ids": [i.pk for i in items], "total": total,
+            "hidden": max(total - len(items), 0)}
+
+
+def campaign_list(*, user):
+    return (restrict(AttestationCampaign.objects.all(), user, VIEW)
+            .select_related("scope_team", "scope_system")
+            .annotate(total=Count("items"), answered=Count("items", filter=ANSWERED))
+            .order_by("status", "-period_start", "name"))
+
+
+def _percent(done: int, total: int) -> int:
+    return round(100 * done / total) if total else 100
+
+
+def campaign_progress(*, campaign: AttestationCampaign, now: dt.datetime | None = None) -> dict:
+    """Completion per team and per owner, with the overdue, escalated and lapsed items."""
+    now = now or timezone.now()
+    items = campaign.items.all()
+    totals = items.aggregate(total=Count("pk"), answered=Count("pk", filter=Q(state=ItemState.ANSWERED)),
+                             escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
+                             lapsed=Count("pk", filter=Q(consequence_applied_at__isnull=False)),
+                             requests=Count("pk", filter=Q(resulting_request_id__isnull=False)))
+    per = {}
+    for key, field, label in (("teams", "team", "team__name"), ("owners", "assignee", "assignee__username")):
+        rows = (items.values(f"{field}_id", label)
+                .annotate(name=F(label), total=Count("pk"),
+                          answered=Count("pk", filter=Q(state=ItemState.ANSWERED)))
+                .order_by(label))
+        per[key] = [{**r, "percent": _percent(r["answered"], r["total"]), "open": r["total"] - r["answered"]}
+                    for r in rows]
+    open_items = items.filter(state=ItemState.OPEN).select_related("assignee", "team", "escalated_to")
+    overdue = open_items.filter(campaign__due_at__lte=now) if campaign.due_at <= now else open_items.none()
+    answers = dict(items.filter(state=ItemState.ANSWERED).values_list("answer").annotate(n=Count("pk")))
+    return {
+        **totals,
+        "percent": _percent(totals["answered"], totals["total"]),
+        "overdue_now": campaign.status == CampaignStatus.OPEN and campaign.due_at <= now,
+        "teams": per["teams"],
+        "owners": per["owners"],
+        "overdue": overdue.order_by("assignee__username", "object_repr")[:200],
+        "escalations": items.filter(escalated_at__isnull=False).select_related("assignee", "escalated_to")
+                            .order_by("-escalated_at", "object_repr")[:200],
+        "flags_and_requests": items.filter(state=ItemState.ANSWERED).exclude(answer=ItemAnswer.CONFIRM)
+                                   .select_related("answered_by").order_by("-answered_at")[:200],
+        "answers": [(ItemAnswer(a).label, n) for a, n in sorted(answers.items())],
+        "unassigned": open_items.filter(assignee__isnull=True).count(),
+    }
+
+
+def item_list(*, user):
+    return restrict(AttestationItem.objects.all(), user, VIEW).select_related(
+        "campaign", "assignee", "answered_by", "team", "original_owner", "escalated_to")
+
+
+def object_attestations(*, user, obj):
+    """The attestation history of one workflow or credential (for its detail page)."""
+    return item_list(user=user).filter(object_type=obj._meta.label_lower, object_id=obj.pk).order_by(
+        "-campaign__period_start")
+
+
+def evidence_rows(*, user, campaign: AttestationCampaign) -> list[dict]:
+    """Who attested what, when, with what answer and which request: one row per item."""
+    rows = []
+    for item in item_list(user=user).filter(campaign=campaign).order_by("object_type", "object_repr", "pk"):
+        rows.append({
+            "campaign": campaign.name, "campaign_key": campaign.key, "item_id": item.pk,
+            "object_type": item.object_type, "object_id": item.object_id, "object": item.object_repr,
+            "team": item.team.name if item.team else "",
+            "original_owner": item.original_owner.username if item.original_owner else "",
+            "assignee": item.assignee.username if item.assignee else "",
+            "state": item.state, "answer": item.answer, "comment": item.comment,
+            "answered_at": item.answered_at,
+            "answered_by": item.answered_by.username if item.answered_by else "",
+            "resulting_request_id": item.resulting_request_id, "details": item.details,
+            "due_at": campaign.due_at, "reminded_at": item.reminded_at, "escalated_at": item.escalated_at,
+            "escalated_to": item.escalated_to.username if item.escalated_to else "",
+            "consequence": item.consequence, "consequence_applied_at": item.consequence_applied_at,
+            "consequence_ref": item.consequence_ref,
+            "ticket": f"{item.ticket_system} {item.ticket_key}".strip(),
+        })
+    return rows

@@ -1,0 +1,360 @@
+"""Reads of the checks capability: findings, the catalogue, and posture (pass rates, trends, what is due).
+
+Posture numbers follow what a person may see: auditors and security admins get the estate (from
+each check's latest evaluation); everyone else gets their teams' objects (or, without a team,
+the objects they own), evaluated live with the checks' own set-based queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from governance import roles
+from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
+from governance.checks.base import scope_lookup
+from governance.checks.credentials import RotationWithinPolicy
+from governance.choices import CredentialKind, CredentialStatus
+from governance.models import AuditEvent, Credential, Team
+from governance.models.checks import (
+    SEVERITY_ORDER,
+    UNRESOLVED_STATES,
+    Check,
+    CheckControl,
+    CheckStatus,
+    Control,
+    Finding,
+    FindingState,
+    Framework,
+    PostureSnapshot,
+    Severity,
+)
+from governance.permissions import CHANGE, VIEW, restrict
+from governance.services.sweep import FINDING_TYPE
+
+
+def finding_list(*, user, action: str = VIEW):
+    return restrict(Finding.objects.all(), user, action).select_related("failed_check", "owner", "team")
+
+
+def changeable_finding_ids(*, user, ids) -> set[int]:
+    return set(restrict(Finding.objects.filter(pk__in=list(ids)), user, CHANGE).values_list("pk", flat=True))
+
+
+def finding_history(*, finding: Finding):
+    """Audit events of one finding. Callers pass a finding the user was already allowed to see."""
+    return AuditEvent.objects.filter(object_type=FINDING_TYPE, object_id=str(finding.pk)).order_by(
+        "-sequence"
+    )
+
+
+def finding_object(*, user, finding: Finding):
+    """The object a finding is about, when it still exists and the user may see it (else None)."""
+    from django.apps import apps
+
+    if finding.object_type not in ("governance.credential", "governance.workflow", "governance.system"):
+        return None
+    model = apps.get_model(finding.object_type)
+    return restrict(model.objects.all(), user, VIEW).filter(pk=finding.object_id).first()
+
+
+def check_controls(*, check: Check):
+    """The controls a check evidences, grouped by framework, in catalogue order."""
+    mappings = (
+        CheckControl.objects.filter(mapped_check=check)
+        .select_related("control__framework")
+        .order_by("control__framework__sort_order", "strength", "control__sort_order")
+    )
+    grouped: dict[Framework, list[CheckControl]] = {}
+    for mapping in mappings:
+        grouped.setdefault(mapping.control.framework, []).append(mapping)
+    return grouped
+
+
+def check_list():
+    mappings = CheckControl.objects.select_related("control__framework").order_by(
+        "control__framework__sort_order", "strength", "control__sort_order"
+    )
+    return Check.objects.prefetch_related(Prefetch("mappings", queryset=mappings)).order_by("sort_order")
+
+
+def framework_list():
+    return Framework.objects.annotate(
+        control_count=Count("controls", distinct=True),
+        mapped_control_count=Count("controls", filter=Q(controls__mappings__isnull=False), distinct=True),
+        check_count=Count("controls__mappings__mapped_check", distinct=True),
+    ).order_by("sort_order")
+
+
+# Posture
+
+
+@dataclass
+class Result:
+    """How many subjects one check evaluated in a scope, and how many failed (accepted: risk accepted)."""
+
+    evaluated: int = 0
+    failed: int = 0
+    accepted: int = 0
+    status: str = CheckStatus.EVALUATED
+
+    @property
+    def passed(self) -> int:
+        return max(self.evaluated - self.failed, 0)
+
+    @property
+    def open_failed(self) -> int:
+        return max(self.failed - self.accepted, 0)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return round(100.0 * self.passed / self.evaluated, 1) if self.evaluated else None
+
+    def add(self, other: Result) -> None:
+        self.evaluated += other.evaluated
+        self.failed += other.failed
+        self.accepted += other.accepted
+
+
+@dataclass
+class Scope:
+    """Whose posture: the estate, some teams, or one person's own objects."""
+
+    kind: str  # "estate", "team", "owner"
+    label: str
+    team_ids: list[int] = field(default_factory=list)
+    owner_id: int | None = None
+
+    def q(self, model) -> Q | None:
+        lookup = scope_lookup(model, "team" if self.kind == "team" else "owner")
+        if self.kind == "team":
+            return Q(**{f"{lookup}__in": self.team_ids})
+        return Q(**{lookup: self.owner_id})
+
+    def findings(self):
+        if self.kind == "estate":
+            return Finding.objects.all()
+        if self.kind == "team":
+            return Finding.objects.filter(team_id__in=self.team_ids)
+        return Finding.objects.filter(owner_id=self.owner_id)
+
+
+def posture_scope(*, user, team: Team | None = None) -> Scope:
+    member_of = list(Team.objects.filter(group__user=user).values_list("pk", flat=True))
+    if team is not None and (roles.reads_everything(user) or team.pk in member_of):
+        return Scope("team", team.name, [team.pk])
+    if roles.reads_everything(user):
+        return Scope("estate", "the whole estate")
+    if member_of:
+        names = ", ".join(Team.objects.filter(pk__in=member_of).values_list("name", flat=True))
+        return Scope("team", f"your teams ({names})", member_of)
+    return Scope("owner", "the objects you own", owner_id=user.pk)
+
+
+def _accepted_counts(scope: Scope) -> dict[str, int]:
+    rows = (
+        scope.findings()
+        .filter(state=FindingState.RISK_ACCEPTED)
+        .values("failed_check__code")
+        .annotate(n=Count("pk"))
+    )
+    return {row["failed_check__code"]: row["n"] for row in rows}
+
+
+def check_results(*, scope: Scope, ctx: Context | None = None) -> dict[str, Result]:
+    """Per check code: evaluated, failed, accepted in the scope."""
+    accepted = _accepted_counts(scope)
+    checks = Check.objects.order_by("sort_order")
+    results: dict[str, Result] = {}
+    if scope.kind == "estate":
+        for check in checks:
+            results[check.code] = Result(
+                check.last_evaluated_count,
+                check.last_failed_count,
+                accepted.get(check.code, 0),
+                check.last_status,
+            )
+        return results
+    ctx = ctx or Context.current()
+    registry = all_checks()
+    for check in checks:
+        definition = registry.get(check.code)
+        if not isinstance(definition, QueryCheck):
+            continue  # estate-level checks have no team or owner
+        result = Result(accepted=accepted.get(check.code, 0))
+        try:
+            for model in definition.subject_models:
+                condition = scope.q(model)
+                result.evaluated += definition.evaluated(model, ctx).filter(condition).count()
+                result.failed += definition.failing_queryset(model, ctx, condition).count()
+        except NotEvaluated:
+            result = Result(status=CheckStatus.NOT_EVALUATED)
+        results[check.code] = result
+    return results
+
+
+def _open_findings(*, user, scope: Scope | None):
+    findings = finding_list(user=user).filter(state__in=[FindingState.OPEN, FindingState.ACKNOWLEDGED])
+    if scope is not None and scope.kind != "estate":
+        findings = findings.filter(pk__in=scope.findings().values("pk"))
+    return findings
+
+
+def open_findings_by_check(*, user, scope: Scope | None = None) -> dict[str, int]:
+    """Open (or acknowledged) findings the user can see, per check code."""
+    rows = _open_findings(user=user, scope=scope).order_by().values_list("failed_check__code").annotate(
+        n=Count("pk"))
+    return dict(rows.values_list("failed_check__code", "n"))
+
+
+def open_findings_by_severity(*, user, scope: Scope | None = None) -> dict[str, int]:
+    findings = _open_findings(user=user, scope=scope)
+    counts = dict(
+        findings.values_list("failed_check__severity")
+        .annotate(n=Count("pk"))
+        .values_list("failed_check__severity", "n")
+    )
+    return {severity: counts.get(severity, 0) for severity in sorted(Severity.values, key=SEVERITY_ORDER.get)}
+
+
+@dataclass
+class ControlPosture:
+    control: Control
+    mappings: list[CheckControl]
+    result: Result
+    open_by_severity: dict[str, int]
+
+
+def framework_posture(
+    *, framework: Framework, results: dict[str, Result], open_counts: dict[str, int] | None = None
+) -> tuple[list[ControlPosture], Result]:
+    """Per control (in catalogue order): its checks, their summed results and open findings by severity;
+    and the framework's total over the distinct checks that evidence it."""
+    open_counts = open_counts or {}
+    mappings = (
+        CheckControl.objects.filter(control__framework=framework)
+        .select_related("mapped_check")
+        .order_by("strength", "mapped_check__sort_order")
+    )
+    by_control: dict[int, list[CheckControl]] = defaultdict(list)
+    for mapping in mappings:
+        by_control[mapping.control_id].append(mapping)
+    rows, total, seen = [], Result(), set()
+    for control in framework.controls.order_by("sort_order"):
+        result, severities = Result(), defaultdict(int)
+        for mapping in by_control.get(control.pk, []):
+            severities[mapping.mapped_check.severity] += open_counts.get(mapping.mapped_check.code, 0)
+            check_result = results.get(mapping.mapped_check.code)
+            if check_result is not None:
+                result.add(check_result)
+                if mapping.mapped_check.code not in seen:
+                    seen.add(mapping.mapped_check.code)
+                    total.add(check_result)
+        ordered = {k: severities[k] for k in sorted(severities, key=SEVERITY_ORDER.get) if severities[k]}
+        rows.append(ControlPosture(control, by_control.get(control.pk, []), result, ordered))
+    return rows, total
+
+
+def frameworks_summary(*, results: dict[str, Result]) -> list[tuple[Framework, Result]]:
+    codes_by_framework: dict[int, set[str]] = defaultdict(set)
+    for framework_id, code in CheckControl.objects.values_list("control__framework_id", "mapped_check__code"):
+        codes_by_framework[framework_id].add(code)
+    summary = []
+    for framework in Framework.objects.order_by("sort_order"):
+        total = Result()
+        for code in sorted(codes_by_framework.get(framework.pk, ())):
+            if code in results:
+                total.add(results[code])
+        summary.append((framework, total))
+    return summary
+
+
+def posture_trend(*, scope: Scope, days: int = 90) -> dict[str, list[tuple[dt.date, float]]]:
+    """Daily pass rate, overall and per framework, from the snapshots ("overall" and framework keys)."""
+    since = timezone.localdate() - dt.timedelta(days=days)
+    snapshots = PostureSnapshot.objects.filter(date__gte=since)
+    if scope.kind == "estate":
+        snapshots = snapshots.filter(scope_type=PostureSnapshot.ESTATE)
+    elif scope.kind == "team":
+        snapshots = snapshots.filter(
+            scope_type=PostureSnapshot.TEAM, scope_key__in=[str(t) for t in scope.team_ids]
+        )
+    else:
+        return {}
+    totals: dict[tuple[str, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    frameworks: dict[str, set[str]] = defaultdict(set)
+    for key, code in CheckControl.objects.values_list("control__framework__key", "mapped_check__code"):
+        frameworks[code].add(key)
+    for date, code, passed, failed, accepted in snapshots.values_list(
+        "date", "check_code", "passed", "failed", "accepted"
+    ):
+        for series in ("overall", *frameworks.get(code, ())):
+            totals[(series, date)][0] += passed
+            totals[(series, date)][1] += passed + failed + accepted
+    trend: dict[str, list[tuple[dt.date, float]]] = defaultdict(list)
+    for (series, date), (passed, evaluated) in sorted(totals.items(), key=lambda item: item[0][1]):
+        if evaluated:
+            trend[series].append((date, round(100.0 * passed / evaluated, 1)))
+    return dict(trend)
+
+
+def upcoming_certificate_expiries(*, user, days: int = 60, limit: int = 10):
+    horizon = timezone.now() + dt.timedelta(days=days)
+    return (
+        restrict(Credential.objects.all(), user, VIEW)
+        .filter(
+            status=CredentialStatus.ACTIVE,
+            kind=CredentialKind.CERTIFICATE,
+            expires_at__lte=horizon,
+        )
+        .select_related("system", "owner")
+        .order_by("expires_at")[:limit]
+    )
+
+
+def rotations_due(*, user, days: int = 14, limit: int = 10):
+    """Active credentials whose rotation is overdue or falls due within the next `days` days."""
+    ctx = Context.current()
+    queryset = restrict(Credential.objects.filter(status=CredentialStatus.ACTIVE), user, VIEW)
+    return (
+        RotationWithinPolicy()
+        .failing(queryset, ctx, now=ctx.now + dt.timedelta(days=days))
+        .select_related("system", "owner")
+        .order_by("rotation_due_at")[:limit]
+    )
+
+
+def object_posture(*, obj, ctx: Context | None = None) -> list[dict]:
+    """For one workflow, credential or system: each check that applies to it, and whether it passes."""
+    ctx = ctx or Context.current()
+    object_type = obj._meta.label_lower
+    findings = {
+        f.failed_check.code: f
+        for f in Finding.objects.filter(
+            object_type=object_type, object_id=obj.pk, state__in=UNRESOLVED_STATES
+        ).select_related("failed_check")
+    }
+    rows = []
+    for check in Check.objects.order_by("sort_order"):
+        definition = all_checks().get(check.code)
+        if not isinstance(definition, QueryCheck) or type(obj) not in definition.subject_models:
+            continue
+        try:
+            applies = definition.evaluated(type(obj), ctx).filter(pk=obj.pk).exists()
+            fails = applies and definition.failing_queryset(type(obj), ctx, Q(pk=obj.pk)).exists()
+        except NotEvaluated:
+            rows.append({"check": check, "state": "not evaluated", "finding": None})
+            continue
+        if applies:
+            rows.append(
+                {
+                    "check": check,
+                    "state": "failed" if fails else "passed",
+                    "finding": findings.get(check.code),
+                }
+            )
+    return rows

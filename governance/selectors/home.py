@@ -1,0 +1,122 @@
+"""The home page, per role: what each person should look at first.
+
+Owners: their workflows' four governance items, their open findings, attestation items and
+requests. Approvers: their queue with counts and the oldest waiting time. Auditors: posture per
+framework and the reports. Security admins: the estate's posture, sweeps, connector health and
+the kill switch. A person with several roles sees each section.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from governance import roles
+from governance.models import Binding, Team
+from governance.selectors import MISSING, STALE, workflow_governance_record, workflow_list
+
+SECTION_ROWS = 6
+
+
+def _owner_section(user) -> dict:
+    from governance.models.checks import FindingState
+    from governance.selectors.approvals import my_approval_requests
+    from governance.selectors.attestation import my_open_items
+    from governance.selectors.checks import finding_list
+
+    workflows = list(
+        workflow_list(user=user).filter(owner=user).select_related("approval_policy")
+        .prefetch_related(Prefetch("bindings", queryset=Binding.objects.select_related("credential__store")))
+        .order_by("name")
+    )
+    rows = []
+    for workflow in workflows:
+        record = workflow_governance_record(workflow=workflow, bindings=list(workflow.bindings.all()))
+        rows.append({"workflow": workflow, "record": record,
+                     "gaps": sum(item["state"] in (MISSING, STALE) for item in record)})
+    rows.sort(key=lambda row: (-row["gaps"], row["workflow"].name))
+    findings = finding_list(user=user).filter(owner=user, state__in=[FindingState.OPEN, FindingState.ACKNOWLEDGED])
+    attestation_items = my_open_items(user=user)
+    requests = my_approval_requests(user=user).filter(status="pending")
+    return {
+        "workflows": rows,
+        "findings": findings.select_related("failed_check").order_by("-first_seen_at")[:SECTION_ROWS],
+        "finding_count": findings.count(),
+        "attestation_items": attestation_items[:SECTION_ROWS],
+        "attestation_count": attestation_items.count(),
+        "requests": requests[:SECTION_ROWS],
+        "request_count": requests.count(),
+    }
+
+
+def _approver_section(user) -> dict | None:
+    from governance.models.approvals import ApprovalPolicy
+    from governance.selectors.approvals import approval_queue
+
+    queue = approval_queue(user=user)
+    count = queue.count()
+    is_approver = ApprovalPolicy.objects.filter(
+        Q(approver_groups__user=user) | Q(escalation_group__user=user)).exists()
+    if not count and not is_approver:
+        return None
+    oldest = queue.first()
+    return {
+        "queue": queue[:SECTION_ROWS],
+        "count": count,
+        "oldest_waiting": timezone.now() - oldest.created_at if oldest else None,
+    }
+
+
+def _posture_section(user) -> dict:
+    from governance.models.checks import SweepRun
+    from governance.selectors.checks import (
+        check_results,
+        frameworks_summary,
+        open_findings_by_severity,
+        posture_scope,
+    )
+
+    scope = posture_scope(user=user)
+    results = check_results(scope=scope)
+    return {
+        "scope": scope,
+        "frameworks": frameworks_summary(results=results),
+        "severity": open_findings_by_severity(user=user, scope=scope),
+        "last_sweep": SweepRun.objects.order_by("-started_at").first(),
+    }
+
+
+def _reports_section(user) -> dict:
+    from reports.selectors import report_job_list
+
+    return {"jobs": report_job_list(user=user).order_by("-pk")[:SECTION_ROWS]}
+
+
+def _admin_section(user) -> dict:
+    from governance.models.lifecycle import RotationAttempt
+    from governance.selectors.lifecycle import kill_switch_list
+
+    since = timezone.now() - timezone.timedelta(days=7)
+    attempts = RotationAttempt.objects.filter(started_at__gte=since)
+    return {
+        "kill_switches": kill_switch_list(user=user).select_related("workflow").order_by("-pk")[:SECTION_ROWS],
+        "rotations_week": attempts.count(),
+        "rotation_failures_week": attempts.filter(outcome="failed").count(),
+    }
+
+
+def home_context(*, user) -> dict:
+    owns_or_member = workflow_list(user=user).filter(owner=user).exists() or \
+        Team.objects.filter(group__user=user).exists()
+    context = {
+        "is_owner": owns_or_member or not roles.reads_everything(user),
+        "approver": _approver_section(user),
+        "posture": _posture_section(user),
+    }
+    if context["is_owner"]:
+        context["owner"] = _owner_section(user)
+    if roles.reads_everything(user):
+        context["reports"] = _reports_section(user)
+    if roles.is_security_admin(user):
+        context["admin"] = _admin_section(user)
+    return context

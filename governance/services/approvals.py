@@ -1,0 +1,357 @@
+"""The approval engine: filing a request, deciding it, cancelling it, and the expiry sweep.
+
+Every path (portal, API, admin action, task) decides through approval_request_approve/reject,
+which apply decision_blocker(): the one separation-of-duties rule. A decision locks the request
+row, so simultaneous decisions produce exactly one transition; the losers get "already decided".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from governance import permissions
+from governance.audit import Actor, audit_append
+from governance.models import Credential, Person, Workflow
+from governance.models.approvals import (
+    ApprovalAction,
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalStatus,
+    DecisionKind,
+    may_transition,
+)
+from governance.secret_guard import reject_secret_values
+from governance.services import approvals_notify as notify
+from governance.services.approvals_execution import execute_approved, load_target
+from governance.services.approvals_registry import (
+    fingerprint,
+    get_action,
+    payload_to_json,
+    register_approval_action,
+)
+from governance.services.common import ensure_may_write
+
+__all__ = [
+    "ApprovalAlreadyDecided", "approval_request_approve", "approval_request_cancel", "approval_request_file",
+    "approval_request_reject", "approval_requests_sweep", "decision_blocker", "policy_for",
+    "register_approval_action",
+]
+SWEEP_TASK_ID = "approval-sweep"
+TICKET_FIELDS = ("system", "key", "url")
+
+
+class ApprovalAlreadyDecided(ValidationError):
+    """A decision arrived after the request left pending: a clear answer, never a server error."""
+
+    def __init__(self, request: ApprovalRequest):
+        self.request = request
+        super().__init__(
+            {"status": f"Request #{request.pk} was already decided: it is {request.get_status_display().lower()}."},
+        )
+
+
+def transition(request: ApprovalRequest, from_status: str, to_status: str, **fields) -> bool:
+    """Compare-and-set one declared transition; True when this call made it."""
+    if not may_transition(from_status, to_status):
+        raise RuntimeError(f"{from_status} -> {to_status} is not a declared approval transition")
+    changed = ApprovalRequest.objects.filter(pk=request.pk, status=from_status).update(status=to_status, **fields)
+    if changed:
+        request.status = to_status
+        for name, value in fields.items():
+            setattr(request, name, value)
+    return bool(changed)
+
+
+# Who decides
+
+
+def policy_for(*, action: str, target=None) -> ApprovalPolicy:
+    """The workflow's own approval path when it gates the action; otherwise the action's default policy."""
+    for policy in _own_policies(target):
+        if policy.gates(action):
+            return policy
+    defaults = [p for p in ApprovalPolicy.objects.order_by("name") if action in (p.default_for_actions or [])]
+    if not defaults:
+        raise ValidationError({"action": "No approval policy gates this action yet: a security admin must "
+                                         "set a default policy for it."})
+    return defaults[0]
+
+
+def _own_policies(target) -> list[ApprovalPolicy]:
+    if isinstance(target, Workflow):
+        return [target.approval_policy] if target.approval_policy_id else []
+    if isinstance(target, Credential):  # the strictest path among the workflows that use it
+        policies = ApprovalPolicy.objects.filter(workflows__bindings__credential=target).distinct()
+        return sorted(policies, key=lambda p: (-p.required_approvals, p.name))
+    object_type, object_id = getattr(target, "object_type", ""), getattr(target, "object_id", None)
+    if object_type in ("governance.workflow", "governance.credential") and object_id is not None:
+        model = Workflow if object_type == "governance.workflow" else Credential
+        return _own_policies(model.objects.filter(pk=object_id).first())  # a finding: its object's path
+    return []
+
+
+def queue_members(request: ApprovalRequest):
+    """Everyone in the policy's approver groups (and its escalation group once escalated)."""
+    groups = list(request.policy.approver_groups.values_list("pk", flat=True))
+    if request.escalated_at is not None and request.policy.escalation_group_id:
+        groups.append(request.policy.escalation_group_id)
+    return Person.objects.filter(groups__in=groups, is_active=True).distinct().order_by("username")
+
+
+def _owner_ids(request: ApprovalRequest, target=None) -> set[int]:
+    target = target if target is not None else request.target
+    owners = {getattr(target, "owner_id", None)}
+    if request.action == ApprovalAction.OWNERSHIP_TRANSFER:
+        owners.add(request.payload.get("new_owner"))  # the person receiving it is an interested party
+    return {pk for pk in owners if pk is not None}
+
+
+@dataclass(frozen=True)
+class DecisionFacts:
+    """What the separation-of-duties rule needs to know about one person and one request."""
+
+    person_group_ids: frozenset[int]
+    allowed_group_ids: frozenset[int]
+    already_decided: bool
+    owner_ids: frozenset[int]
+
+
+def decision_facts(person: Person, request: ApprovalRequest) -> DecisionFacts:
+    policy = request.policy
+    allowed = set(policy.approver_groups.values_list("pk", flat=True))
+    if request.escalated_at is not None and policy.escalation_group_id:
+        allowed.add(policy.escalation_group_id)
+    return DecisionFacts(
+        person_group_ids=frozenset(person.groups.values_list("pk", flat=True)),
+        allowed_group_ids=frozenset(allowed),
+        already_decided=request.decisions.filter(approver=person).exists(),
+        owner_ids=frozenset(_owner_ids(request)),
+    )
+
+
+def decision_blocker(*, person: Person | None, request: ApprovalRequest, actor: Actor | None = None,
+                     facts: DecisionFacts | None = None) -> str | None:
+    """Why this person may not decide this request now, or None when they may. The one SoD rule.
+
+    No one approves their own request (nor the person behind an integration that filed it); one
+    person counts once, whatever groups they are in; the owner only when the policy allows it;
+    superusers are not exempt. facts may be computed in bulk (the queue page) or are read here.
+    """
+    if person is None or actor is not None and actor.kind == "system":
+        return "Only a person can decide an approval request."
+    if not person.is_active or person.is_departed:
+        return "Departed or disabled people decide nothing."
+    if request.status != ApprovalStatus.PENDING:
+        return f"This request is {request.get_status_display().lower()}: it can no longer be decided."
+    if person.pk == request.requested_by_id:
+        if request.filed_by_integration:
+            return (f"{request.filed_by_label} filed this request on your behalf: you are its requester, "
+                    "so someone else must decide it.")
+        return "You filed this request: someone else must decide it."
+    if actor is not None and actor.kind == "integration" and actor.id == request.filed_by_integration_id:
+        return "The integration that filed this request cannot decide it."
+    facts = facts or decision_facts(person, request)
+    if facts.already_decided:
+        return "You have already decided this request; one person counts once."
+    policy = request.policy
+    if not facts.person_group_ids & facts.allowed_group_ids:
+        names = Group.objects.filter(pk__in=facts.allowed_group_ids).values_list("name", flat=True)
+        return f"You are not in an approver group of policy {policy} ({', '.join(sorted(names)) or 'none'})."
+    if not policy.owner_may_approve and person.pk in facts.owner_ids:
+        return f"You own or would receive the object; policy {policy} does not let owners approve."
+    return None
+
+
+def _accountable_person(actor: Actor) -> Person:
+    ensure_may_write(actor)
+    if actor.kind == "system" or actor.person is None:
+        raise PermissionDenied("An approval request needs an accountable person (an integration names one).")
+    return actor.person
+
+
+def _audit(*, actor: Actor, request: ApprovalRequest, action: str, summary: str, changes: dict) -> None:
+    target = load_target(request) if request.target_content_type_id else None
+    audit_append(actor=actor, action=action, target=target if target is not None else request,
+                 summary=f"Approval request #{request.pk} ({request.get_action_display()}): {summary}",
+                 changes={"approval_request": {"before": None, "after": request.pk}, **changes})
+
+
+# Filing
+
+
+def _clean_ticket(ticket: dict | None) -> dict[str, str]:
+    ticket = {k: (v or "").strip() for k, v in (ticket or {}).items()}
+    unknown = sorted(set(ticket) - set(TICKET_FIELDS))
+    if unknown:
+        raise ValidationError({f"ticket_{name}": "Unknown ticket field." for name in unknown})
+    if ticket.get("url") and not ticket["url"].startswith(("https://", "http://")):
+        raise ValidationError({"ticket_url": "Give the ticket's web address (https://...)."})
+    return {name: ticket.get(name, "") for name in TICKET_FIELDS}
+
+
+def approval_request_file(*, actor: Actor, action: str, target=None, payload: dict, justification: str,
+                          ticket: dict | None = None) -> ApprovalRequest:
+    """File a request: validate the proposed change, pick the policy, notify who may decide it."""
+    person = _accountable_person(actor)
+    spec = get_action(action)
+    justification = (justification or "").strip()
+    if not justification:
+        raise ValidationError({"justification": "Say why this change is needed."})
+    ticket = _clean_ticket(ticket)
+    reject_secret_values({"justification": justification, **{f"ticket_{k}": v for k, v in ticket.items()}})
+    if spec.needs_target and not isinstance(target, spec.target_models):
+        names = " or ".join(m._meta.verbose_name for m in spec.target_models)
+        raise ValidationError({"target": f"{spec.label} needs a {names}."})
+    if not spec.needs_target and target is not None:
+        raise ValidationError({"target": f"{spec.label} has no target object."})
+    if target is not None:
+        target = type(target).objects.get(pk=target.pk)  # validate and fingerprint the stored state
+    if spec.may_file is not None and (reason := spec.may_file(person=person, target=target)):
+        raise PermissionDenied(reason)
+    clean = payload_to_json(spec.validate(requester=person, target=target, payload=payload or {}))
+    with transaction.atomic():
+        policy = policy_for(action=action, target=target)
+        if target is not None and any(p == clean for p in ApprovalRequest.objects.filter(
+                action=action, status=ApprovalStatus.PENDING,
+                target_content_type=ContentType.objects.get_for_model(target),
+                target_object_id=str(target.pk)).values_list("payload", flat=True)):
+            raise ValidationError({"action": "The same request is already pending for this object."})
+        now = timezone.now()
+        request = ApprovalRequest.objects.create(
+            action=action, policy=policy, payload=clean, requested_by=person,
+            target_content_type=ContentType.objects.get_for_model(target) if target is not None else None,
+            target_object_id=str(target.pk) if target is not None else "",
+            target_fingerprint=fingerprint(target, spec.fingerprint_fields),
+            filed_by_integration_id=actor.id if actor.kind == "integration" else None,
+            filed_by_label=actor.label if actor.kind == "integration" else "",
+            justification=justification, ticket_system=ticket["system"], ticket_key=ticket["key"],
+            ticket_url=ticket["url"], created_at=now, expires_at=now + dt.timedelta(hours=policy.expiry_hours),
+        )
+        _audit(actor=actor, request=request, action="approval.file",
+               summary=f"filed by {person}, policy {policy}: {justification}",
+               changes={"status": {"before": None, "after": ApprovalStatus.PENDING},
+                        "proposed": {"before": None, "after": clean}})
+        notify.notify_filed(request)
+    return request
+
+
+# Deciding
+
+
+def _deciding_person(actor: Actor) -> Person:
+    if actor.kind == "system":
+        raise PermissionDenied("Only a person can decide an approval request.")
+    return _accountable_person(actor)
+
+
+def _locked_visible(request_id: int, person: Person) -> ApprovalRequest:
+    """Lock the request row (the serialisation point of decisions); what the person may not see is missing."""
+    request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    if not permissions.restrict(ApprovalRequest.objects.filter(pk=request.pk), person).exists():
+        raise ApprovalRequest.DoesNotExist("No such approval request.")
+    return request
+
+
+def _decide(*, actor: Actor, request_id: int, decision: str, comment: str) -> ApprovalRequest:
+    person = _deciding_person(actor)
+    comment = (comment or "").strip()
+    if decision == DecisionKind.REJECT and not comment:
+        raise ValidationError({"reason": "Say why you reject the request."})
+    reject_secret_values({"comment": comment})
+    expired = False
+    with transaction.atomic():
+        request = _locked_visible(request_id, person)
+        if request.status != ApprovalStatus.PENDING:
+            raise ApprovalAlreadyDecided(request)
+        now = timezone.now()
+        if request.expires_at <= now:
+            expired = _expire(request, now)
+        else:
+            _record_decision(actor=actor, person=person, request=request, decision=decision, comment=comment,
+                             now=now)
+    if expired:
+        raise ApprovalAlreadyDecided(request)
+    return request
+
+
+def _record_decision(*, actor, person, request, decision, comment, now) -> None:
+    blocker = decision_blocker(person=person, request=request, actor=actor)
+    if blocker:
+        raise PermissionDenied(blocker)
+    ApprovalDecision.objects.create(
+        request=request, approver=person, decision=decision, comment=comment, decided_at=now,
+        on_behalf_integration_id=actor.id if actor.kind == "integration" else None)
+    approvals = request.decisions.filter(decision=DecisionKind.APPROVE).values("approver").distinct().count()
+    required = request.policy.required_approvals
+    new_status = None
+    if decision == DecisionKind.REJECT:
+        new_status = ApprovalStatus.REJECTED
+    elif approvals >= required:
+        new_status = ApprovalStatus.APPROVED
+        load_target(request, lock=True)  # lock the target before the audit lock, as other services do
+    changes = {"decision": {"before": None, "after": decision},
+               "approvals": {"before": approvals - (decision == DecisionKind.APPROVE), "after": approvals}}
+    if new_status is not None:
+        if not transition(request, ApprovalStatus.PENDING, new_status, decided_at=now):
+            raise ApprovalAlreadyDecided(request)
+        changes["status"] = {"before": ApprovalStatus.PENDING, "after": new_status}
+    verb = "approved" if decision == DecisionKind.APPROVE else "rejected"
+    summary = f"{verb} by {person} ({approvals} of {required} approvals)" + (f": {comment}" if comment else "")
+    _audit(actor=actor, request=request, action=f"approval.{decision}", summary=summary, changes=changes)
+    if new_status == ApprovalStatus.REJECTED:
+        notify.notify_requester(request, event="rejected")
+    elif new_status == ApprovalStatus.APPROVED:
+        execute_approved(request)
+
+
+def approval_request_approve(*, actor: Actor, request_id: int, comment: str = "") -> ApprovalRequest:
+    """Approve; the approval that reaches the policy's N executes the change, in the same transaction."""
+    return _decide(actor=actor, request_id=request_id, decision=DecisionKind.APPROVE, comment=comment)
+
+
+def approval_request_reject(*, actor: Actor, request_id: int, reason: str) -> ApprovalRequest:
+    """Reject with a reason; one rejection ends the request."""
+    return _decide(actor=actor, request_id=request_id, decision=DecisionKind.REJECT, comment=reason)
+
+
+def approval_request_cancel(*, actor: Actor, request_id: int) -> ApprovalRequest:
+    """The requester (or an integration acting for them) withdraws a pending request."""
+    person = _accountable_person(actor)
+    with transaction.atomic():
+        request = _locked_visible(request_id, person)
+        if request.status != ApprovalStatus.PENDING:
+            raise ApprovalAlreadyDecided(request)
+        if person.pk != request.requested_by_id:
+            raise PermissionDenied("Only the requester may cancel a request.")
+        transition(request, ApprovalStatus.PENDING, ApprovalStatus.CANCELLED, decided_at=timezone.now())
+        _audit(actor=actor, request=request, action="approval.cancel", summary=f"cancelled by {person}",
+               changes={"status": {"before": ApprovalStatus.PENDING, "after": ApprovalStatus.CANCELLED}})
+    return request
+
+
+# Expiry (the sweep itself is in approvals_sweep)
+
+
+def _expire(request: ApprovalRequest, now: dt.datetime) -> bool:
+    if not transition(request, ApprovalStatus.PENDING, ApprovalStatus.EXPIRED, decided_at=now):
+        return False
+    _audit(actor=Actor.system(task_id=SWEEP_TASK_ID), request=request, action="approval.expire",
+           summary="expired without a decision",
+           changes={"status": {"before": ApprovalStatus.PENDING, "after": ApprovalStatus.EXPIRED}})
+    notify.notify_requester(request, event="expired")
+    return True
+
+
+# Re-exported: the policies' services, and the sweep (its own module, for size).
+from governance.services.approval_policies import approval_policy_create, approval_policy_update  # noqa: E402
+from governance.services.approvals_sweep import approval_request_expire, approval_requests_sweep  # noqa: E402
+
+__all__ += ["approval_policy_create", "approval_policy_update", "approval_request_expire"]

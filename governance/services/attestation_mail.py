@@ -1,0 +1,123 @@
+"""The emails of owner attestation, sent after the transaction that caused them commits.
+
+A mail server that is down must not undo an attestation or a sweep whose writes have committed,
+so a failed send is logged (the stamp on the item stays the evidence that the notice was due).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+
+from governance import roles
+from governance.models import Person
+
+logger = logging.getLogger(__name__)
+_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("attestation_mail_off", default=False)
+
+
+@contextlib.contextmanager
+def suppressed():
+    """No notices inside this block (the demo seed replays history that nobody should be mailed about)."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+@dataclass(frozen=True)
+class Notice:
+    recipients: tuple[str, ...]
+    subject: str
+    body: str
+
+
+def portal_url(name: str, *args) -> str:
+    return getattr(settings, "STEWARD_BASE_URL", "").rstrip("/") + reverse(name, args=args)
+
+
+def addresses(people: Iterable[Person | None]) -> tuple[str, ...]:
+    return tuple(sorted({p.email for p in people if p is not None and p.email and p.is_active}))
+
+
+def security_admin_addresses() -> tuple[str, ...]:
+    return addresses(Person.objects.filter(groups__name=roles.SECURITY_ADMINS, is_active=True).distinct())
+
+
+def _send(notices: list[Notice]) -> None:
+    for notice in notices:
+        if not notice.recipients:
+            continue
+        try:
+            send_mail(notice.subject, notice.body, None, list(notice.recipients))
+        except Exception:  # a mail outage must not fail the committed change; it is logged instead
+            logger.exception("attestation notice %r could not be sent", notice.subject)
+
+
+def send_after_commit(notices: list[Notice]) -> None:
+    notices = [n for n in notices if n.recipients]
+    if notices and not _suppressed.get():
+        transaction.on_commit(lambda: _send(notices))
+
+
+def opened_notice(person: Person, campaign, count: int) -> Notice:
+    return Notice(
+        addresses([person]),
+        f"[Steward] Attestation {campaign.name}: {count} item(s) to review by {campaign.due_at:%Y-%m-%d}",
+        f"Hello {person},\n\nThe attestation campaign \"{campaign.name}\" asks you to review {count} "
+        f"workflow(s) and credential(s) you are accountable for: still needed, still yours, scoped right, "
+        f"stored right?\n\n"
+        f"Due: {campaign.due_at:%Y-%m-%d %H:%M} UTC.\nYour inbox: {portal_url('attestation-inbox')}\n",
+    )
+
+
+def reminder_notice(person: Person, campaign, items: list) -> Notice:
+    names = "\n".join(f"- {item.object_repr}" for item in items[:50])
+    return Notice(
+        addresses([person]),
+        f"[Steward] Reminder: {len(items)} attestation item(s) due {campaign.due_at:%Y-%m-%d}",
+        f"Hello {person},\n\nThese items of \"{campaign.name}\" still wait for your answer:\n{names}\n\n"
+        f"Due: {campaign.due_at:%Y-%m-%d %H:%M} UTC. After that your team manager is told.\n"
+        f"Your inbox: {portal_url('attestation-inbox')}\n",
+    )
+
+
+def escalation_notice(recipients: tuple[str, ...], campaign, items: list) -> Notice:
+    lines = "\n".join(f"- {item.object_repr} (assigned to {item.assignee or 'nobody'})"
+                      for item in items[:50])
+    return Notice(
+        recipients,
+        f"[Steward] Overdue attestation: {len(items)} item(s) of {campaign.name}",
+        f"These attestation items of \"{campaign.name}\" were due {campaign.due_at:%Y-%m-%d} "
+        f"and are unanswered:\n"
+        f"{lines}\n\nAt {campaign.grace_until:%Y-%m-%d %H:%M} UTC the consequence applies "
+        f"({campaign.consequence}).\nCampaign: {portal_url('attestation-campaign-detail', campaign.pk)}\n",
+    )
+
+
+def reassigned_notice(person: Person, items: list, departed: Person) -> Notice:
+    names = "\n".join(f"- {item.object_repr} ({item.campaign})" for item in items[:50])
+    return Notice(
+        addresses([person]),
+        f"[Steward] {len(items)} attestation item(s) passed to you",
+        f"Hello {person},\n\n{departed} has left; their open attestation items are now yours:\n{names}\n\n"
+        f"Your inbox: {portal_url('attestation-inbox')}\n",
+    )
+
+
+def storage_flag_notice(item, comment: str, by) -> Notice:
+    return Notice(
+        security_admin_addresses(),
+        f"[Steward] Storage flagged in attestation: {item.object_repr}",
+        f"{by} flagged where {item.object_repr} is stored, in \"{item.campaign}\":\n\n{comment}\n\n"
+        f"Item: {portal_url('attestation-item', item.pk)}\n",
+    )

@@ -1,0 +1,229 @@
+"""Lifecycle services shared by rotation, deprovisioning and the kill switch; observed truth.
+
+Connectors talk to the network, so no service holds a database transaction open while one
+runs: a service claims its unit of work with a compare-and-set update, calls the connector, then
+records the outcome (and its audit event) in one short transaction. Nothing is recorded as
+rotated, suspended or revoked until the connector has proved it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import Actor, audit_append, field_changes
+from governance.choices import CredentialStatus
+from governance.connectors import registry
+from governance.connectors.base import ConnectorError, Misconfigured, ReferenceBroken, Unreachable, Unsupported
+from governance.connectors.postgres_role import PostgresSettings
+from governance.connectors.redis_acl import RedisSettings
+from governance.models import Credential, System
+from governance.models.lifecycle import ConnectorKind, ConnectorTarget, CredentialObservation, ObservationState
+from governance.secret_guard import reject_secret_values
+from governance.services.common import ensure_security_admin, snapshot
+
+logger = logging.getLogger(__name__)
+
+# Check codes (governance.lifecycle_checks) whose findings lifecycle events change, once registered.
+SOURCE_BROKEN_CHECK = "credential-source-resolves"
+ROTATION_FAILED_CHECK = "rotation-succeeds"
+ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+TARGET_SETTINGS = {ConnectorKind.POSTGRES_ROLE: PostgresSettings, ConnectorKind.REDIS_ACL: RedisSettings}
+LIVE_STATUSES = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
+
+
+def lifecycle_actor(task_id: str = "") -> Actor:
+    return Actor.system(task_id=task_id, label="steward lifecycle")
+
+
+def credential_for_connector(pk: int) -> Credential:
+    """A credential with everything the registry reads, in one query."""
+    return Credential.objects.select_related("store", "system__connector_target", "owner").get(pk=pk)
+
+
+# Credential fields set from a connector's proven result -------------------------------------------
+
+def credential_record_change(*, actor: Actor, credential: Credential, values: Mapping[str, Any], action: str,
+                             summary: str, expected_status: str | None = None) -> bool:
+    """Write proven facts onto a credential, with its audit event. Call inside the caller's transaction.
+
+    expected_status makes the write a compare-and-set: when the credential's status is no longer
+    that (another actor changed it), nothing is written and False is returned.
+    """
+    fields = list(values)
+    queryset = Credential.objects.filter(pk=credential.pk)
+    if expected_status is not None:
+        queryset = queryset.filter(status=expected_status)
+    before = snapshot(credential, fields)
+    changed = queryset.update(**values, updated_at=timezone.now())
+    if not changed:
+        return False
+    for name, value in values.items():
+        setattr(credential, name, value)
+    audit_append(actor=actor, action=action, target=credential, summary=summary,
+                 changes=field_changes(before, dict(values)))
+    return True
+
+
+# Connector targets --------------------------------------------------------------------------------
+
+def connector_target_set(*, actor: Actor, system: System, kind: str, settings: Mapping[str, Any]) -> ConnectorTarget:
+    """Say how Steward reaches a system's accounts (security admins). Settings hold names, never secrets."""
+    ensure_security_admin(actor)
+    if kind not in ConnectorKind.values:
+        raise ValidationError({"kind": f"Choose one of {', '.join(ConnectorKind.values)}."})
+    settings = dict(settings)
+    reject_secret_values({"settings": settings}, ["settings"])
+    for name in ("admin_user_env_var", "admin_password_env_var"):
+        value = settings.get(name, "")
+        if value and not ENV_VAR.match(str(value)):
+            raise ValidationError({"settings": f"{name} must name an environment variable (A-Z, 0-9, _)."})
+    try:
+        TARGET_SETTINGS[kind].from_target(settings)
+    except Misconfigured as error:
+        raise ValidationError({"settings": error.reason}) from None
+    with transaction.atomic():
+        target = ConnectorTarget.objects.select_for_update().filter(system=system).first()
+        before = snapshot(target, ("kind", "settings")) if target else {}
+        if target is None:
+            target = ConnectorTarget(system=system)
+        target.kind, target.settings = kind, settings
+        target.save()
+        after = snapshot(target, ("kind", "settings"))
+        if before != after:
+            audit_append(actor=actor, action="connectortarget.set", target=target,
+                         summary=f"{system} is reached as a {target.get_kind_display()}",
+                         changes=field_changes(before, after))
+    return target
+
+
+# Observed truth: reconciliation -------------------------------------------------------------------
+
+def _observation_values(credential: Credential, now: dt.datetime) -> dict[str, Any]:
+    try:
+        connector, ref = registry.connector_for(credential)
+        observed = connector.observe(ref)
+    except Unsupported as error:
+        return {"state": ObservationState.UNSUPPORTED, "detail": error.reason}
+    except ReferenceBroken as error:
+        return {"state": ObservationState.BROKEN, "detail": error.reason}
+    except Unreachable as error:
+        return {"state": ObservationState.UNREACHABLE, "detail": error.reason}
+    except ConnectorError as error:
+        return {"state": ObservationState.ERROR, "detail": error.reason}
+    return {
+        "state": ObservationState.OK, "detail": observed.detail[:1000], "observed_version": observed.version,
+        "observed_rotated_at": observed.created_at, "observed_expires_at": observed.expires_at,
+        "store_state": observed.state,
+    }
+
+
+def credential_observe(*, credential: Credential, now: dt.datetime | None = None,
+                       actor: Actor | None = None) -> tuple[CredentialObservation, bool]:
+    """Read a credential's metadata from its store; record it. Returns (observation, state changed).
+
+    Only a change of state (resolves, broken, unreachable, ...) is audited: a reconciliation that
+    finds what it found last time writes the observation and no event.
+    """
+    now = now or timezone.now()
+    actor = actor or lifecycle_actor("reconcile")
+    values = _observation_values(credential, now)
+    with transaction.atomic():
+        observation = CredentialObservation.objects.select_for_update().filter(credential=credential).first()
+        previous = observation.state if observation else ""
+        if observation is None:
+            observation = CredentialObservation(credential=credential)
+        if values["state"] in (ObservationState.BROKEN, ObservationState.UNSUPPORTED):
+            # Nothing resolves: forget what was observed before.
+            values = {**values, "observed_version": "", "observed_rotated_at": None, "observed_expires_at": None,
+                      "store_state": ""}
+        # UNREACHABLE or ERROR keep the last observed facts; only the state and the reason change.
+        for name, value in values.items():
+            setattr(observation, name, value)
+        observation.broken_since = (observation.broken_since or now) if observation.state == "broken" else None
+        observation.observed_at = now
+        observation.save()
+        changed = previous != observation.state
+        if changed:
+            state = observation.get_state_display().lower()
+            audit_append(actor=actor, action="credential.observe", target=credential,
+                         summary=f"{credential}: {state} ({observation.detail})"[:500],
+                         changes={"observation": {"before": previous or None, "after": observation.state}})
+            if ObservationState.BROKEN in (previous, observation.state):
+                request_sweep([SOURCE_BROKEN_CHECK], trigger="reconciliation")
+    return observation, changed
+
+
+def reconcilable_credentials():
+    return (Credential.objects.filter(status__in=LIVE_STATUSES, store__kind__in=registry.CONNECTOR_STORE_KINDS)
+            .select_related("store", "system__connector_target").order_by("pk"))
+
+
+def credentials_reconcile(*, credential_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> dict:
+    """Observe each managed credential in its store (all of them, or the ids given). Returns counts by state."""
+    now = now or timezone.now()
+    queryset = reconcilable_credentials()
+    if credential_ids is not None:
+        queryset = queryset.filter(pk__in=list(credential_ids))
+    counts: dict[str, int] = {}
+    for credential in queryset.iterator(chunk_size=200):
+        observation, _ = credential_observe(credential=credential, now=now)
+        counts[observation.state] = counts.get(observation.state, 0) + 1
+    return counts
+
+
+def approval_granted(approval_request, *, action: str) -> bool:
+    """The request is for this action and approved (read from the database when it is stored there)."""
+    if getattr(approval_request, "action", None) != action:
+        return False
+    status = getattr(approval_request, "status", None)
+    if getattr(approval_request, "pk", None) is not None:
+        from governance.models.approvals import ApprovalRequest
+
+        stored = ApprovalRequest.objects.filter(pk=approval_request.pk, action=action).values_list(
+            "status", flat=True).first()
+        status = stored or status
+    return status in ("approved", "executed")
+
+
+# Side effects after commit ------------------------------------------------------------------------
+
+def request_sweep(codes: list[str], *, trigger: str) -> None:
+    """After commit, re-evaluate the checks whose findings this change affects (those that are registered)."""
+    def enqueue():
+        try:
+            from governance.checks import all_checks
+            from governance.tasks.checks import sweep_task
+        except ImportError:
+            return
+        known = [code for code in codes if code in all_checks()]
+        if known:
+            sweep_task.delay(checks=known, trigger=trigger[:40])
+
+    transaction.on_commit(enqueue)
+
+
+def notify_owner(credential: Credential, *, subject: str, body: str) -> None:
+    """Email the credential's owner (or its team's manager) after commit."""
+    recipient = credential.owner or getattr(credential.team, "manager", None)
+    if recipient is None or not recipient.email:
+        return
+    base = getattr(settings, "STEWARD_BASE_URL", "").rstrip("/")
+    text = f"{body}\n\n{base}{credential.get_absolute_url()}\n"
+
+    def send():
+        try:
+            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient.email])
+        except Exception:  # a mail outage must not undo what was recorded
+            logger.exception("could not email %s about %s", recipient, credential)
+
+    transaction.on_commit(send)

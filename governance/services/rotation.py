@@ -1,0 +1,336 @@
+"""Rotation and renewal: jobs with a unique key (credential, due date), attempts, proof, failure handling.
+
+A job is claimed with a compare-and-set update (pending -> running, or a running job whose lease
+ran out), so a redelivered or overlapping task changes nothing twice. The connector runs outside
+any transaction; its proven result and the audit event are then written in one transaction.
+Transient failures (the store did not answer) go back to pending for the task to retry; any other
+failure, or the last retry, fails the job, notifies the owner after commit and asks the sweep to
+re-evaluate the rotation checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from governance.audit import Actor, audit_append
+from governance.choices import CredentialKind, CredentialStatus, PrivilegeLevel, SecretStoreKind
+from governance.connectors import registry
+from governance.connectors.base import ConnectorError, RotationResult
+from governance.models import Credential
+from governance.models.lifecycle import (
+    ROTATION_OPEN,
+    AttemptOutcome,
+    CredentialObservation,
+    ObservationState,
+    RotationAttempt,
+    RotationJob,
+    RotationStatus,
+    RotationTrigger,
+)
+from governance.selectors.lifecycle import with_observed_expiry, with_observed_rotation
+from governance.services.common import ensure_can_change
+from governance.services.lifecycle import (
+    ROTATION_FAILED_CHECK,
+    approval_granted,
+    credential_record_change,
+    lifecycle_actor,
+    notify_owner,
+    request_sweep,
+)
+from governance.services.webhooks import webhook_event_emit
+
+logger = logging.getLogger(__name__)
+
+PRIVILEGED_ROTATION_ACTION = "privileged_rotation"
+BATCH_SIZE = 50
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "STEWARD_ROTATION_LEASE_SECONDS", 900))
+
+
+def renew_before_days() -> int:
+    return int(getattr(settings, "STEWARD_CERT_RENEW_BEFORE_DAYS", 30))
+
+
+def rotation_lead_days() -> int:
+    return int(getattr(settings, "STEWARD_ROTATION_LEAD_DAYS", 0))
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    status: str  # succeeded, failed, retry, skipped, cancelled
+    job_id: int
+    reason: str = ""
+
+
+# Who must approve ------------------------------------------------------------------------------
+
+def rotation_requires_approval(credential: Credential) -> bool:
+    """A privileged credential rotates only through an approved request when its approval policy gates it.
+
+    The policy is the credential's own approval path (those of the workflows that use it) or the
+    default policy of the "privileged_rotation" action.
+    """
+    if credential.privilege_level != PrivilegeLevel.ADMIN:
+        return False
+    from governance.models.approvals import ApprovalPolicy
+
+    own = ApprovalPolicy.objects.filter(workflows__bindings__credential=credential)
+    if any(PRIVILEGED_ROTATION_ACTION in (p.actions or []) for p in own):
+        return True
+    return any(PRIVILEGED_ROTATION_ACTION in (p.default_for_actions or []) for p in ApprovalPolicy.objects.all())
+
+
+# Creating jobs ---------------------------------------------------------------------------------
+
+def _enqueue(job_ids: list[int]) -> None:
+    from governance.tasks.lifecycle import rotation_batch_run
+
+    for start in range(0, len(job_ids), BATCH_SIZE):
+        chunk = job_ids[start:start + BATCH_SIZE]
+        transaction.on_commit(lambda chunk=chunk: rotation_batch_run.delay(chunk))
+
+
+def rotation_request(*, actor: Actor, credential: Credential, now: dt.datetime | None = None) -> RotationJob:
+    """A person asks for a rotation now: a job due today (the same job if one is already open)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        credential = (Credential.objects.select_for_update(of=("self",))
+                      .select_related("store", "system__connector_target").get(pk=credential.pk))
+        ensure_can_change(actor, credential)
+        if credential.status != CredentialStatus.ACTIVE:
+            raise ValidationError({"status": f"{credential} is {credential.get_status_display().lower()}: only an "
+                                             "active credential is rotated."})
+        if not registry.connector_kind(credential):
+            raise ValidationError({"store": f"No connector can rotate {credential}: it is not in an OpenBao store. "
+                                            "Rotate it by hand and record the new version."})
+        existing = RotationJob.objects.filter(credential=credential, due_on=now.date()).first()
+        if existing is not None:
+            if existing.status in ROTATION_OPEN:
+                return existing
+            raise ValidationError({"credential": f"{credential} already had a rotation today (job #{existing.pk}, "
+                                                 f"{existing.get_status_display().lower()}). Try again tomorrow."})
+        trigger = RotationTrigger.RENEWAL if credential.kind == CredentialKind.CERTIFICATE else RotationTrigger.MANUAL
+        status = RotationStatus.AWAITING_APPROVAL if rotation_requires_approval(credential) else RotationStatus.PENDING
+        job = RotationJob.objects.create(credential=credential, due_on=now.date(), trigger=trigger, status=status,
+                                         requested_by=actor.person)
+        audit_append(actor=actor, action="rotation.request", target=credential,
+                     summary=f"Rotation of {credential} requested (job #{job.pk}"
+                             + (", awaiting approval)" if status == RotationStatus.AWAITING_APPROVAL else ")"),
+                     changes={"rotation_job": {"before": None, "after": job.pk}})
+        if status == RotationStatus.PENDING:
+            _enqueue([job.pk])
+    return job
+
+
+def _create_jobs(credential_ids: list[int], *, due_on: dt.date, trigger: str, actor: Actor) -> list[int]:
+    """One job per credential for this date; existing keys are left alone (idempotent)."""
+    if not credential_ids:
+        return []
+    approval = {c.pk for c in Credential.objects.filter(pk__in=credential_ids, privilege_level=PrivilegeLevel.ADMIN)
+                if rotation_requires_approval(c)}
+    with transaction.atomic():
+        RotationJob.objects.bulk_create([
+            RotationJob(credential_id=pk, due_on=due_on, trigger=trigger,
+                        status=RotationStatus.AWAITING_APPROVAL if pk in approval else RotationStatus.PENDING)
+            for pk in credential_ids
+        ], ignore_conflicts=True, batch_size=500)
+        created = list(RotationJob.objects.filter(credential_id__in=credential_ids, due_on=due_on, trigger=trigger,
+                                                  status=RotationStatus.PENDING, attempt_count=0)
+                       .values_list("pk", flat=True))
+        if created:
+            audit_append(actor=actor, action="rotation.schedule", object_type="governance.rotationjob",
+                         summary=f"{len(created)} {trigger} job(s) scheduled for {due_on}",
+                         changes={"jobs": {"before": None, "after": len(created)}})
+        _enqueue(created)
+    return created
+
+
+def _no_open_job():
+    return ~Exists(RotationJob.objects.filter(credential=OuterRef("pk"), status__in=ROTATION_OPEN))
+
+
+def credentials_due_for_rotation(*, now: dt.datetime):
+    """Active credentials in OpenBao KV whose rotation (from observed times) falls due, without an open job."""
+    horizon = now + dt.timedelta(days=rotation_lead_days())
+    queryset = Credential.objects.filter(status=CredentialStatus.ACTIVE, store__kind=SecretStoreKind.OPENBAO_KV)
+    return with_observed_rotation(queryset.exclude(kind=CredentialKind.CERTIFICATE)).filter(
+        _no_open_job(), rotation_due_at__lte=horizon)
+
+
+def certificates_due_for_renewal(*, now: dt.datetime):
+    horizon = now + dt.timedelta(days=renew_before_days())
+    queryset = Credential.objects.filter(status=CredentialStatus.ACTIVE, kind=CredentialKind.CERTIFICATE,
+                                         store__kind=SecretStoreKind.OPENBAO_PKI)
+    return with_observed_expiry(queryset).filter(_no_open_job()).filter(
+        Q(effective_expires_at__lte=horizon) | Q(effective_expires_at__isnull=True))
+
+
+def rotation_schedule_due(*, now: dt.datetime | None = None) -> dict:
+    """The periodic sweep: jobs for due rotations and renewals, and a nudge for jobs left behind."""
+    now = now or timezone.now()
+    actor = lifecycle_actor("rotation-schedule")
+    rotations = list(credentials_due_for_rotation(now=now).values_list("pk", flat=True))
+    renewals = list(certificates_due_for_renewal(now=now).values_list("pk", flat=True))
+    created = _create_jobs(rotations, due_on=now.date(), trigger=RotationTrigger.SCHEDULE, actor=actor)
+    created += _create_jobs(renewals, due_on=now.date(), trigger=RotationTrigger.RENEWAL, actor=actor)
+    # Jobs whose message was lost, or whose worker died mid-attempt: send them again.
+    stale = list(RotationJob.objects.filter(
+        Q(status=RotationStatus.PENDING, updated_at__lt=now - lease())
+        | Q(status=RotationStatus.RUNNING, claimed_at__lt=now - lease())).values_list("pk", flat=True))
+    with transaction.atomic():
+        _enqueue(stale)
+    return {"rotations": len(rotations), "renewals": len(renewals), "scheduled": len(created),
+            "requeued": len(stale)}
+
+
+def rotation_job_approve(*, actor: Actor, credential: Credential, approval_request) -> RotationJob:
+    """An approved privileged-rotation request releases the credential's job (creating one if needed)."""
+    if not approval_granted(approval_request, action=PRIVILEGED_ROTATION_ACTION):
+        raise ValidationError({"approval_request": "Only an approved privileged-rotation request releases it."})
+    if actor.kind != "system":
+        raise PermissionDenied("Rotations are released by the approvals engine.")
+    now = timezone.now()
+    with transaction.atomic():
+        job, created = RotationJob.objects.get_or_create(
+            credential=credential, due_on=now.date(),
+            defaults={"trigger": RotationTrigger.MANUAL, "status": RotationStatus.PENDING,
+                      "approval_request_id": approval_request.pk})
+        if not created:
+            released = RotationJob.objects.filter(pk=job.pk, status=RotationStatus.AWAITING_APPROVAL).update(
+                status=RotationStatus.PENDING, approval_request_id=approval_request.pk, updated_at=now)
+            if not released and job.status not in ROTATION_OPEN:
+                raise ValidationError({"credential": f"{credential} already had a rotation today."})
+            job.refresh_from_db()
+        audit_append(actor=actor, action="rotation.approve", target=credential,
+                     summary=f"Rotation of {credential} approved (request #{approval_request.pk}, job #{job.pk})",
+                     changes={"rotation_job": {"before": None, "after": job.pk}})
+        _enqueue([job.pk])
+    return job
+
+
+# Running a job ---------------------------------------------------------------------------------
+
+def _claim(job_id: int, now: dt.datetime) -> bool:
+    from governance.services.rotation_batch import close_lost_attempts
+
+    stale = list(RotationJob.objects.filter(pk=job_id, status=RotationStatus.RUNNING, claimed_at__lt=now - lease()))
+    claimed = RotationJob.objects.filter(pk=job_id).filter(
+        Q(status=RotationStatus.PENDING) | Q(status=RotationStatus.RUNNING, claimed_at__lt=now - lease())
+    ).update(status=RotationStatus.RUNNING, claimed_at=now, attempt_count=F("attempt_count") + 1, updated_at=now) == 1
+    if claimed and stale:
+        close_lost_attempts(stale, now)
+    return claimed
+
+
+def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool = True) -> JobOutcome:
+    """Run one attempt of a job. Safe to call twice: only the claimant acts."""
+    now = timezone.now()
+    with transaction.atomic():  # the claim and its attempt row commit together (one commit)
+        if not _claim(job_id, now):
+            return JobOutcome("skipped", job_id, "not pending (already done, running, or awaiting approval)")
+        job = RotationJob.objects.select_related(
+            "credential__store", "credential__system__connector_target", "credential__owner", "credential__team",
+        ).get(pk=job_id)
+        attempt = RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=now,
+                                                 task_id=task_id)
+    credential = job.credential
+    if credential.status != CredentialStatus.ACTIVE:
+        return _finish(job, attempt, now, status=RotationStatus.CANCELLED, outcome=AttemptOutcome.FAILED,
+                       error=f"{credential} is {credential.get_status_display().lower()}: not rotated.", code="skipped")
+    try:
+        connector, ref = registry.connector_for(credential)
+        result = connector.rotate(ref)
+    except ConnectorError as error:
+        retry = error.transient and not final_attempt
+        return _record_failure(job, attempt, now, reason=error.reason, code=error.code, retry=retry)
+    except Exception:  # a bug must not leave the job running until its lease ends
+        logger.exception("rotation job %s failed unexpectedly", job_id)
+        return _record_failure(job, attempt, now, reason="Unexpected error in Steward; see the server log.",
+                               code="internal", retry=False)
+    return _record_success(job, attempt, now, result, connector.kind)
+
+
+def _finish(job, attempt, claimed_at, *, status, outcome, error="", code="", version="", proof=()) -> JobOutcome:
+    finished = timezone.now()
+    job_values = {"status": status, "last_error": error[:1000], "updated_at": finished}
+    if status != RotationStatus.PENDING:
+        job_values["finished_at"] = finished
+    if version:
+        job_values["new_version"] = version
+    with transaction.atomic(savepoint=False):
+        RotationAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=outcome, finished_at=finished, error=error[:1000], error_code=code, new_version=version,
+            proof=list(proof))
+        RotationJob.objects.filter(pk=job.pk, status=RotationStatus.RUNNING, claimed_at=claimed_at).update(
+            **job_values)
+    label = {RotationStatus.PENDING: "retry"}.get(status, str(status))
+    return JobOutcome(label, job.pk, error)
+
+
+def credential_values(result: RotationResult) -> dict:
+    """The credential fields a proven rotation sets."""
+    values = {"last_rotated_at": result.rotated_at, "store_version": result.version}
+    if result.identifier:
+        values.update(identifier=result.identifier, issued_at=result.rotated_at)
+    for name in ("store_path", "fingerprint", "expires_at"):
+        if getattr(result, name):
+            values[name] = getattr(result, name)
+    return values
+
+
+def _record_success(job, attempt, claimed_at, result: RotationResult, connector_kind: str) -> JobOutcome:
+    credential = job.credential
+    values = credential_values(result)
+    actor = lifecycle_actor(attempt.task_id or f"rotation-{job.pk}")
+    try:
+        with transaction.atomic():
+            credential_record_change(
+                actor=actor, credential=credential, values=values, action="credential.rotate",
+                summary=f"Rotated {credential} through {connector_kind}: version {result.version} (job #{job.pk})")
+            observed = {
+                "state": ObservationState.OK, "observed_at": result.rotated_at, "observed_version": result.version,
+                "observed_rotated_at": result.rotated_at, "observed_expires_at": result.expires_at,
+                "store_state": "active", "detail": result.proof[0][:1000], "broken_since": None}
+            if not CredentialObservation.objects.filter(credential=credential).update(**observed):
+                CredentialObservation.objects.create(credential=credential, **observed)
+            outcome = _finish(job, attempt, claimed_at, status=RotationStatus.SUCCEEDED,
+                              outcome=AttemptOutcome.SUCCEEDED, version=result.version, proof=result.proof)
+    except IntegrityError:
+        logger.exception("rotation job %s: the proven result could not be recorded", job.pk)
+        return _record_failure(job, attempt, claimed_at, code="internal", retry=False, reason=(
+            f"{credential} was rotated in its store (version {result.version}) but Steward could not record it; "
+            "the next reconciliation will observe the new version."))
+    return outcome
+
+
+def _record_failure(job, attempt, claimed_at, *, reason: str, code: str, retry: bool) -> JobOutcome:
+    credential = job.credential
+    if retry:
+        return _finish(job, attempt, claimed_at, status=RotationStatus.PENDING, outcome=AttemptOutcome.RETRYING,
+                       error=reason, code=code)
+    actor = lifecycle_actor(attempt.task_id or f"rotation-{job.pk}")
+    with transaction.atomic():
+        outcome = _finish(job, attempt, claimed_at, status=RotationStatus.FAILED, outcome=AttemptOutcome.FAILED,
+                          error=reason, code=code)
+        summary = f"Rotation of {credential} failed (job #{job.pk}, attempt {attempt.number}): {reason}"
+        audit_append(actor=actor, action="credential.rotation_failed", target=credential, summary=summary[:500],
+                     changes={"rotation_job": {"before": None, "after": job.pk},
+                              "error_code": {"before": None, "after": code}})
+        notify_owner(credential, subject=f"[Steward] Rotation of {credential} failed",
+                     body=f"Steward could not rotate {credential} (job #{job.pk}, attempt {attempt.number}).\n"
+                          f"Reason: {reason}\nThe credential is unchanged; a finding records the failure.")
+        webhook_event_emit(event_type="rotation.failed", payload={
+            "credential_id": credential.pk, "credential": credential.name, "job_id": job.pk,
+            "attempt": attempt.number, "error_code": code, "reason": reason})
+        request_sweep([ROTATION_FAILED_CHECK], trigger="rotation-failure")
+    return outcome

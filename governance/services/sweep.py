@@ -1,0 +1,235 @@
+"""The sweep: evaluate every check over the whole estate and open, refresh and resolve findings in bulk.
+
+Each check is evaluated and synchronised in its own transaction, under a per-check lock (a
+PostgreSQL advisory lock; SQLite serialises writers anyway), so two sweeps running at once
+queue per check: the second one sees the first one's findings and changes nothing. The failing
+set comes from one set-based query per subject type, with each row's evidence built in SQL as
+canonical JSON text; the check's unresolved findings are read once and compared with it as
+strings, and only the differences are written, with a handful of bulk statements. Every finding
+state change (opened, resolved, reopened, risk acceptance expired) appends one audit event,
+after the row writes. An unresolved finding is confirmed by every sweep of its check
+(Check.last_evaluated_at), so the sweep does not rewrite each finding's row to say so:
+last_seen_at moves when the sweep opens, reopens or refreshes the finding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance.audit import Actor, PendingEvent, audit_append_many
+from governance.checks import Context, NotEvaluated, all_checks
+from governance.checks.base import Check as CheckDefinition
+from governance.checks.base import Failure, JSONText, Outcome
+from governance.models.checks import UNRESOLVED_STATES, Check, CheckStatus, Finding, FindingState, SweepRun, SweepStatus
+
+logger = logging.getLogger(__name__)
+
+SWEEP_LOCK_CLASS = 0x57E3C4  # first key of the two-key advisory lock; the second is the check's pk
+CHUNK = 5000
+UPDATE_BATCH = 500
+FINDING_TYPE = "governance.finding"
+REOPEN_FIELDS = ["state", "resolved_at", "reopened_count", "last_seen_at", "evidence", "owner", "team",
+                 "object_repr", "acknowledged_by", "acknowledged_at", "acknowledged_comment",
+                 "risk_accepted_until", "risk_acceptance_request_id"]
+
+
+def lock_checks(check_ids: Iterable[int]) -> None:
+    """Serialise everything that changes one check's findings (sweeps and finding services).
+
+    Locks are taken in pk order, so two callers holding several never wait on each other in a cycle.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite: the IMMEDIATE transaction already holds the database's write lock.
+    with connection.cursor() as cursor:
+        for pk in sorted(set(check_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SWEEP_LOCK_CLASS, pk])
+
+
+def ensure_catalogue() -> None:
+    """The sweep needs a Check row per implemented check: load the catalogue if any is missing."""
+    from governance.services.catalogue import catalogue_load, check_texts_sync
+
+    codes = set(all_checks())
+    if Check.objects.filter(code__in=codes).count() < len(codes):
+        catalogue_load(actor=Actor.system(task_id="sweep", label="sweep"))
+    else:
+        check_texts_sync()
+
+
+@dataclass
+class _Existing:
+    pk: int
+    state: str
+    evidence_text: str
+    owner_id: int | None
+    team_id: int | None
+    object_repr: str
+    risk_accepted_until: object
+
+    def differs(self, failure: Failure) -> bool:
+        if failure.evidence_text is not None:
+            same_evidence = self.evidence_text == failure.evidence_text
+        else:
+            same_evidence = json.loads(self.evidence_text) == failure.evidence_dict
+        return not same_evidence or (self.owner_id, self.team_id, self.object_repr) != (
+            failure.owner_id, failure.team_id, failure.object_repr)
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _existing(check: Check) -> dict[tuple[str, int], _Existing]:
+    rows = Finding.objects.filter(failed_check=check, state__in=UNRESOLVED_STATES).annotate(
+        evidence_text=JSONText("evidence")).values_list(
+        "object_type", "object_id", "pk", "state", "evidence_text", "owner_id", "team_id", "object_repr",
+        "risk_accepted_until")
+    return {(ot, oid): _Existing(*rest) for ot, oid, *rest in rows.iterator(chunk_size=CHUNK)}
+
+
+def _latest_resolved(check: Check) -> dict[tuple[str, int], tuple[int, int]]:
+    rows = Finding.objects.filter(failed_check=check, state=FindingState.RESOLVED).order_by("pk").values_list(
+        "object_type", "object_id", "pk", "reopened_count")
+    return {(ot, oid): (pk, count) for ot, oid, pk, count in rows.iterator(chunk_size=CHUNK)}
+
+
+def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Context, actor: Actor) -> dict:
+    """Make the findings of one check match its failing set. Runs inside the check's transaction."""
+    now, failures = ctx.now, outcome.failures
+    existing = _existing(check)
+    resolve = [(rec.pk, rec.state, key) for key, rec in existing.items() if key not in failures]
+    expire = [rec.pk for key, rec in existing.items() if key in failures
+              and rec.state == FindingState.RISK_ACCEPTED and rec.risk_accepted_until <= now]
+    refresh = [(rec.pk, failures[key]) for key, rec in existing.items()
+               if key in failures and rec.differs(failures[key])]
+    new_keys = [key for key in failures if key not in existing]
+    resolved = _latest_resolved(check) if new_keys else {}
+    reopen = [(resolved[key], failures[key]) for key in new_keys if key in resolved]
+    opening = [failures[key] for key in new_keys if key not in resolved]
+
+    for chunk in _chunks([pk for pk, _, _ in resolve]):
+        Finding.objects.filter(pk__in=chunk, state__in=UNRESOLVED_STATES).update(
+            state=FindingState.RESOLVED, resolved_at=now)
+    for chunk in _chunks(expire):
+        Finding.objects.filter(pk__in=chunk, state=FindingState.RISK_ACCEPTED).update(state=FindingState.OPEN)
+    reopened = [
+        Finding(pk=pk, state=FindingState.OPEN, resolved_at=None, reopened_count=count + 1, last_seen_at=now,
+                evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
+                acknowledged_by=None, acknowledged_at=None, acknowledged_comment="", risk_accepted_until=None,
+                risk_acceptance_request_id=None)
+        for (pk, count), f in reopen]
+    Finding.objects.bulk_update(reopened, REOPEN_FIELDS, batch_size=UPDATE_BATCH)
+    created = Finding.objects.bulk_create([
+        Finding(failed_check=check, object_type=f.object_type, object_id=f.object_id, object_repr=f.object_repr,
+                state=FindingState.OPEN, first_seen_at=now, last_seen_at=now, evidence=f.evidence,
+                owner_id=f.owner_id, team_id=f.team_id)
+        for f in opening], batch_size=1000)
+    Finding.objects.bulk_update(
+        [Finding(pk=pk, evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
+                 last_seen_at=now) for pk, f in refresh],
+        ["evidence", "owner", "team", "object_repr", "last_seen_at"], batch_size=UPDATE_BATCH)
+
+    started, code = time.monotonic(), check.code
+
+    pending: list[PendingEvent] = []
+
+    def event(action: str, pk: int, summary: str, before: str, after: str, **extra) -> None:
+        changes = {"state": {"before": before, "after": after}}
+        changes.update({k: {"before": None, "after": v} for k, v in extra.items()})
+        pending.append(PendingEvent(action=action, object_type=FINDING_TYPE, object_id=pk, summary=summary,
+                                    changes=changes))
+
+    for finding in created:
+        event("finding.open", finding.pk, f"{code} fails for {finding.object_repr}: finding opened", "", "open",
+              object=f"{finding.object_type}:{finding.object_id}")
+    for finding in reopened:
+        event("finding.reopen", finding.pk, f"{code} fails again for {finding.object_repr}: finding reopened",
+              "resolved", "open", reopened_count=finding.reopened_count)
+    for pk in expire:
+        event("finding.risk_acceptance_expire", pk,
+              f"{code}: the accepted risk expired and the finding reopened", "risk_accepted", "open")
+    in_scope = definition.still_evaluated([key for _, _, key in resolve], ctx) if resolve else set()
+    for pk, state, key in resolve:
+        reason = "passes" if key in in_scope else "is no longer subject to the check"
+        event("finding.resolve", pk, f"{code}: {key[0]}:{key[1]} {reason}; finding resolved", state,
+              "resolved", reason=reason)
+    audit_append_many(actor=actor, events=pending)  # one chain lock and one insert for the whole check
+    _emit_webhooks(code, opened=[*created, *reopened], resolved=[pk for pk, _, _ in resolve])
+    return {"evaluated": outcome.evaluated, "failed": outcome.failed, "opened": len(created),
+            "reopened": len(reopened), "resolved": len(resolve), "risk_acceptances_expired": len(expire),
+            "refreshed": len(refresh), "audit_seconds": round(time.monotonic() - started, 3)}
+
+
+def _emit_webhooks(code: str, *, opened: list[Finding], resolved: list[int]) -> None:
+    """finding.opened / finding.resolved for subscribed ticketing systems (nothing built when none is)."""
+    from governance.services.webhooks import webhook_events_emit, webhook_subscribers
+
+    subscribers = webhook_subscribers("finding.opened")
+    if subscribers and opened:
+        webhook_events_emit(event_type="finding.opened", endpoints=subscribers, payloads=(
+            {"id": f.pk, "check": code, "object_type": f.object_type, "object_id": f.object_id,
+             "object": f.object_repr, "evidence": f.evidence} for f in opened))
+    subscribers = webhook_subscribers("finding.resolved")
+    if subscribers and resolved:
+        webhook_events_emit(event_type="finding.resolved", endpoints=subscribers,
+                            payloads=({"id": pk, "check": code} for pk in resolved))
+
+
+def _sweep_check(check: Check, definition: CheckDefinition, actor: Actor) -> dict:
+    started = time.monotonic()
+    with transaction.atomic():
+        lock_checks([check.pk])
+        check.refresh_from_db(fields=["state"])
+        ctx = Context.current(state=check.state)
+        try:
+            outcome = definition.evaluate(ctx)
+        except NotEvaluated as exc:
+            Check.objects.filter(pk=check.pk).update(
+                last_status=CheckStatus.NOT_EVALUATED, last_evaluated_at=ctx.now, last_detail=str(exc)[:500])
+            return {"status": CheckStatus.NOT_EVALUATED, "detail": str(exc)}
+        evaluated_at = time.monotonic()
+        counts = _sync(check, definition, outcome, ctx, actor)
+        Check.objects.filter(pk=check.pk).update(
+            last_status=CheckStatus.EVALUATED, last_evaluated_at=ctx.now, last_evaluated_count=outcome.evaluated,
+            last_failed_count=outcome.failed, last_detail="",
+            **({"state": outcome.state} if outcome.state is not None else {}))
+    return {"status": CheckStatus.EVALUATED, **counts, "evaluate_seconds": round(evaluated_at - started, 3),
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def sweep_run(*, checks: list[str] | None = None, trigger: str) -> SweepRun:
+    """Evaluate the given checks (all by default) and synchronise their findings; record the run."""
+    registry = all_checks()
+    unknown = sorted(set(checks or []) - set(registry))
+    if unknown:
+        raise ValidationError({"checks": f"Unknown check code(s): {', '.join(unknown)}. "
+                                         f"The codes are: {', '.join(sorted(registry))}."})
+    ensure_catalogue()
+    rows = list(Check.objects.filter(code__in=checks or list(registry)).order_by("sort_order", "code"))
+    run = SweepRun.objects.create(started_at=timezone.now(), trigger=trigger[:40], checks=[r.code for r in rows])
+    actor = Actor.system(task_id=f"sweep-{run.pk}", label="sweep")
+    counts, errors = {}, {}
+    for check in rows:
+        try:
+            counts[check.code] = _sweep_check(check, registry[check.code], actor)
+        except Exception as exc:  # one failing check must not stop the others; the run records it
+            logger.exception("sweep %s: check %s failed", run.pk, check.code)
+            errors[check.code] = f"{type(exc).__name__}: {exc}"[:1000]
+            Check.objects.filter(pk=check.pk).update(last_status=CheckStatus.ERROR,
+                                                     last_detail=errors[check.code][:500])
+    run.counts, run.errors, run.finished_at = counts, errors, timezone.now()
+    if not errors:
+        run.status = SweepStatus.SUCCEEDED
+    else:
+        run.status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
+    run.save(update_fields=["counts", "errors", "finished_at", "status"])
+    return run

@@ -1,0 +1,17 @@
+"""Celery task of owner attestation: the periodic sweep (beat entry in portal/celery.py)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(
+    name="governance.tasks.attestation.attestation_sweep",
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True, max_retries=5,
+)
+def attestation_sweep() -> dict:
+    """Open scheduled campaigns, remind, escalate, apply consequences, close; idempotent by design."""
+    from governance.services.attestation import attestation_campaigns_sweep
+
+    return attestation_campaigns_sweep()

@@ -1,0 +1,43 @@
+"""Celery tasks of the checks capability: the periodic sweep and the daily posture snapshot.
+
+One message per sweep: the sweep itself is set-based (a query per check, bulk writes), so
+splitting it into per-object messages would only add broker traffic. Beat entries live in
+portal/celery.py.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+SWEEP_TASK_NAME = "governance.checks.sweep"
+SNAPSHOT_TASK_NAME = "governance.checks.posture_snapshot"
+
+
+@shared_task(
+    name=SWEEP_TASK_NAME,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+)
+def sweep_task(checks: list[str] | None = None, trigger: str = "beat") -> dict:
+    """Run a sweep (all checks, or the codes given) and return its run's id, status and errors."""
+    from governance.services.sweep import sweep_run
+
+    run = sweep_run(checks=checks or None, trigger=trigger)
+    return {"sweep_run": run.pk, "status": run.status, "errors": run.errors}
+
+
+@shared_task(
+    name=SNAPSHOT_TASK_NAME,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+)
+def posture_snapshot_task() -> dict:
+    """Record today's posture (estate and per team, per check) for the trend charts; idempotent per day."""
+    from governance.services.posture import posture_snapshot_take
+
+    return {"rows": posture_snapshot_take()}

@@ -1,0 +1,168 @@
+"""The attachments of a framework evidence pack: every object, check result and event in scope.
+
+evidence.json holds everything (report facts, controls and checks with their counts, every check
+result as passed/failed id lists, accepted risks, supporting evidence, objects, events); the CSV
+files hold the same records flat, one table each, for spreadsheet and script users:
+controls.csv, check-results.csv, objects.csv, events.csv, supporting.csv.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from pathlib import Path
+from typing import Any
+
+from governance.audit import jsonable
+from governance.models import AuditEvent
+from reports.chain import REPORT_OBJECT_TYPE
+from reports.evaluation import FAIL, PASS, FailingObject
+from reports.evidence_files import CsvEvidenceWriter, JsonEvidenceWriter
+from reports.parameters import Period
+from reports.rendering import AttachmentFile
+from reports.scopes import ESTATE, Scope
+
+CHECK_RESULT_COLUMNS = ["check", "object_type", "object_id", "result", "finding_id", "finding_state"]
+CONTROL_COLUMNS = ["framework", "control", "title", "aliases", "checks", "checked", "passed", "failed",
+                   "risk_accepted", "pass_rate"]
+OBJECT_COLUMNS = ["object_type", "object_id", "name", "kind", "status", "owner", "team", "system", "store",
+                  "store_kind", "privilege_level", "last_rotated_at", "expires_at", "platform", "lifecycle"]
+EVENT_COLUMNS = ["sequence", "occurred_at", "actor_kind", "actor_label", "task_id", "action", "object_type",
+                 "object_id", "object_repr", "summary", "changes", "prev_hash", "hash"]
+SUPPORTING_COLUMNS = ["section", "record"]
+SAFE_CSV = re.compile(r"[A-Za-z0-9_.:-]+")
+
+DESCRIPTIONS = {
+    "evidence.json": "Every control, check, check result, accepted risk, supporting record, object and event in scope",
+    "controls.csv": "One row per control: the checks that evidence it and its counts",
+    "check-results.csv": "One row per check and object evaluated: pass or fail, with the finding's state",
+    "objects.csv": "Every credential, workflow and system in scope",
+    "events.csv": "Every audit event in scope in the period, up to the cited chain head",
+    "supporting.csv": "Approvals, attestation campaigns, rotations and drills in the period",
+}
+
+
+class CheckResultCollector:
+    """The sink for evaluation: writes check-results.csv and keeps compact id lists for the JSON."""
+
+    def __init__(self, path: Path):
+        self.csv = CsvEvidenceWriter(path, CHECK_RESULT_COLUMNS)
+        self._write = self.csv.raw_writer()
+        self.passed: dict[tuple[str, str], array] = {}
+        self.failed: dict[tuple[str, str], list] = {}
+
+    def __call__(self, check: str, object_type: str, pks: list[int], failing: dict[int, FailingObject]) -> None:
+        key = (check, object_type)
+        passed = self.passed.setdefault(key, array("q"))
+        failed = self.failed.setdefault(key, [])
+        plain = SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type)
+        lines: list = []
+        for pk in pks:
+            failure = failing.get(pk)
+            if failure is None:
+                passed.append(pk)
+                row = (check, object_type, pk, PASS, "", "")
+            else:
+                finding_id = failure.finding.finding_id if failure.finding else ""
+                failed.append([pk, failure.state])
+                row = (check, object_type, pk, FAIL, finding_id, failure.state)
+            # Hot path (one row per check and object): codes, labels and ids need no CSV quoting.
+            lines.append(",".join(map(str, row)) + "\n" if plain else row)
+            if len(lines) >= 20000:
+                self._flush(lines, plain)
+                lines = []
+        self._flush(lines, plain)
+
+    def _flush(self, lines: list, plain) -> None:
+        if plain:
+            self.csv.write_lines(lines)
+        else:
+            for row in lines:
+                self._write(row)
+
+    def json_rows(self):
+        for check, object_type in sorted(self.passed):
+            key = (check, object_type)
+            yield {"check": check, "object_type": object_type, "passed": self.passed[key].tolist(),
+                   "failed": [{"id": i, "finding_state": s} for i, s in self.failed[key]]}
+
+    def close(self) -> None:
+        self.csv.close()
+
+
+def _object_rows(scope: Scope):
+    creds = scope.credentials().order_by("pk").values(
+        "pk", "name", "kind", "status", "owner__username", "team__name", "system__name", "store__name",
+        "store__kind", "privilege_level", "last_rotated_at", "expires_at")
+    for c in creds.iterator(chunk_size=5000):
+        yield {"object_type": "governance.credential", "object_id": c["pk"], "name": c["name"], "kind": c["kind"],
+               "status": c["status"], "owner": c["owner__username"], "team": c["team__name"],
+               "system": c["system__name"], "store": c["store__name"], "store_kind": c["store__kind"],
+               "privilege_level": c["privilege_level"], "last_rotated_at": jsonable(c["last_rotated_at"]),
+               "expires_at": jsonable(c["expires_at"])}  # formatted once, for both the JSON and the CSV
+    workflows = scope.workflows().order_by("pk").values(
+        "pk", "name", "kind", "status", "owner__username", "team__name", "platform").distinct()
+    for w in workflows.iterator(chunk_size=5000):
+        yield {"object_type": "governance.workflow", "object_id": w["pk"], "name": w["name"], "kind": w["kind"],
+               "status": w["status"], "owner": w["owner__username"], "team": w["team__name"],
+               "platform": w["platform"]}
+    systems = scope.systems().order_by("pk").values("pk", "name", "lifecycle", "owner__username", "team__name")
+    for s in systems.iterator(chunk_size=5000):
+        yield {"object_type": "governance.system", "object_id": s["pk"], "name": s["name"],
+               "lifecycle": s["lifecycle"], "owner": s["owner__username"], "team": s["team__name"]}
+
+
+def events_in_scope(scope: Scope, period: Period, head_sequence: int):
+    qs = AuditEvent.objects.filter(sequence__lte=head_sequence, **period.contains("occurred_at"))
+    qs = qs.exclude(object_type=REPORT_OBJECT_TYPE) if scope.kind == ESTATE else qs.filter(scope.object_condition())
+    return qs.order_by("sequence")
+
+
+def _event_rows(scope: Scope, period: Period, head_sequence: int):
+    yield from events_in_scope(scope, period, head_sequence).values(*EVENT_COLUMNS).iterator(chunk_size=5000)
+
+
+def _tee(rows, csv_writer: CsvEvidenceWriter, counter: dict[str, int], key: str):
+    for row in rows:
+        csv_writer.row(row)
+        counter[key] = counter.get(key, 0) + 1
+        yield row
+
+
+def write_pack_files(*, workdir: Path, report: dict[str, Any], framework: dict[str, Any], summary: dict[str, Any],
+                     controls: list[dict[str, Any]], checks: list[dict[str, Any]], results: CheckResultCollector,
+                     accepted_risks: list[dict[str, Any]], sections: list, scope: Scope, period: Period,
+                     head_sequence: int) -> tuple[list[AttachmentFile], dict[str, int]]:
+    """Write evidence.json and the CSV tables; returns the attachments and row counts per file."""
+    counts: dict[str, int] = {}
+    results.close()
+    counts["check-results.csv"] = results.csv.count
+    with_csv = {name: CsvEvidenceWriter(workdir / name, columns) for name, columns in (
+        ("controls.csv", CONTROL_COLUMNS), ("objects.csv", OBJECT_COLUMNS), ("events.csv", EVENT_COLUMNS),
+        ("supporting.csv", SUPPORTING_COLUMNS))}
+    out = JsonEvidenceWriter(workdir / "evidence.json")
+    out.value("report", report)
+    out.value("framework", framework)
+    out.value("summary", summary)
+    out.rows("controls", _tee(controls, with_csv["controls.csv"], counts, "controls.csv"))
+    out.value("checks", checks)
+    out.rows("check_results", results.json_rows())
+    out.value("accepted_risks", accepted_risks)
+    supporting = {}
+    for section in sections:
+        rows = list(section.iter_all())
+        supporting[section.key] = {"title": section.title, "total": len(rows), "rows": rows}
+        for row in rows:
+            with_csv["supporting.csv"].row({"section": section.key, "record": row})
+    out.value("supporting", supporting)
+    counts["supporting.csv"] = with_csv["supporting.csv"].count
+    out.rows("objects", _tee(_object_rows(scope), with_csv["objects.csv"], counts, "objects.csv"))
+    out.rows("events", _tee(_event_rows(scope, period, head_sequence), with_csv["events.csv"], counts, "events.csv"))
+    out.close()
+    for writer in with_csv.values():
+        writer.close()
+    names = ["evidence.json", "controls.csv", "check-results.csv", "objects.csv", "events.csv", "supporting.csv"]
+    counts.setdefault("controls.csv", 0)
+    counts.setdefault("objects.csv", 0)
+    counts.setdefault("events.csv", 0)
+    return [AttachmentFile(name, workdir / name, DESCRIPTIONS[name]) for name in names], counts

@@ -1,0 +1,122 @@
+"""The journeys of issue 10, each from the home page as a new user would do them."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from governance.models import Credential, Workflow
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+PASSWORD = "pw-for-tests-1"
+
+
+@pytest.fixture
+def eager_tasks():
+    """Background jobs run at once, so the browser sees them progress (no worker in the test)."""
+    from portal.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
+
+
+@pytest.fixture
+def default_policies(personas):
+    from governance.models.approvals import ApprovalPolicy
+
+    policy = ApprovalPolicy.objects.create(
+        name="Platform approves", expiry_hours=72,
+        default_for_actions=["provision_credential", "ownership_transfer", "privileged_scope_change", "retirement",
+                             "reactivation", "register_workflow", "risk_acceptance"])
+    policy.approver_groups.add(personas.other_team.group)
+    return policy
+
+
+def test_owner_requests_a_credential_and_an_approver_approves_it(journey, personas, estate, default_policies):
+    page = journey.page
+    journey.sign_in(personas.owner.username, PASSWORD)
+    page.get_by_role("link", name="payments-deploy").first.click()
+    page.get_by_role("link", name="Request a new credential").click()
+    journey.shot("request-form")
+    page.get_by_label(re.compile(r"^Name\b")).fill("payments-deploy-token")
+    page.get_by_label(re.compile(r"^Kind\b")).select_option("access_token")
+    page.get_by_label(re.compile(r"^System\b")).select_option(label=estate["system"].name)
+    page.get_by_label(re.compile(r"^Identifier\b")).fill("svc-payments-deploy-2")
+    page.get_by_label(re.compile(r"^Store( \*)?$")).select_option(label=estate["credential"].store.name)
+    page.get_by_label(re.compile(r"^Store path\b")).fill("secret/data/payments/deploy-token")
+    page.get_by_label(re.compile(r"^Purpose\b")).fill("deploy to production")
+    page.get_by_label(re.compile(r"^Justification\b")).fill("The new pipeline needs its own token (least privilege).")
+    page.get_by_role("button", name="File the request").click()
+    page.wait_for_load_state()
+    journey.shot("filed")
+    assert "pending" in page.content().lower()
+    page.get_by_role("button", name="Sign out").click()
+
+    journey.sign_in(personas.approver.username, PASSWORD)
+    journey.shot("approver-home")
+    assert "Waiting for your decision" in page.content()
+    page.locator("section", has_text="Waiting for your decision").get_by_role("link").first.click()
+    journey.shot("request-detail")
+    page.get_by_label(re.compile(r"^Comment\b")).first.fill("Scoped to deploy only: fine.")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+    journey.shot("approved")
+    assert "executed" in page.content().lower()
+    credential = Credential.objects.get(identifier="svc-payments-deploy-2")
+    assert credential.workflows.filter(pk=estate["workflow"].pk).exists()
+
+
+def test_the_sweep_flags_a_problem_and_the_owner_sees_it_at_home(journey, personas, estate):
+    from governance.audit import Actor
+    from governance.services.catalogue import catalogue_load
+    from governance.services.sweep import sweep_run
+
+    Credential.objects.filter(pk=estate["credential"].pk).update(
+        last_rotated_at=timezone.now() - dt.timedelta(days=400), scopes=["*"], privilege_level="admin")
+    catalogue_load(actor=Actor.system(task_id="e2e"))
+    sweep_run(trigger="e2e")
+    page = journey.page
+    journey.sign_in(personas.owner.username, PASSWORD)
+    journey.shot("home-with-findings")
+    section = page.locator("h3", has_text="Open findings")
+    assert section.count() == 1
+    assert "0" not in section.locator(".badge").inner_text()
+    page.locator(".grid .card", has_text="Open findings").get_by_role("link").first.click()
+    journey.shot("finding")
+    assert "What to do" in page.content() and "Controls this evidences" in page.content()
+
+
+def test_an_owner_answers_an_attestation(journey, personas, estate):
+    from tests.factories_attestation import open_campaign
+
+    campaign = open_campaign(personas)
+    page = journey.page
+    journey.sign_in(personas.owner.username, PASSWORD)
+    page.get_by_role("link", name="Attestations", exact=True).click()
+    journey.shot("inbox")
+    page.get_by_role("button", name="Confirm all").click()
+    page.wait_for_load_state()
+    journey.shot("confirmed")
+    estate["workflow"].refresh_from_db()
+    assert estate["workflow"].last_attested_at is not None
+    assert campaign.items.filter(assignee=personas.owner, state="answered").exists()
+
+
+def test_a_security_admin_activates_a_kill_switch_and_sees_it_progress(journey, personas, estate, eager_tasks):
+    page = journey.page
+    journey.sign_in(personas.secadmin.username, PASSWORD)
+    journey.shot("admin-home")
+    journey.goto(f"/workflows/{estate['workflow'].pk}/")
+    page.get_by_role("link", name="Kill switch").click()
+    journey.shot("confirm")
+    page.get_by_label(re.compile(r"^Reason\b")).fill("Suspicious deploys from an unknown runner")
+    page.get_by_role("button", name="Activate the kill switch").click()
+    page.wait_for_load_state()
+    page.wait_for_timeout(1500)
+    journey.shot("progress")
+    workflow = Workflow.objects.get(pk=estate["workflow"].pk)
+    assert workflow.status == "suspended"
+    assert "Suspend the workflow" in page.content()

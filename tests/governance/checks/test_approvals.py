@@ -1,0 +1,119 @@
+"""approval-sod: privileged credentials trace to an executed request approved by someone else."""
+
+import datetime as dt
+
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from governance.checks import Context, NotEvaluated, get
+from governance.choices import PrivilegeLevel
+from governance.models import Binding, Credential, System
+from tests.factories import CredentialFactory, PersonFactory, WorkflowFactory
+from tests.factories_checks import evaluated, evidence, failing
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def _request(*, action, credential, requester, status="executed", approvers=(), decision="approve"):
+    ApprovalPolicy = apps.get_model("governance", "ApprovalPolicy")
+    ApprovalRequest = apps.get_model("governance", "ApprovalRequest")
+    ApprovalDecision = apps.get_model("governance", "ApprovalDecision")
+    policy, _ = ApprovalPolicy.objects.get_or_create(name="default")
+    credential_type = ContentType.objects.get_for_model(Credential)
+    system_type = ContentType.objects.get_for_model(System)
+    target = ((credential_type, str(credential.pk)) if action == "privileged_scope_change"
+              else (system_type, str(credential.system_id)))
+    request = ApprovalRequest.objects.create(
+        action=action, status=status, policy=policy, target_content_type=target[0], target_object_id=target[1],
+        result_content_type=credential_type if action == "provision_credential" else None,
+        result_object_id=str(credential.pk) if action == "provision_credential" else "",
+        requested_by=requester, justification="needed for deploys", created_at=NOW - dt.timedelta(days=2),
+        expires_at=NOW + dt.timedelta(days=1), decided_at=None if status == "pending" else NOW,
+        executed_at=NOW if status in ("executed", "failed") else None,
+        failure_reason="boom" if status == "failed" else "")
+    for approver in approvers:
+        ApprovalDecision.objects.create(request=request, approver=approver, decision=decision, decided_at=NOW,
+                                        comment="" if decision == "approve" else "no")
+    return request
+
+
+@pytest.fixture
+def people():
+    return PersonFactory(username="requester"), PersonFactory(username="second-pair-of-eyes")
+
+
+@pytest.mark.embedded
+def test_admin_credential_without_an_approval_fails(people):
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    reader = CredentialFactory(privilege_level=PrivilegeLevel.READ)
+    assert failing("approval-sod") == {admin.pk}
+    assert reader.pk not in evaluated("approval-sod")
+    assert evidence("approval-sod", admin) == {"privilege_level": "admin",
+                                                "privileged_reason": "admin privilege level"}
+
+
+@pytest.mark.embedded
+def test_provisioning_approved_by_someone_else_passes(people):
+    requester, approver = people
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    _request(action="provision_credential", credential=admin, requester=requester, approvers=[approver])
+    assert admin.pk in evaluated("approval-sod") and failing("approval-sod") == set()
+
+
+def test_privileged_scope_change_targeting_the_credential_passes(people):
+    requester, approver = people
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    _request(action="privileged_scope_change", credential=admin, requester=requester, approvers=[approver])
+    assert failing("approval-sod") == set()
+
+
+@pytest.mark.parametrize("case", ["self-approved", "rejected", "not-executed", "no-decision", "other-credential"])
+def test_requests_that_do_not_show_separation_of_duties_do_not_count(people, case):
+    requester, approver = people
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    other = CredentialFactory(privilege_level=PrivilegeLevel.READ)
+    kwargs = {"action": "provision_credential", "credential": admin, "requester": requester,
+              "approvers": [approver]}
+    if case == "self-approved":
+        kwargs["approvers"] = [requester]
+    elif case == "rejected":
+        kwargs["decision"] = "reject"
+    elif case == "not-executed":
+        kwargs["status"] = "approved"
+    elif case == "no-decision":
+        kwargs["approvers"] = []
+    else:
+        kwargs["credential"] = other
+    _request(**kwargs)
+    assert admin.pk in failing("approval-sod")
+
+
+def test_write_credentials_used_by_privileged_automation_are_evaluated(people):
+    rotator = WorkflowFactory(can_rotate=True)
+    plain = WorkflowFactory()
+    privileged_write = CredentialFactory(privilege_level=PrivilegeLevel.WRITE)
+    plain_write = CredentialFactory(privilege_level=PrivilegeLevel.WRITE)
+    Binding.objects.create(workflow=rotator, credential=privileged_write, purpose="rotate")
+    Binding.objects.create(workflow=plain, credential=plain_write, purpose="deploy")
+    assert failing("approval-sod") == {privileged_write.pk}
+    assert plain_write.pk not in evaluated("approval-sod")
+    assert evidence("approval-sod", privileged_write)["privileged_reason"] == (
+        "write privilege used by privileged automation")
+
+
+def test_reports_not_evaluated_when_the_approvals_models_are_missing(monkeypatch):
+    CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    real_get_model = apps.get_model
+
+    def without_approvals(app_label, model_name=None, **kwargs):
+        if (model_name or app_label).lower().endswith(("approvalrequest", "approvaldecision")):
+            raise LookupError("not installed")
+        return real_get_model(app_label, model_name, **kwargs)
+
+    monkeypatch.setattr(apps, "get_model", without_approvals)
+    with pytest.raises(NotEvaluated):
+        get("approval-sod").evaluate(Context.current())

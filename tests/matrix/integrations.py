@@ -1,0 +1,38 @@
+"""Permission-matrix rules of the integrations pages: integrations, their tokens, webhooks, deliveries.
+
+The integration, endpoint and delivery belong to the owner persona (team Payments); they are
+built by tests/matrix/integrations_api.py, which the API matrix shares.
+"""
+
+from tests.matrix.integrations_api import api_objects
+from tests.matrix_personas import ADMINS, EVERYONE, OWN, OWN_CHANGE, POST_ONLY
+
+
+def _token(estate, personas):
+    made = api_objects(estate, personas)
+    return {"pk": made["integration"].pk, "token_pk": made["token"].pk}
+
+
+def _endpoint_op(estate, personas):
+    return {"pk": api_objects(estate, personas)["endpoint"].pk, "op": "ping"}
+
+
+KWARGS = {"integration_token": _token, "webhook_op": _endpoint_op}
+
+RULES = {
+    "integration-list": (None, EVERYONE),
+    "integration-create": (None, ADMINS),
+    "integration-detail": ("api_integration", OWN),
+    "integration-edit": ("api_integration", ADMINS),
+    "integration-rotate": ("api_integration", OWN_CHANGE),
+    "integration-disable": ("api_integration", OWN_CHANGE),
+    "integration-token-revoke": ("integration_token", POST_ONLY),
+    "webhook-list": (None, EVERYONE),
+    "webhook-create": (None, ADMINS),
+    "webhook-detail": ("api_endpoint", OWN),
+    "webhook-edit": ("api_endpoint", ADMINS),
+    "webhook-rotate-secret": ("api_endpoint", POST_ONLY),
+    "webhook-action": ("webhook_op", POST_ONLY),
+    "webhook-delivery-detail": ("api_delivery", OWN),
+    "webhook-delivery-retry": ("api_delivery", POST_ONLY),
+}

@@ -1,0 +1,44 @@
+"""The home page shows each role what to look at first."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = [pytest.mark.django_db]
+
+
+def test_owner_sees_the_governance_status_of_their_workflows(client, personas, estate):
+    client.force_login(personas.owner)
+    body = client.get(reverse("home")).content.decode()
+    assert "My workflows" in body and "payments-deploy" in body
+    assert "Open findings" in body and "Attestations due" in body
+    assert "Waiting for your decision" not in body and "Estate" not in body
+
+
+def test_auditor_sees_posture_and_reports_not_owner_sections(client, personas, estate):
+    client.force_login(personas.auditor)
+    body = client.get(reverse("home")).content.decode()
+    assert "Posture per framework" in body and "Evidence reports" in body
+    assert "My workflows" not in body
+
+
+def test_security_admin_sees_the_estate_and_the_kill_switch(client, personas, estate):
+    client.force_login(personas.secadmin)
+    body = client.get(reverse("home")).content.decode()
+    assert "Estate" in body and "kill switch" in body.lower()
+
+
+def test_approver_sees_the_queue_with_the_oldest_wait(client, personas, estate):
+    from governance.audit import Actor
+    from governance.models.approvals import ApprovalPolicy
+    from governance.services.approvals import approval_request_file
+
+    policy = ApprovalPolicy.objects.create(name="infra", required_approvals=1, expiry_hours=72,
+                                           actions=["privileged_scope_change"],
+                                           default_for_actions=["privileged_scope_change"])
+    policy.approver_groups.add(personas.other_team.group)
+    approval_request_file(actor=Actor.for_user(personas.owner), action="privileged_scope_change",
+                          target=estate["credential"], payload={"scopes": ["repo:read"], "privilege_level": "read"},
+                          justification="least privilege")
+    client.force_login(personas.approver)
+    body = client.get(reverse("home")).content.decode()
+    assert "Waiting for your decision" in body and "Oldest has waited" in body
