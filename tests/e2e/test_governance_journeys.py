@@ -120,3 +120,30 @@ def test_a_security_admin_activates_a_kill_switch_and_sees_it_progress(journey, 
     workflow = Workflow.objects.get(pk=estate["workflow"].pk)
     assert workflow.status == "suspended"
     assert "Suspend the workflow" in page.content()
+
+
+def test_an_auditor_generates_and_downloads_an_evidence_pack(journey, personas, estate, eager_tasks):
+    from pypdf import PdfReader
+
+    from governance.audit import Actor
+    from governance.services.catalogue import catalogue_load
+    from governance.services.sweep import sweep_run
+
+    catalogue_load(actor=Actor.system(task_id="e2e"))
+    sweep_run(trigger="e2e")
+    page = journey.page
+    journey.sign_in(personas.auditor.username, PASSWORD)
+    journey.shot("auditor-home")
+    page.get_by_role("link", name="Generate an evidence pack").click()
+    page.get_by_label(re.compile(r"^Framework\b")).select_option("owasp_nhi_top10_2025")
+    journey.shot("report-form")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_load_state()
+    page.locator("#report-download a").wait_for(timeout=60_000)
+    journey.shot("report-done")
+    with page.expect_download() as download_info:
+        page.locator("#report-download a").click()
+    path = download_info.value.path()
+    reader = PdfReader(path)
+    text = "".join(p.extract_text() or "" for p in reader.pages)
+    assert "NHI2:2025" in text and len(reader.pages) > 2
