@@ -305,10 +305,15 @@ def _lifecycle_field(target) -> str:
     return "lifecycle" if isinstance(target, System) else "status"
 
 
+def _retired_value(target) -> str:
+    """A credential is retired by revoking it (with proof, through its connector)."""
+    return "revoked" if isinstance(target, Credential) else "retired"
+
+
 def _retirement_validate(*, requester, target, payload):
     parse_payload(EmptyPayload, payload)
-    if getattr(target, _lifecycle_field(target)) == "retired":
-        raise ValidationError({_lifecycle_field(target): f"{target} is already retired."})
+    if getattr(target, _lifecycle_field(target)) == _retired_value(target):
+        raise ValidationError({_lifecycle_field(target): f"{target} is already {_retired_value(target)}."})
     return {}
 
 
@@ -321,7 +326,7 @@ def _retirement_execute(*, request, target, payload, actor):
 
 def _retirement_diff(*, target, payload):
     field = _lifecycle_field(target)
-    return [DiffRow(field.capitalize(), getattr(target, f"get_{field}_display")(), "Retired")]
+    return [DiffRow(field.capitalize(), getattr(target, f"get_{field}_display")(), _retired_value(target).capitalize())]
 
 
 # Risk acceptance of a finding (the Finding model and its service belong to the checks capability)
@@ -385,7 +390,7 @@ register_approval_action(
     validate=_reactivation_validate, execute=_reactivation_execute, fingerprint_fields=("status",),
     may_file=_may_change, diff=_reactivation_diff)
 register_approval_action(
-    A.RETIREMENT, label=A.RETIREMENT.label, target_models=(System, Workflow), schema=EmptyPayload,
+    A.RETIREMENT, label=A.RETIREMENT.label, target_models=(System, Workflow, Credential), schema=EmptyPayload,
     validate=_retirement_validate, execute=_retirement_execute, fingerprint_fields=("status", "lifecycle"),
     may_file=_may_change, diff=_retirement_diff)
 if _finding_model() is not None:

@@ -21,8 +21,7 @@ from governance.models import Credential, Person, Team, Workflow
 from governance.models.attestation import ItemAnswer
 from governance.secret_guard import reject_secret_values
 
-REVOKE_CREDENTIAL_ACTIONS = ("retirement", "deprovision", "deprovisioning", "credential_revocation",
-                             "credential_revoke", "revocation")
+REVOKE_CREDENTIAL_ACTIONS = ("retirement",)
 NOT_AVAILABLE = ("This answer files an approval request, and approvals are not available. Confirm, "
                  "flag, or answer later.")
 

@@ -100,6 +100,9 @@ def retirement_approved_execute(*, request, target, payload, actor):
     from governance.services import inventory
 
     reason = f"Approval request #{request.pk}: {request.justification}"
+    if isinstance(target, Credential):
+        credential_revoke(actor=actor, credential=target, reason=reason)
+        return None
     if isinstance(target, System):
         subject = inventory.system_retire(actor=actor, system=target, reason=reason)
     else:

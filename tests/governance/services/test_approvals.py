@@ -363,8 +363,8 @@ def test_one_rejection_ends_an_n_of_m_request(personas, estate):
 
 def test_filing_validates_target_payload_and_text(personas, estate, policy):
     owner = actor(personas.owner)
-    with pytest.raises(ValidationError):
-        approvals.approval_request_file(actor=owner, action=A.RETIREMENT, target=estate["credential"], payload={},
+    with pytest.raises(ValidationError):  # a target the action does not take
+        approvals.approval_request_file(actor=owner, action=A.REACTIVATION, target=estate["credential"], payload={},
                                         justification="x")
     with pytest.raises(ValidationError):
         approvals.approval_request_file(actor=owner, action=A.RETIREMENT, target=estate["workflow"], payload={},

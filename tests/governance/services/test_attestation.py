@@ -195,21 +195,12 @@ def test_revoke_files_a_retirement_request(personas, estate):
     assert item_for(campaign, estate["workflow"]).resulting_request_id == request.pk
 
 
-def test_revoking_a_credential_files_the_request_approvals_offer_for_it(personas, estate):
-    from governance.services.approvals_registry import all_actions
-    from governance.services.attestation_requests import REVOKE_CREDENTIAL_ACTIONS
-
-    default_approval_policy(personas, actions=REVOKE_CREDENTIAL_ACTIONS)
+def test_revoking_a_credential_files_a_retirement_request_for_it(personas, estate):
+    default_approval_policy(personas, actions=("retirement",))
     item = item_for(open_campaign(personas), estate["credential"])
-    offered = [code for code in REVOKE_CREDENTIAL_ACTIONS
-               if code in all_actions() and Credential in all_actions()[code].target_models]
-    if offered:
-        answer(personas.owner, item, "revoke", comment="Unused since March")
-        assert approval_requests().get().action == offered[0]
-    else:  # approvals cannot take it yet: refused, nothing half-written
-        with pytest.raises(ValidationError):
-            answer(personas.owner, item, "revoke", comment="Unused since March")
-        assert AttestationItem.objects.get(pk=item.pk).state == ItemState.OPEN
+    answer(personas.owner, item, "revoke", comment="Unused since March")
+    request = approval_requests().get()
+    assert request.action == "retirement" and request.target == estate["credential"]
 
 
 def test_a_refused_request_rolls_the_answer_back(personas, estate):

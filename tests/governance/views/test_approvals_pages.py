@@ -210,4 +210,4 @@ def test_request_links_for_object_pages_render(personas, estate):
     assert f"provision_credential/?workflow={suspended.pk}" in html and "reactivation" in html
     html = render_to_string("governance/approvals/object_actions.html",
                             {"object": estate["credential"], "kind": "credential"})
-    assert "privileged_scope_change" in html and "retirement" not in html
+    assert "privileged_scope_change" in html and "retirement/?object=credential" in html  # revocation
