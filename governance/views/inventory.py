@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from governance import filtersets, forms, permissions, roles, selectors
 from governance.audit import Actor
 from governance.models import Credential, SecretStore, System, Workflow
+from governance.selectors.blast_radius import workflow_blast_radius
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
 from governance.views.common import (
@@ -64,6 +65,7 @@ def _workflow_detail(user, workflow):
         "bindings": bindings,
         "governance_record": selectors.workflow_governance_record(workflow=workflow, bindings=bindings),
         "systems": workflow.systems.all(),
+        "blast_radius": workflow_blast_radius(workflow=workflow, bindings=bindings),
     }
 
 
