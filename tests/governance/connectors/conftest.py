@@ -180,10 +180,12 @@ def pki_store(db, openbao):
 
 
 @pytest.fixture
-def dead_store(db):
-    """An OpenBao store nobody answers at."""
+def dead_store(db, monkeypatch):
+    """An OpenBao store nobody answers at (its token is set, so only the address is wrong)."""
     from tests.factories import SecretStoreFactory
     from tests.lifecycle_servers import free_port
+
+    monkeypatch.setenv(TOKEN_ENV, "token-for-a-store-nobody-answers")
 
     return SecretStoreFactory(name=unique("dead"), kind="openbao_kv", address=f"http://127.0.0.1:{free_port()}",
                               settings={"mount": "secret", "timeout": 2}, credential_env_var=TOKEN_ENV)

@@ -170,7 +170,13 @@ def test_failing_connector_leaves_the_credential_unchanged(personas, dead_store,
     assert [m.to for m in mail.outbox] == [[personas.owner.email]]
     assert "failed" in mail.outbox[0].subject
     failures = RotationSucceeds().evaluate(Context.current()).failures
-    assert ("governance.credential", credential.pk) in failures  # the finding, once the check is registered
+    assert ("governance.credential", credential.pk) in failures
+    from governance.models.checks import Finding
+    from governance.services.sweep import sweep_run
+
+    sweep_run(checks=["rotation-succeeds"], trigger="test")  # what the failure asks for after commit
+    assert Finding.objects.filter(failed_check__code="rotation-succeeds", object_id=credential.pk,
+                                  state="open").exists()
 
 
 def test_a_broken_reference_fails_at_once_without_retries(personas, kv_store, eager_celery,
