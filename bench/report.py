@@ -15,6 +15,7 @@ page count independent of the estate's size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -133,7 +134,7 @@ def _prepare(database_url: str, size: int, sweep: bool) -> dict:
     return timings
 
 
-def _render(database_url: str, queue) -> None:
+def _render(database_url: str) -> dict:
     """In a spawned process: create and run the job like the portal and the worker would."""
     _setup_django(database_url)
     from django.conf import settings
@@ -148,14 +149,44 @@ def _render(database_url: str, queue) -> None:
     job = report_job_run(job_id=job.pk)
     elapsed = time.time() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from pypdf import PdfReader
+    import pypdf
 
-    reader = PdfReader(job.file.path)
-    attachments = {name: len(data[0]) for name, data in reader.attachments.items()}
-    queue.put({"status": job.status, "error": job.error, "seconds": round(elapsed, 1),
-               "peak_rss_mb": round(peak_mb), "pages": job.page_count, "pdf_mb": round(job.size / 2**20, 1),
-               "attachments_mb": {k: round(v / 2**20, 2) for k, v in attachments.items()}})
+    # pypdf refuses to inflate a stream over 75 MB (zip-bomb protection); the evidence can be bigger.
+    pypdf.filters.ZLIB_MAX_OUTPUT_LENGTH = 2**31
+    overwrite = getattr(pypdf, "apply_configuration", None)
+    with overwrite(zlib_maximum_output_length=2**31) if overwrite else contextlib.nullcontext():
+        reader = pypdf.PdfReader(job.file.path)
+        attachments = {name: len(data[0]) for name, data in reader.attachments.items()}
     job.file.delete(save=False)
+    return {"status": job.status, "error": job.error, "seconds": round(elapsed, 1),
+            "peak_rss_mb": round(peak_mb), "pages": job.page_count, "pdf_mb": round(job.size / 2**20, 1),
+            "attachments_mb": {k: round(v / 2**20, 2) for k, v in attachments.items()}}
+
+
+def _call(queue, fn, args) -> None:
+    try:
+        queue.put(("ok", fn(*args)))
+    except BaseException as exc:  # report it to the parent, which stops the benchmark
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _in_fresh_process(fn, *args):
+    """Run fn in a spawned process (clean memory); its result, or SystemExit if it failed or died."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_call, args=(queue, fn, args))
+    process.start()
+    while process.is_alive() and queue.empty():
+        time.sleep(0.5)
+    if queue.empty():
+        process.join()
+        raise SystemExit(f"{fn.__name__} died with exit code {process.exitcode}")
+    status, value = queue.get()
+    process.join()
+    if status != "ok":
+        raise SystemExit(f"{fn.__name__} failed: {value}")
+    return value
 
 
 def _destroy(base_url: str, url: str) -> None:
@@ -174,23 +205,14 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="Run a sweep first, so that findings exist.")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/steward_bench_report")
     args = parser.parse_args()
-    ctx = mp.get_context("spawn")
     results = {}
     for size in [int(s) for s in args.sizes.split(",")]:
-        prepare = ctx.Pool(1)
-        url = prepare.apply(_create_database, (args.database_url,))
+        url = _in_fresh_process(_create_database, args.database_url)
         try:
-            timings = prepare.apply(_prepare, (url, size, args.sweep))
-            prepare.close()
-            queue = ctx.Queue()
-            worker = ctx.Process(target=_render, args=(url, queue))
-            worker.start()
-            result = queue.get()
-            worker.join()
-            results[size] = {**timings, **result}
+            timings = _in_fresh_process(_prepare, url, size, args.sweep)
+            results[size] = {**timings, **_in_fresh_process(_render, url)}
             print(f"{size:>7} credentials: {results[size]}", flush=True)
         finally:
-            prepare.terminate()
             _destroy(args.database_url, url)
     sizes = sorted(results)
     if len(sizes) > 1:

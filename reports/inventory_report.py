@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from governance.models import Binding
+from governance.models import Binding, Workflow
 from governance.selectors import MISSING, PRESENT, STALE, workflow_governance_record
 from reports.builders import Built, Progress, cover_context, metadata_for, title_for
 from reports.evidence_files import CsvEvidenceWriter, JsonEvidenceWriter
@@ -34,9 +34,12 @@ STATE_ORDER = {MISSING: 0, STALE: 1, PRESENT: 2}
 
 def _workflow_rows(scope):
     bindings = Binding.objects.select_related("credential__store").order_by("credential__name", "pk")
+    related = ["owner", "team"]
+    if any(f.name == "approval_policy" for f in Workflow._meta.get_fields()):
+        related.append("approval_policy")  # read by workflow_governance_record for every workflow
     workflows = (
         scope.workflows()
-        .select_related("owner", "team")
+        .select_related(*related)
         .prefetch_related(Prefetch("bindings", queryset=bindings))
         .order_by("name", "pk")
     )

@@ -191,3 +191,25 @@ def test_page_count_does_not_grow_with_the_estate(personas, estate, catalogue):
         counts.append((job.page_count, failed))
     assert counts[0][1] == 40 and counts[1][1] == 80
     assert counts[0][0] == counts[1][0]
+
+
+def test_building_a_pack_takes_the_same_queries_whatever_the_estate_size(personas, estate, catalogue, tmp_path):
+    """Set-based evidence: a bigger estate costs rows, not queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CredentialFactory, SecretStoreFactory
+
+    params = normalise_parameters("framework_pack", {"framework": OWASP})
+    store = SecretStoreFactory(name="config-files", kind="config_file")
+    counts = []
+    for extra in (2, 12):
+        for n in range(extra - Credential.objects.filter(store=store).count()):
+            CredentialFactory(system=estate["system"], store=store, store_path=f"cfg/{n}", owner=personas.owner,
+                              team=personas.team)
+        workdir = tmp_path / str(extra)
+        workdir.mkdir()
+        with CaptureQueriesContext(connection) as queries:
+            builders.build("framework_pack", params, requester="test", workdir=workdir)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

@@ -35,3 +35,24 @@ def test_inventory_lists_every_workflow_with_its_governance_record(personas, est
     text = pdf_text(reader)
     assert all(compact(w.name) in text for w in Workflow.objects.all())
     assert compact("Shutdown procedure") in text
+
+
+def test_inventory_queries_do_not_grow_with_the_workflows(personas, estate, tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reports import builders
+    from reports.parameters import normalise_parameters
+    from tests.factories import BindingFactory, WorkflowFactory
+
+    params = normalise_parameters("inventory", {})
+    counts = []
+    for n in (1, 8):
+        for _ in range(n):
+            BindingFactory(workflow=WorkflowFactory(owner=personas.owner, team=personas.team))
+        workdir = tmp_path / str(n)
+        workdir.mkdir()
+        with CaptureQueriesContext(connection) as queries:
+            builders.build("inventory", params, requester="test", workdir=workdir)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
