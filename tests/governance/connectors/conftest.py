@@ -29,6 +29,9 @@ PG_PASSWORD_ENV = "STEWARD_TEST_PG_ADMIN_PASSWORD"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
+# Its own variable: the live stores' token (TOKEN_ENV) must stay as the OpenBao fixture set it.
+DEAD_STORE_TOKEN_ENV = "STEWARD_TEST_DEAD_STORE_TOKEN"
+
 @pytest.fixture(scope="session")
 def openbao():
     server = servers.shared("openbao", servers.start_openbao)
@@ -185,10 +188,10 @@ def dead_store(db, monkeypatch):
     from tests.factories import SecretStoreFactory
     from tests.lifecycle_servers import free_port
 
-    monkeypatch.setenv(TOKEN_ENV, "token-for-a-store-nobody-answers")
+    monkeypatch.setenv(DEAD_STORE_TOKEN_ENV, "token-for-a-store-nobody-answers")
 
     return SecretStoreFactory(name=unique("dead"), kind="openbao_kv", address=f"http://127.0.0.1:{free_port()}",
-                              settings={"mount": "secret", "timeout": 2}, credential_env_var=TOKEN_ENV)
+                              settings={"mount": "secret", "timeout": 2}, credential_env_var=DEAD_STORE_TOKEN_ENV)
 
 
 def target_system(personas, kind: str, settings: dict, name: str):
