@@ -115,9 +115,8 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, di
 
 
 def canonical_event_bytes(event: AuditEvent) -> bytes:
-    """The bytes an event's hash covers: every field but the hash itself, in a fixed form."""
+    """The bytes of an event's content: every field but its place in the chain (sequence, prev_hash, hash)."""
     payload = {
-        "sequence": event.sequence,
         "occurred_at": jsonable(event.occurred_at),
         "actor_kind": event.actor_kind,
         "actor_id": event.actor_id,
@@ -132,13 +131,21 @@ def canonical_event_bytes(event: AuditEvent) -> bytes:
         "changes": jsonable(event.changes),
         "request_id": event.request_id,
         "source_address": event.source_address,
-        "prev_hash": event.prev_hash,
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_event_hash(event: AuditEvent) -> str:
+def content_digest(event: AuditEvent) -> str:
     return hashlib.sha256(canonical_event_bytes(event)).hexdigest()
+
+
+def link_hash(sequence: int, prev_hash: str, digest: str) -> str:
+    """An event's hash: its place in the chain and its content. PostgreSQL computes the same in SQL."""
+    return hashlib.sha256(f"{sequence}|{prev_hash}|{digest}".encode()).hexdigest()
+
+
+def compute_event_hash(event: AuditEvent) -> str:
+    return link_hash(event.sequence, event.prev_hash, content_digest(event))
 
 
 def _lock_chain_head() -> None:
@@ -168,11 +175,7 @@ def audit_append(
     if target is not None:
         object_type = object_type or object_type_of(target)
         object_id = object_id or target.pk
-    _lock_chain_head()
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
     event = AuditEvent(
-        sequence=sequence,
         occurred_at=timezone.now(),
         actor_kind=actor.kind,
         actor_id=actor.id,
@@ -187,11 +190,44 @@ def audit_append(
         changes=jsonable(changes or {}),
         request_id=_request_id.get(),
         source_address=_source_address.get(),
-        prev_hash=prev_hash,
     )
-    event.hash = compute_event_hash(event)
+    digest = content_digest(event)  # computed before the chain lock: the critical section stays short
+    _lock_chain_head()
+    if connection.vendor == "postgresql":
+        _insert_linked_postgresql(event, digest)
+        return event
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event.hash = link_hash(event.sequence, event.prev_hash, digest)
     event.save(force_insert=True)
     return event
+
+
+_PG_COLUMNS = (
+    "occurred_at", "actor_kind", "actor_id", "actor_label", "on_behalf_of_id", "task_id", "action", "object_type",
+    "object_id", "object_repr", "summary", "changes", "request_id", "source_address",
+)
+_PG_INSERT = f"""
+INSERT INTO governance_auditevent ({", ".join(_PG_COLUMNS)}, sequence, prev_hash, hash)
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet,
+       COALESCE(head.sequence, 0) + 1, COALESCE(head.hash, %s),
+       encode(sha256(convert_to((COALESCE(head.sequence, 0) + 1)::text || '|' || COALESCE(head.hash, %s)
+                                || '|' || %s, 'UTF8')), 'hex')
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (SELECT sequence, hash FROM governance_auditevent ORDER BY sequence DESC LIMIT 1) AS head ON true
+RETURNING id, sequence, prev_hash, hash
+"""
+
+
+def _insert_linked_postgresql(event: AuditEvent, digest: str) -> None:
+    """Read the head, link and insert in one statement (under the chain lock): one round trip."""
+    values = [getattr(event, name) for name in _PG_COLUMNS]
+    values[_PG_COLUMNS.index("changes")] = json.dumps(event.changes, sort_keys=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_INSERT, [*values, GENESIS_HASH, GENESIS_HASH, digest])
+        event.pk, event.sequence, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 @dataclass(frozen=True)
@@ -231,7 +267,7 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
             changes=jsonable(pending.changes or {}), request_id=request_id, source_address=source,
             prev_hash=prev_hash,
         )
-        event.hash = prev_hash = compute_event_hash(event)
+        event.hash = prev_hash = link_hash(sequence, event.prev_hash, content_digest(event))
         rows.append(event)
     AuditEvent.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
