@@ -1,9 +1,11 @@
 """Audit appends per second with 1 and with 8 concurrent writers on PostgreSQL.
 
-Usage: .venv/bin/python bench/audit_append.py [--events 4000] [--database-url postgres://postgres@127.0.0.1:5432/steward_bench_audit]
+Usage: .venv/bin/python bench/audit_append.py [--events 8000] [--database-url postgres://postgres@127.0.0.1:5432/steward_bench_audit]
 Creates (or empties) the benchmark database, migrates it, then runs each writer in its own
 process with its own connection, every append in its own transaction (as services do), and
 finally verifies the chain: a fork or gap would show as a broken chain ("false breaks").
+Each writer's first appends include its connection set-up; 8,000 events (1,000 per writer with 8)
+measure the steady rate, 4,000 noticeably less (measured here: 623-661/s vs 412-461/s with 8 writers).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def run(database_url: str, writers: int, events: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=4000)
+    parser.add_argument("--events", type=int, default=8000)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/steward_bench_audit")
     args = parser.parse_args()
     _reset(args.database_url)
