@@ -49,21 +49,25 @@ def _owner_section(user) -> dict:
     }
 
 
-def _approver_section(user) -> dict | None:
-    from governance.models.approvals import ApprovalPolicy
-    from governance.selectors.approvals import approval_queue
+QUEUE_SCAN = 200
 
-    queue = approval_queue(user=user)
-    count = queue.count()
+
+def _approver_section(user) -> dict | None:
+    """Only the requests this person may decide now (not their own, not those they already decided)."""
+    from governance.models.approvals import ApprovalPolicy
+    from governance.selectors.approvals import approval_queue, decision_blockers
+
+    queue = list(approval_queue(user=user)[:QUEUE_SCAN])
+    blockers = decision_blockers(person=user, requests=queue)
+    decidable = [request for request in queue if blockers.get(request.pk) is None]
     is_approver = ApprovalPolicy.objects.filter(
         Q(approver_groups__user=user) | Q(escalation_group__user=user)).exists()
-    if not count and not is_approver:
+    if not decidable and not is_approver:
         return None
-    oldest = queue.first()
     return {
-        "queue": queue[:SECTION_ROWS],
-        "count": count,
-        "oldest_waiting": timezone.now() - oldest.created_at if oldest else None,
+        "queue": decidable[:SECTION_ROWS],
+        "count": len(decidable),
+        "oldest_waiting": timezone.now() - decidable[0].created_at if decidable else None,
     }
 
 

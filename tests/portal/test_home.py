@@ -42,3 +42,19 @@ def test_approver_sees_the_queue_with_the_oldest_wait(client, personas, estate):
     client.force_login(personas.approver)
     body = client.get(reverse("home")).content.decode()
     assert "Waiting for your decision" in body and "Oldest has waited" in body
+
+
+def test_the_queue_on_the_home_page_leaves_out_requests_the_person_filed(client, personas, estate):
+    from governance.audit import Actor
+    from governance.models.approvals import ApprovalPolicy
+    from governance.services.approvals import approval_request_file
+
+    policy = ApprovalPolicy.objects.create(name="payments", required_approvals=1, expiry_hours=72,
+                                           default_for_actions=["privileged_scope_change"])
+    policy.approver_groups.add(personas.team.group)
+    approval_request_file(actor=Actor.for_user(personas.owner), action="privileged_scope_change",
+                          target=estate["credential"], payload={"scopes": ["repo:read"], "privilege_level": "read"},
+                          justification="least privilege")
+    client.force_login(personas.owner)
+    body = client.get(reverse("home")).content.decode()
+    assert "Your queue is empty" in body and "Oldest has waited" not in body
