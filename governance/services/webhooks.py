@@ -182,14 +182,14 @@ def _enqueue(delivery_ids: list[int]) -> None:
         deliver_webhook.delay(pk)
 
 
-def _create_deliveries(endpoints, event_type: str, payload: Mapping[str, Any]) -> list[WebhookDelivery]:
+def _create_deliveries(endpoints, event_type: str, payloads: Iterable[Mapping[str, Any]]) -> list[WebhookDelivery]:
+    """One delivery per endpoint and payload, in one bulk insert; queued for sending after commit."""
     now = timezone.now()
-    envelope = _envelope(event_type, payload, now)
-    deliveries = [
-        WebhookDelivery.objects.create(endpoint=e, message_id=f"msg_{uuid.uuid4().hex}", event_type=event_type,
-                                       payload=envelope, next_attempt_at=now)
-        for e in endpoints
-    ]
+    deliveries = WebhookDelivery.objects.bulk_create([
+        WebhookDelivery(endpoint=e, message_id=f"msg_{uuid.uuid4().hex}", event_type=event_type,
+                        payload=_envelope(event_type, payload, now), next_attempt_at=now)
+        for payload in payloads for e in endpoints
+    ], batch_size=1000)
     ids = [d.pk for d in deliveries]
     if ids:
         transaction.on_commit(lambda: _enqueue(ids))
@@ -215,11 +215,8 @@ def webhook_events_emit(*, event_type: str, payloads: Iterable[dict],
     endpoints = webhook_subscribers(event_type) if endpoints is None else endpoints
     if not endpoints:
         return []
-    deliveries = []
     with transaction.atomic():
-        for payload in payloads:
-            deliveries += _create_deliveries(endpoints, event_type, payload)
-    return deliveries
+        return _create_deliveries(endpoints, event_type, payloads)
 
 
 def webhook_endpoint_ping(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -227,7 +224,7 @@ def webhook_endpoint_ping(*, actor: Actor, endpoint: WebhookEndpoint) -> Webhook
     ensure_security_admin(actor)
     with transaction.atomic():
         (delivery,) = _create_deliveries([endpoint], WebhookEventType.PING,
-                                         {"endpoint": endpoint.name, "requested_by": actor.label})
+                                         [{"endpoint": endpoint.name, "requested_by": actor.label}])
     return delivery
 
 
