@@ -17,6 +17,9 @@ import datetime as dt
 import hashlib
 import logging
 import mimetypes
+import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -124,10 +127,36 @@ def render_html(template: str, context: dict, metadata: PdfMetadata) -> str:
     return render_to_string(template, context)
 
 
+_CLOCK_LOCK = threading.Lock()
+
+
+@contextmanager
+def _fonts_dated(as_of: dt.datetime):
+    """fontTools writes the clock into every font it subsets (the 'head' table's modified time) unless
+    SOURCE_DATE_EPOCH is set (reproducible-builds.org). WeasyPrint subsets with fontTools when HarfBuzz's
+    subsetter is not installed, so the render pins it to the report's as_of; the lock keeps two renders
+    in one process from restoring each other's value."""
+    with _CLOCK_LOCK:
+        previous = os.environ.get("SOURCE_DATE_EPOCH")
+        os.environ["SOURCE_DATE_EPOCH"] = str(int(as_of.timestamp()))
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("SOURCE_DATE_EPOCH", None)
+            else:
+                os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
 def write_pdf(
     *, html: str, metadata: PdfMetadata, attachments: list[AttachmentFile], target: Path
 ) -> RenderResult:
     """Render html into target (the caller owns cleaning target up when this raises)."""
+    with _fonts_dated(metadata.as_of):
+        return _write_pdf(html=html, metadata=metadata, attachments=attachments, target=target)
+
+
+def _write_pdf(*, html: str, metadata: PdfMetadata, attachments: list[AttachmentFile], target: Path) -> RenderResult:
     import weasyprint
 
     fetcher = local_only_url_fetcher()

@@ -55,3 +55,28 @@ def test_same_input_same_bytes_with_metadata_attachments_and_no_remote_fetch(tmp
     root = reader.trailer["/Root"]
     assert root["/AF"][0].get_object()["/AFRelationship"] == "/Data"
     assert 'pdfaid:part="3"' in root["/Metadata"].get_object().get_data().decode()
+
+
+def test_same_input_same_bytes_whatever_the_clock(tmp_path, monkeypatch):
+    """Subsetting fonts with fontTools writes the clock into them unless the render pins it."""
+    import os
+    import time as clock
+
+    from fontTools.misc import timeTools
+
+    class Clock:
+        now = clock.time()
+
+        @classmethod
+        def time(cls):
+            return cls.now
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setattr(timeTools, "time", Clock)
+    html = ('<html><head><link rel="stylesheet" href="static:css/report-print.css"></head>'
+            '<body><h1>Hello</h1></body></html>')
+    first = _render(tmp_path, "a.pdf", html)
+    Clock.now += 3600
+    second = _render(tmp_path, "b.pdf", html)
+    assert first.sha256 == second.sha256
+    assert "SOURCE_DATE_EPOCH" not in os.environ
