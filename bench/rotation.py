@@ -20,10 +20,12 @@ one audit event (hash-chained) per credential.
 
 Timing: every HTTP request to OpenBao is timed at requests.Session.request (OpenBao, the
 loopback network and the HTTP client library: what talking to OpenBao costs); every SQL
-statement through Django's execute wrapper; audit_append as called by the lifecycle services.
+statement through Django's execute wrapper; audit_append and audit_append_many (the batch path's
+one insert per message) as called by the lifecycle services.
 Steward's own overhead is everything that is not OpenBao: its database statements, the ORM, the
 audit chain, the task tracer and the connector's own Python. BENCH_VERBOSE=1 lists the costliest
-statements; BENCH_PROFILE=tottime|cumtime prints a cProfile of the measured part.
+statements; BENCH_PROFILE=tottime|cumtime prints a cProfile of the measured part
+(BENCH_CALLERS=name adds who called the functions matching name).
 """
 
 from __future__ import annotations
@@ -148,8 +150,9 @@ def _measure(label: str, job_ids: list[int], run_one, connection) -> float:
 
     original_request = requests.Session.request
     requests.Session.request = http.wrap(original_request)
-    original_audit = lifecycle_services.audit_append
+    original_audit, original_audit_many = lifecycle_services.audit_append, lifecycle_services.audit_append_many
     lifecycle_services.audit_append = audit.wrap(original_audit)
+    lifecycle_services.audit_append_many = audit.wrap(original_audit_many)
     try:
         with connection.execute_wrapper(sql_wrapper):
             profiler = None
@@ -166,9 +169,14 @@ def _measure(label: str, job_ids: list[int], run_one, connection) -> float:
 
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(45)
+                if os.environ.get("BENCH_CALLERS"):
+                    pstats.Stats(profiler).print_callers(os.environ["BENCH_CALLERS"])
+                if os.environ.get("BENCH_CALLEES"):
+                    pstats.Stats(profiler).print_callees(os.environ["BENCH_CALLEES"])
     finally:
         requests.Session.request = original_request
         lifecycle_services.audit_append = original_audit
+        lifecycle_services.audit_append_many = original_audit_many
     n = len(job_ids)
     succeeded = RotationJob.objects.filter(pk__in=job_ids, status=RotationStatus.SUCCEEDED).count()
     steward = total - http.seconds
@@ -179,7 +187,7 @@ def _measure(label: str, job_ids: list[int], run_one, connection) -> float:
     print(f"  Steward: {steward:.2f} s = {100 * steward / total:.0f} %: database {sql.seconds:.2f} s "
           f"({sql.calls / n:.1f} statements per rotation), Python {steward - sql.seconds:.2f} s "
           "(ORM, audit chain hashing, task tracer, connector)")
-    print(f"  of which the audit chain (audit_append: lock, head, hash, insert; one event per rotation): "
+    print(f"  of which the audit chain (lock, head, hash, insert; one event per rotation): "
           f"{audit.seconds:.2f} s = {100 * audit.seconds / total:.0f} %")
     if os.environ.get("BENCH_VERBOSE"):
         for statement, times in sorted(by_statement.items(), key=lambda kv: -sum(kv[1]))[:12]:

@@ -19,8 +19,9 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from fast_update.fast import fast_update
 
-from governance.audit import Actor, audit_append, field_changes
+from governance.audit import Actor, PendingEvent, audit_append, audit_append_many, field_changes, object_type_of
 from governance.choices import CredentialStatus
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError, Misconfigured, ReferenceBroken, Unreachable, Unsupported
@@ -72,6 +73,31 @@ def credential_record_change(*, actor: Actor, credential: Credential, values: Ma
     audit_append(actor=actor, action=action, target=credential, summary=summary,
                  changes=field_changes(before, dict(values)))
     return True
+
+
+def credential_record_changes(*, actor: Actor, changes: list[tuple[Credential, Mapping[str, Any], str, str]]) -> None:
+    """credential_record_change for a batch: (credential, values, action, summary) each, in bulk.
+
+    One UPDATE per set of fields written and one audit insert for the batch; the events are the
+    ones credential_record_change would append one by one. Call inside the caller's transaction.
+    """
+    if not changes:
+        return
+    now = timezone.now()
+    by_fields: dict[tuple[str, ...], list[Credential]] = {}
+    events = []
+    for credential, values, action, summary in changes:
+        before = snapshot(credential, list(values))
+        for name, value in values.items():
+            setattr(credential, name, value)
+        credential.updated_at = now
+        by_fields.setdefault(tuple(sorted(values)), []).append(credential)
+        events.append(PendingEvent(action=action, object_type=object_type_of(credential), object_id=credential.pk,
+                                   object_repr=str(credential), summary=summary,
+                                   changes=field_changes(before, dict(values))))
+    for fields, credentials in by_fields.items():
+        fast_update(Credential.objects.all(), credentials, [*fields, "updated_at"], batch_size=500)
+    audit_append_many(actor=actor, events=events)
 
 
 # Connector targets --------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
+from fast_update.fast import fast_update
 
 from governance.choices import CredentialStatus
 from governance.connectors import registry
@@ -30,7 +31,7 @@ from governance.models.lifecycle import (
     RotationJob,
     RotationStatus,
 )
-from governance.services.lifecycle import credential_record_change, lifecycle_actor
+from governance.services.lifecycle import credential_record_changes, lifecycle_actor
 from governance.services.rotation import _finish, _record_failure, credential_values, lease
 
 logger = logging.getLogger(__name__)
@@ -107,10 +108,10 @@ def _record_successes(successes, claimed_at, task_id: str) -> None:
     actor = lifecycle_actor(task_id or "rotation-batch")
     finished = timezone.now()
     with transaction.atomic():
-        for job, result, kind in successes:
-            credential_record_change(
-                actor=actor, credential=job.credential, values=credential_values(result), action="credential.rotate",
-                summary=f"Rotated {job.credential} through {kind}: version {result.version} (job #{job.pk})")
+        credential_record_changes(actor=actor, changes=[
+            (job.credential, credential_values(result), "credential.rotate",
+             f"Rotated {job.credential} through {kind}: version {result.version} (job #{job.pk})")
+            for job, result, kind in successes])
         # The observation is a snapshot of the store: replaced whole (two statements for the batch).
         credential_ids = [job.credential_id for job, *_ in successes]
         CredentialObservation.objects.filter(credential_id__in=credential_ids).delete()
@@ -123,8 +124,15 @@ def _record_successes(successes, claimed_at, task_id: str) -> None:
             job=job, number=job.attempt_count, started_at=claimed_at, finished_at=finished, task_id=task_id,
             outcome=AttemptOutcome.SUCCEEDED, new_version=result.version, proof=list(result.proof),
         ) for job, result, _kind in successes])
-        versions = Case(*(When(pk=job.pk, then=Value(result.version)) for job, result, _kind in successes))
-        RotationJob.objects.filter(pk__in=[job.pk for job, *_ in successes], status=RotationStatus.RUNNING,
-                                   claimed_at=claimed_at).update(
-            status=RotationStatus.SUCCEEDED, finished_at=finished, updated_at=finished, last_error="",
-            new_version=versions)
+        # Compare-and-set: a job whose lease ran out and that another worker claimed is left to it.
+        still_mine = set(RotationJob.objects.select_for_update().filter(
+            pk__in=[job.pk for job, *_ in successes], status=RotationStatus.RUNNING, claimed_at=claimed_at,
+        ).values_list("pk", flat=True))
+        finished_jobs = []
+        for job, result, _kind in successes:
+            if job.pk in still_mine:
+                job.status, job.finished_at, job.updated_at = RotationStatus.SUCCEEDED, finished, finished
+                job.last_error, job.new_version = "", result.version
+                finished_jobs.append(job)
+        fast_update(RotationJob.objects.all(), finished_jobs,
+                    ["status", "finished_at", "updated_at", "last_error", "new_version"], batch_size=500)

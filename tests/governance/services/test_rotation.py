@@ -8,7 +8,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from governance.audit import Actor
+from governance.audit import Actor, verify_chain
 from governance.checks.base import Context
 from governance.lifecycle_checks import RotationSucceeds
 from governance.models import AuditEvent
@@ -266,6 +266,45 @@ def test_the_sweeps_batch_rotates_each_and_records_a_failure_alone(personas, kv_
         job.refresh_from_db()
         assert job.attempts.count() == 1
     assert [j.status for j in jobs] == ["succeeded"] * 3 + ["failed"]
-    assert AuditEvent.objects.filter(action="credential.rotate").count() == 3
+    events = AuditEvent.objects.filter(action="credential.rotate").order_by("sequence")
+    assert sorted(int(e.object_id) for e in events) == sorted(c.pk for c in good)
+    for credential in good:
+        before = credential.updated_at
+        credential.refresh_from_db()
+        assert credential.store_version == "2" and credential.last_rotated_at > old
+        assert credential.updated_at > before
+        event = events.get(object_id=str(credential.pk))
+        assert event.changes["store_version"] == {"before": "1", "after": "2"}
+    broken.refresh_from_db()
+    assert broken.last_rotated_at == old  # the failure wrote nothing onto its credential
+    assert verify_chain().intact
     again = rotation_batch_run.apply(args=[[j.pk for j in jobs]]).get()
     assert again == {"skipped": 4}  # a redelivered batch does nothing twice
+
+
+def test_a_batch_leaves_a_job_another_worker_reclaimed_to_that_worker(personas, kv_store, openbao, kv, monkeypatch):
+    """The lease ran out while the connector worked and another worker claimed the job: its row is not ours."""
+    from governance.connectors import registry
+    from governance.services import rotation_batch
+
+    old = timezone.now() - dt.timedelta(days=400)
+    paths = [f"app/{unique('lease')}" for _ in range(2)]
+    for path in paths:
+        kv_put(openbao, path, {"value": "x"})
+    credentials = [make_credential(personas, store=kv_store, path=p, last_rotated_at=old) for p in paths]
+    jobs = [RotationJob.objects.create(credential=c, due_on=timezone.now().date(), trigger="schedule")
+            for c in credentials]
+    real_connector_for = registry.connector_for
+
+    def connector_for(credential):
+        if credential.pk == credentials[1].pk:  # meanwhile, another worker took this job over
+            RotationJob.objects.filter(pk=jobs[1].pk).update(claimed_at=timezone.now() + dt.timedelta(seconds=5))
+        return real_connector_for(credential)
+
+    monkeypatch.setattr(rotation_batch.registry, "connector_for", connector_for)
+    counts = rotation_batch.rotation_jobs_execute(job_ids=[j.pk for j in jobs])
+    assert counts["succeeded"] == [jobs[0].pk, jobs[1].pk]
+    for job in jobs:
+        job.refresh_from_db()
+    assert (jobs[0].status, jobs[0].new_version) == (RotationStatus.SUCCEEDED, "2")
+    assert (jobs[1].status, jobs[1].new_version) == (RotationStatus.RUNNING, "")  # left to the other worker
