@@ -39,22 +39,15 @@ pytestmark = [pytest.mark.django_db]
 
 
 def test_an_approved_retirement_revokes_the_systems_credentials_with_proof(
-        personas, pg_system, pg_role, pg_cluster, kv_store, eager_celery, monkeypatch,
-        django_capture_on_commit_callbacks):
-    import dataclasses
-
+        personas, pg_system, pg_role, pg_cluster, kv_store, eager_celery, django_capture_on_commit_callbacks):
+    """The registered retirement action (no test wiring): retire the system, then revoke what only it used."""
     from governance.models.approvals import ApprovalAction
     from governance.services import approvals
-    from governance.services.approvals_registry import ACTIONS, get_action
     from tests.factories_approvals import make_policy
 
     credential = make_credential(personas, store=kv_store, path=pg_role["path"], system=pg_system, kind="password",
                                  identifier=pg_role["name"])
     make_policy(groups=[personas.other_team.group])
-    # The wiring the lead adds: an approved retirement deprovisions, with proof.
-    spec = get_action(ApprovalAction.RETIREMENT)
-    monkeypatch.setitem(ACTIONS, ApprovalAction.RETIREMENT,
-                        dataclasses.replace(spec, execute=deprovision.retirement_approved_execute))
     request = approvals.approval_request_file(actor=Actor.for_user(personas.owner), action=ApprovalAction.RETIREMENT,
                                               target=pg_system, payload={}, justification="Replaced by the new ledger")
     with django_capture_on_commit_callbacks(execute=True):
@@ -67,6 +60,8 @@ def test_an_approved_retirement_revokes_the_systems_credentials_with_proof(
     assert not pg_login(pg_cluster, pg_role["name"], pg_role["password"])
     assert any("refused" in line for line in revocation.proof) and revocation.performed_at
     assert revocation.subject_type == "governance.system" and revocation.subject_id == pg_system.pk
+    pg_system.refresh_from_db()
+    assert pg_system.lifecycle == "retired"
 
 
 def test_retiring_a_workflow_keeps_credentials_other_workflows_use(personas, kv_store, openbao, kv, eager_celery,
