@@ -63,6 +63,13 @@ class Journey:
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
+    def click_in_place(self, button, expect: str):
+        """Click a button of an in-place form; the result must arrive without the page reloading."""
+        self.page.evaluate("window.__stewardNoReload = true")
+        button.click()
+        self.page.locator("#messages").get_by_text(expect).first.wait_for()
+        assert self.page.evaluate("window.__stewardNoReload === true"), "the page reloaded"
+
     def sign_in(self, username: str, password: str):
         self.goto("/accounts/login/")
         self.page.get_by_label("Username").fill(username)

@@ -61,10 +61,10 @@ def test_owner_requests_a_credential_and_an_approver_approves_it(journey, person
     page.locator("section", has_text="Waiting for your decision").get_by_role("link").first.click()
     journey.shot("request-detail")
     page.get_by_label(re.compile(r"^Comment\b")).first.fill("Scoped to deploy only: fine.")
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_load_state()
+    journey.click_in_place(page.get_by_role("button", name="Approve"), "You approved request")
     journey.shot("approved")
-    assert "executed" in page.content().lower()
+    assert "executed" in page.locator("h1").inner_text().lower()
+    assert page.evaluate("document.activeElement.id") == "messages"  # focus lands on the result
     credential = Credential.objects.get(identifier="svc-payments-deploy-2")
     assert credential.workflows.filter(pk=estate["workflow"].pk).exists()
 
@@ -87,6 +87,10 @@ def test_the_sweep_flags_a_problem_and_the_owner_sees_it_at_home(journey, person
     page.locator(".grid .card", has_text="Open findings").get_by_role("link").first.click()
     journey.shot("finding")
     assert "What to do" in page.content() and "Controls this evidences" in page.content()
+    page.get_by_label("Comment").fill("Rotating it this week")
+    journey.click_in_place(page.get_by_role("button", name="Acknowledge"), "acknowledged")
+    journey.shot("acknowledged")
+    assert "acknowledged" in page.locator("h1").inner_text().lower()
 
 
 def test_an_owner_answers_an_attestation(journey, personas, estate):
@@ -97,8 +101,13 @@ def test_an_owner_answers_an_attestation(journey, personas, estate):
     journey.sign_in(personas.owner.username, PASSWORD)
     page.get_by_role("link", name="Attestations", exact=True).click()
     journey.shot("inbox")
+    first = page.get_by_role("button", name=re.compile(r"^Confirm (?!all)")).first
+    answered = first.get_attribute("aria-label").removeprefix("Confirm ")
+    journey.click_in_place(first, "answered")
+    journey.shot("one-confirmed")
+    assert page.get_by_role("button", name=f"Confirm {answered}", exact=True).count() == 0
     page.get_by_role("button", name="Confirm all").click()
-    page.wait_for_load_state()
+    page.locator("#messages").get_by_text("as unchanged").wait_for()
     journey.shot("confirmed")
     estate["workflow"].refresh_from_db()
     assert estate["workflow"].last_attested_at is not None
