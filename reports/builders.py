@@ -37,6 +37,11 @@ def title_for(kind: str, parameters: dict[str, Any]) -> str:
         framework = catalogue.framework_name(parameters["framework"])
         return (f"{framework} evidence pack, {scope.label.lower() if scope.kind == 'estate' else scope.label}, "
                 f"{parameters['period_start']} to {parameters['period_end']}")
+    if kind == ReportKind.ATTESTATION_CAMPAIGN:
+        from governance.models.attestation import AttestationCampaign
+
+        name = AttestationCampaign.objects.filter(pk=parameters["campaign"]).values_list("name", flat=True).first()
+        return f"Attestation campaign {name or '#' + str(parameters['campaign'])}, as of {parameters['as_of'][:10]}"
     return f"Workflow inventory, {scope.label.lower() if scope.kind == 'estate' else scope.label}, as of " \
            f"{parameters['as_of'][:10]}"
 
@@ -72,4 +77,8 @@ def build(kind: str, parameters: dict[str, Any], *, requester: str, workdir: Pat
         from reports.inventory_report import build_inventory_report
 
         return build_inventory_report(parameters, requester=requester, workdir=workdir, progress=progress)
+    if kind == ReportKind.ATTESTATION_CAMPAIGN:
+        from reports.attestation_report import build_attestation_report
+
+        return build_attestation_report(parameters, requester=requester, workdir=workdir, progress=progress)
     raise ValueError(f"unknown report kind {kind!r}")

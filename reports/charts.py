@@ -60,3 +60,26 @@ def severity_bars(counts: list[tuple[str, int, int]], *, width: int = 520) -> Sa
                      f'fill="{INK}">{open_count} open, {accepted} accepted</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def completion_bar(segments: list[tuple[str, int, str]], *, width: int = 520) -> SafeString:
+    """One stacked bar of a whole split into parts: (label, count, colour); a legend with the shares below."""
+    total = sum(count for _, count, _ in segments)
+    bar_h, legend_top, row_h = 18, 34, 13
+    height = legend_top + len(segments) * row_h + 2
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="Completion">',
+             f'<rect x="0" y="4" width="{width}" height="{bar_h}" fill="#eef1f4"/>']
+    x = 0.0
+    for _, count, colour in segments:
+        if total and count:
+            w = width * count / total
+            parts.append(f'<rect x="{_n(x)}" y="4" width="{_n(w)}" height="{bar_h}" fill="{colour}"/>')
+            x += w
+    for i, (label, count, colour) in enumerate(segments):
+        y = legend_top + i * row_h
+        share = f"{count * 100 / total:.1f}%" if total else "—"
+        parts.append(f'<rect x="0" y="{y - 8}" width="9" height="9" fill="{colour}"/>')
+        parts.append(f'<text x="14" y="{y}" font-size="8" fill="{INK}">{escape(label)}: {count} ({share})</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -15,6 +15,7 @@ from governance.models.base import RestrictedQuerySet
 class ReportKind(models.TextChoices):
     FRAMEWORK_PACK = "framework_pack", "Framework evidence pack"
     INVENTORY = "inventory", "Workflow inventory"
+    ATTESTATION_CAMPAIGN = "attestation_campaign", "Attestation campaign"
 
 
 class ReportJobStatus(models.TextChoices):

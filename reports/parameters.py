@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from reports.models import ReportKind
-from reports.scopes import Scope, parse_scope
+from reports.scopes import Scope, campaign_scope, parse_scope
 
 DEFAULT_PERIOD_DAYS = 90
 MAX_PERIOD_DAYS = 3 * 366
@@ -71,12 +71,41 @@ def _framework_key(value: Any) -> str:
     return key
 
 
+def _attestation_campaign(value: Any):
+    """The campaign an attestation campaign report is about, by primary key."""
+    from governance.models.attestation import AttestationCampaign
+
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise ValidationError({"campaign": "Choose the attestation campaign to report on."})
+    if not text.isdigit():
+        raise ValidationError({"campaign": f"Give the attestation campaign's id (a number), not {text[:40]!r}."})
+    campaign = AttestationCampaign.objects.select_related("scope_team", "scope_system").filter(pk=int(text)).first()
+    if campaign is None:
+        raise ValidationError({"campaign": f"No attestation campaign #{text}."})
+    return campaign
+
+
+def _campaign_scope(campaign, given: Any) -> Scope:
+    """A campaign report covers the campaign's own scope; a different scope asked for is an error."""
+    scope = campaign_scope(campaign)
+    if given not in (None, "") and str(given).strip() != scope.key:
+        raise ValidationError({"scope": f"An attestation campaign report covers its campaign's scope "
+                                        f"({scope.key}); leave the scope out."})
+    return scope
+
+
 def normalise_parameters(kind: str, raw: dict[str, Any], *, today: dt.date | None = None) -> dict[str, Any]:
     """Validate raw inputs (form, command line) into the stored, canonical parameters."""
     if kind not in ReportKind.values:
         raise ValidationError({"kind": f"Unknown report kind {kind!r}."})
     raw = dict(raw or {})
-    scope = parse_scope(raw.get("scope"))
+    campaign = None
+    if kind == ReportKind.ATTESTATION_CAMPAIGN:
+        campaign = _attestation_campaign(raw.get("campaign"))
+        scope = _campaign_scope(campaign, raw.get("scope"))
+    else:
+        scope = parse_scope(raw.get("scope"))
     period_end = _date(raw.get("period_end"), "period_end") or today or timezone.now().date()
     period_start = _date(raw.get("period_start"), "period_start") or (
         period_end - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
@@ -96,7 +125,12 @@ def normalise_parameters(kind: str, raw: dict[str, Any], *, today: dt.date | Non
     }
     if kind == ReportKind.FRAMEWORK_PACK:
         params["framework"] = _framework_key(raw.get("framework"))
-    unknown = set(raw) - {"scope", "period_start", "period_end", "as_of", "framework"}
+    if campaign is not None:
+        if as_of < campaign.created_at.replace(microsecond=0):
+            raise ValidationError({"as_of": f"The campaign was opened at {format_as_of(campaign.created_at)}; "
+                                            f"the report cannot be as of an earlier time."})
+        params["campaign"] = campaign.pk
+    unknown = set(raw) - {"scope", "period_start", "period_end", "as_of", "framework", "campaign"}
     if unknown:
         raise ValidationError({name: "Unknown report parameter." for name in sorted(unknown)})
     return params

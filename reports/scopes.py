@@ -127,6 +127,16 @@ def parse_scope(value: str | None) -> Scope:
     return Scope(SYSTEM, system.name, system.pk)
 
 
+def campaign_scope(campaign) -> Scope:
+    """The report scope of an attestation campaign: its team or system; the estate for an estate-wide or
+    privileged-automation campaign. Who may report on the campaign follows from it (may_report_on)."""
+    if campaign.scope_team_id:
+        return Scope(TEAM, campaign.scope_team.name, campaign.scope_team_id)
+    if campaign.scope_system_id:
+        return Scope(SYSTEM, campaign.scope_system.name, campaign.scope_system_id)
+    return Scope(ESTATE)
+
+
 def may_report_on(user, scope: Scope) -> bool:
     if roles.reads_everything(user):
         return True

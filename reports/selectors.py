@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from governance import permissions
 from reports.models import ReportJob
+from reports.scopes import ESTATE, SYSTEM, TEAM, available_scopes
 
 
 def report_job_list(*, user) -> QuerySet:
@@ -16,3 +17,19 @@ def report_job_list(*, user) -> QuerySet:
 def report_jobs_with_hash(sha256: str) -> QuerySet:
     """For verify_report (a command, not a user): every job whose file had this SHA-256."""
     return ReportJob.objects.filter(sha256=sha256.lower()).select_related("requester").order_by("pk")
+
+
+def attestation_campaigns_reportable(*, user) -> QuerySet:
+    """The campaigns a user may request a campaign report on: those whose scope (scopes.campaign_scope)
+    is one of the user's report scopes, so the rule is the one every other report follows."""
+    from governance.models.attestation import AttestationCampaign, CampaignScope
+
+    campaigns = AttestationCampaign.objects.select_related("scope_team", "scope_system").order_by(
+        "-period_start", "name", "pk")
+    scopes = available_scopes(user)
+    if any(scope.kind == ESTATE for scope in scopes):
+        return campaigns
+    teams = [scope.pk for scope in scopes if scope.kind == TEAM]
+    systems = [scope.pk for scope in scopes if scope.kind == SYSTEM]
+    return campaigns.filter(Q(scope_type=CampaignScope.TEAM, scope_team__in=teams)
+                            | Q(scope_type=CampaignScope.SYSTEM, scope_system__in=systems))

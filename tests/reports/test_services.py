@@ -61,7 +61,8 @@ def test_who_may_request_which_scope(personas, estate, persona, scope, allowed):
     ("inventory", {"period_start": "2026-05-01", "period_end": "2026-04-01"}, "period_start"),
     ("inventory", {"period_end": "31/03/2026"}, "period_end"),
     ("inventory", {"colour": "blue"}, "colour"),
-    ("attestation_campaign", {}, "kind"),
+    ("attestation_campaign", {}, "campaign"),
+    ("no_such_kind", {}, "kind"),
 ])
 def test_invalid_parameters_are_refused(personas, estate, catalogue, kind, parameters, field):
     with pytest.raises(ValidationError) as info:
