@@ -75,9 +75,18 @@ def deny_unless(condition: bool) -> None:
         raise Http404("No such page.")
 
 
+def detail_tabs(extra: tuple[tuple[str, str], ...] = (), counts: dict[str, int] | None = None) -> list[dict]:
+    """A detail page's tabs: overview, the object type's own, history; counts show what needs attention."""
+    counts = counts or {}
+    return [{"key": "overview", "label": "Overview"},
+            *({"key": key, "label": label, "count": counts.get(key)} for key, label in extra),
+            {"key": "history", "label": "History"}]
+
+
 __all__ = [
     "PermissionDenied",
     "deny_unless",
+    "detail_tabs",
     "ensure_can_change_or_404",
     "filtered_page",
     "get_restricted_or_404",

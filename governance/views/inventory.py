@@ -14,11 +14,13 @@ from django.views.decorators.http import require_http_methods
 from governance import filtersets, forms, permissions, roles, selectors
 from governance.audit import Actor
 from governance.models import Credential, SecretStore, System, Workflow
+from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
 from governance.views.common import (
     deny_unless,
+    detail_tabs,
     ensure_can_change_or_404,
     filtered_page,
     get_restricted_or_404,
@@ -44,6 +46,8 @@ class ObjectPages:
     transferable: bool = True
     create_requires_security_admin: bool = False
     extra_detail: Callable = field(default=lambda user, obj: {})
+    # The detail page's tabs beyond overview and history: (key, label); "related" lists the related objects.
+    tabs: tuple[tuple[str, str], ...] = ()
 
     @property
     def verbose_name(self) -> str:
@@ -94,6 +98,7 @@ PAGES = {
         sort_fields={"name": "name", "platform": "platform", "status": "status", "owner": "owner__username",
                      "criticality": "criticality", "credentials": "credential_count"},
         extra_detail=_workflow_detail,
+        tabs=(("related", "Credentials"), ("findings", "Findings"), ("requests", "Requests")),
     ),
     "credential": ObjectPages(
         key="credential", model=Credential, export_type="credentials", filterset=filtersets.CredentialFilterSet,
@@ -104,6 +109,7 @@ PAGES = {
                      "expires": "expires_at", "rotated": "last_rotated_at", "owner": "owner__username",
                      "workflows": "workflow_count"},
         extra_detail=_credential_detail,
+        tabs=(("related", "Workflows"), ("findings", "Findings"), ("requests", "Requests")),
     ),
     "system": ObjectPages(
         key="system", model=System, export_type="systems", filterset=filtersets.SystemFilterSet,
@@ -114,6 +120,7 @@ PAGES = {
         sort_fields={"name": "name", "lifecycle": "lifecycle", "environment": "environment",
                      "criticality": "criticality", "owner": "owner__username", "credentials": "credential_count"},
         extra_detail=_system_detail,
+        tabs=(("related", "Credentials"), ("findings", "Findings"), ("requests", "Requests")),
     ),
     "secretstore": ObjectPages(
         key="secretstore", model=SecretStore, export_type="secret_stores",
@@ -123,6 +130,7 @@ PAGES = {
         update=lambda actor, obj, data: inventory_services.secret_store_update(actor=actor, store=obj, data=data),
         sort_fields={"name": "name", "kind": "kind", "credentials": "credential_count"},
         transferable=False, create_requires_security_admin=True, extra_detail=_store_detail,
+        tabs=(("related", "Credentials"),),
     ),
 }
 
@@ -151,14 +159,25 @@ def object_export(request, kind: str, fmt: str):
 def object_detail(request, kind: str, pk: int):
     pages = PAGES[kind]
     obj = get_restricted_or_404(pages.model, request.user, pk)
+    keys = {key for key, _ in pages.tabs}
     tab = request.GET.get("tab", "overview")
+    tab = tab if tab in keys | {"overview", "history"} else "overview"
+    credential_ids = object_tabs.related_credential_ids(obj) if keys & {"findings", "requests"} else []
+    counts = object_tabs.object_tab_counts(user=request.user, obj=obj, credential_ids=credential_ids) \
+        if keys & {"findings", "requests"} else {}
     context = {
         "pages": pages,
         "object": obj,
         "tab": tab,
+        "tabs": detail_tabs(pages.tabs, counts),
         "may_change": permissions.can(request.user, permissions.CHANGE, obj),
         "history": selectors.object_history(obj=obj)[:200] if tab == "history" else None,
     }
+    if tab == "findings":
+        context["findings"] = object_tabs.object_findings(user=request.user, obj=obj,
+                                                          credential_ids=credential_ids)[:object_tabs.TAB_ROWS]
+    if tab == "requests":
+        context["requests"] = object_tabs.object_requests(user=request.user, obj=obj, credential_ids=credential_ids)
     context.update(pages.extra_detail(request.user, obj))
     return render(request, f"governance/{kind}_detail.html", context)
 

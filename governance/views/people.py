@@ -10,7 +10,7 @@ from governance import filtersets, roles, selectors
 from governance.audit import Actor
 from governance.models import Person, Team
 from governance.services import people as people_services
-from governance.views.common import deny_unless, filtered_page, get_restricted_or_404
+from governance.views.common import deny_unless, detail_tabs, filtered_page, get_restricted_or_404
 
 
 @login_required
@@ -28,6 +28,7 @@ def person_detail(request, pk: int):
     context = {
         "object": person,
         "tab": tab,
+        "tabs": detail_tabs(),
         "teams": Team.objects.filter(group__in=person.groups.all()).select_related("manager"),
         "history": selectors.object_history(obj=person)[:200] if tab == "history" else None,
         "may_depart": roles.is_security_admin(request.user) and not person.is_departed,

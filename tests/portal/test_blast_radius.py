@@ -39,7 +39,7 @@ def test_page_draws_credentials_stores_and_systems_as_linked_nodes(client, perso
     workflow, credential = estate["workflow"], estate["credential"]
     client.force_login(personas.owner)
     body = client.get(reverse("workflow-detail", args=[workflow.pk])).content.decode()
-    assert body.index("Blast radius") < body.index("<h2>Credentials</h2>")
+    assert body.index("Blast radius") < body.index("<h2>Shutdown procedure</h2>")  # on the overview tab
     svg = _svg(body)
     assert 'role="img"' in svg
     assert 'aria-label="payments-deploy touches 1 credential in 1 store and 1 system"' in svg
