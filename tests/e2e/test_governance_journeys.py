@@ -91,6 +91,11 @@ def test_the_sweep_flags_a_problem_and_the_owner_sees_it_at_home(journey, person
     journey.click_in_place(page.get_by_role("button", name="Acknowledge"), "acknowledged")
     journey.shot("acknowledged")
     assert "acknowledged" in page.locator("h1").inner_text().lower()
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Home").click()
+    page.get_by_role("link", name="payments-deploy", exact=True).first.click()
+    page.get_by_role("navigation", name="Sections of this page").get_by_role("link", name="Findings").click()
+    journey.shot("workflow-findings-tab")
+    assert page.locator("table").get_by_text("payments-deploy-key").count() >= 1
 
 
 def test_an_owner_answers_an_attestation(journey, personas, estate):
@@ -118,7 +123,10 @@ def test_a_security_admin_activates_a_kill_switch_and_sees_it_progress(journey, 
     page = journey.page
     journey.sign_in(personas.secadmin.username, PASSWORD)
     journey.shot("admin-home")
-    journey.goto(f"/workflows/{estate['workflow'].pk}/")
+    assert "Open a workflow to activate or drill its kill switch" in page.content()
+    page.get_by_role("searchbox", name="Search").fill(estate["workflow"].name)
+    page.keyboard.press("Enter")
+    page.locator(".search-results").get_by_role("link", name=estate["workflow"].name, exact=True).click()
     page.get_by_role("link", name="Kill switch").click()
     journey.shot("confirm")
     page.get_by_label(re.compile(r"^Reason\b")).fill("Suspicious deploys from an unknown runner")

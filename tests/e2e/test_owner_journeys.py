@@ -32,7 +32,9 @@ def test_owner_registers_a_workflow_and_sees_its_governance_record(journey, pers
 def test_bad_input_shows_a_form_error_and_loses_nothing(journey, personas, estate):
     page = journey.page
     journey.sign_in(personas.owner.username, "pw-for-tests-1")
-    journey.goto(f"/credentials/{estate['credential'].pk}/edit/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Credentials").click()
+    page.get_by_role("link", name=estate["credential"].name, exact=True).click()
+    page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_label("Identifier").fill("ghp_" + "Zx8Qm2Lr7Tn4Vb1Kc9Wd3Hf6Jg5Ps0YeAb12")
     page.get_by_label("Notes").fill("kept after the error")
     page.get_by_role("button", name="Save").click()
