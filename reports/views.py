@@ -32,7 +32,9 @@ def _job_or_404(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def report_list(request):
     deny_unless(may_generate_reports(request.user))
-    form = ReportRequestForm(request.POST or None, user=request.user)
+    # Links elsewhere (a campaign's page, an auditor's home) open the form with their choice made.
+    initial = {name: request.GET[name] for name in ("kind", "framework", "campaign", "scope") if name in request.GET}
+    form = ReportRequestForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             job = services.report_job_create(actor=Actor.for_user(request.user), kind=form.cleaned_data["kind"],

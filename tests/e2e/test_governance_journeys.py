@@ -152,6 +152,12 @@ def test_an_auditor_generates_and_downloads_an_evidence_pack(journey, personas, 
     journey.sign_in(personas.auditor.username, PASSWORD)
     journey.shot("auditor-home")
     page.get_by_role("link", name="Generate an evidence pack").click()
+    kind = page.get_by_label(re.compile(r"^Report\b"))
+    kind.select_option("attestation_campaign")  # only the fields of the chosen kind show
+    assert page.get_by_label(re.compile(r"^Attestation campaign\b")).is_visible()
+    assert not page.get_by_label(re.compile(r"^Framework\b")).is_visible()
+    kind.select_option("framework_pack")
+    assert not page.get_by_label(re.compile(r"^Attestation campaign\b")).is_visible()
     page.get_by_label(re.compile(r"^Framework\b")).select_option("owasp_nhi_top10_2025")
     journey.shot("report-form")
     page.get_by_role("button", name="Generate").click()

@@ -249,6 +249,13 @@ def test_the_portal_form_offers_own_campaigns_and_creates_a_job(client, personas
     offered = [value for value, _ in client.get(reverse("report-list")).context["form"].fields["campaign"].choices]
     assert len([v for v in offered if v]) == 3
 
+    # The campaign's page links to the form with the kind and the campaign chosen.
+    detail = client.get(reverse("attestation-campaign-detail", args=[theirs.pk])).content.decode()
+    link = f"{reverse('report-list')}?kind={KIND}&amp;campaign={theirs.pk}"
+    assert link in detail
+    form = client.get(link.replace("&amp;", "&")).context["form"]
+    assert form["kind"].value() == KIND and str(form["campaign"].value()) == str(theirs.pk)
+
 
 def test_the_command_generates_a_campaign_report_and_refuses_a_bad_id(personas, estate, campaign, tmp_path):
     output = tmp_path / "campaign.pdf"
