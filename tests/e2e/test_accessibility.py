@@ -282,11 +282,12 @@ def tab_through(page) -> list[str]:
 
 
 def test_keyboard_skip_link_tab_order_and_focus_rings(browser, live_server, personas, audited_estate):
-    """From the sign-in page, Tab reaches the skip link first and Enter moves focus to the main content. On each
-    role's home page every control is reached with Tab, in page order, and shows a focus ring of 2px or more that
-    contrasts 3:1 with what is behind it (WCAG 2.4.1, 2.4.3, 2.4.7 and 1.4.11)."""
+    """From the sign-in page, Tab reaches the skip link first and Enter moves focus to the main content. On the
+    owner's and the security admin's home pages (the fullest: the others show the same kinds of controls) every
+    control is reached with Tab, in page order, and shows a focus ring of 2px or more that contrasts 3:1 with what
+    is behind it (WCAG 2.4.1, 2.4.3, 2.4.7 and 1.4.11)."""
     problems = []
-    for role in ROLES[1:]:
+    for role in ("owner", "secadmin"):
         keyboard_sign_in = role == "owner"  # the owner signs in from the sign-in page, by keyboard
         context = new_context(browser, live_server.url, None if keyboard_sign_in else getattr(personas, role))
         page = context.new_page()
