@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -224,3 +225,32 @@ def binding_delete(*, actor: Actor, binding: Binding) -> None:
         record(actor=actor, action="binding.delete", instance=binding,
                summary=f"{binding.workflow} no longer uses {binding.credential}", before=before, after={})
         binding.delete()
+
+
+# The uniform write calls of each inventory kind ---------------------------------------------------
+
+@dataclass(frozen=True)
+class KindWrites:
+    """One inventory kind's writes with uniform signatures, for the portal's pages and the API's viewsets."""
+
+    create: Callable[[Actor, Mapping[str, Any]], Any]
+    update: Callable[[Actor, Any, Mapping[str, Any]], Any]
+    retire: Callable[[Actor, Any, str], Any] | None = None
+
+
+WRITES: dict[str, KindWrites] = {
+    "workflow": KindWrites(
+        create=lambda actor, data: workflow_create(actor=actor, data=data),
+        update=lambda actor, obj, data: workflow_update(actor=actor, workflow=obj, data=data),
+        retire=lambda actor, obj, reason: workflow_retire(actor=actor, workflow=obj, reason=reason)),
+    "credential": KindWrites(
+        create=lambda actor, data: credential_create(actor=actor, data=data),
+        update=lambda actor, obj, data: credential_update(actor=actor, credential=obj, data=data)),
+    "system": KindWrites(
+        create=lambda actor, data: system_create(actor=actor, data=data),
+        update=lambda actor, obj, data: system_update(actor=actor, system=obj, data=data),
+        retire=lambda actor, obj, reason: system_retire(actor=actor, system=obj, reason=reason)),
+    "secretstore": KindWrites(
+        create=lambda actor, data: secret_store_create(actor=actor, data=data),
+        update=lambda actor, obj, data: secret_store_update(actor=actor, store=obj, data=data)),
+}

@@ -38,11 +38,9 @@ class ObjectPages:
     filterset: type
     selector: Callable
     form: type
-    create: Callable
-    update: Callable
+    writes: inventory_services.KindWrites  # create, update (and retire) through the services
     sort_fields: dict[str, str]
     default_sort: str = "name"
-    retire: Callable | None = None
     transferable: bool = True
     create_requires_security_admin: bool = False
     extra_detail: Callable = field(default=lambda user, obj: {})
@@ -92,9 +90,7 @@ PAGES = {
     "workflow": ObjectPages(
         key="workflow", model=Workflow, export_type="workflows", filterset=filtersets.WorkflowFilterSet,
         selector=selectors.workflow_list, form=forms.WorkflowForm,
-        create=lambda actor, data: inventory_services.workflow_create(actor=actor, data=data),
-        update=lambda actor, obj, data: inventory_services.workflow_update(actor=actor, workflow=obj, data=data),
-        retire=lambda actor, obj, reason: inventory_services.workflow_retire(actor=actor, workflow=obj, reason=reason),
+        writes=inventory_services.WRITES["workflow"],
         sort_fields={"name": "name", "platform": "platform", "status": "status", "owner": "owner__username",
                      "criticality": "criticality", "credentials": "credential_count"},
         extra_detail=_workflow_detail,
@@ -103,8 +99,7 @@ PAGES = {
     "credential": ObjectPages(
         key="credential", model=Credential, export_type="credentials", filterset=filtersets.CredentialFilterSet,
         selector=selectors.credential_list, form=forms.CredentialForm,
-        create=lambda actor, data: inventory_services.credential_create(actor=actor, data=data),
-        update=lambda actor, obj, data: inventory_services.credential_update(actor=actor, credential=obj, data=data),
+        writes=inventory_services.WRITES["credential"],
         sort_fields={"name": "name", "kind": "kind", "system": "system__name", "status": "status",
                      "expires": "expires_at", "rotated": "last_rotated_at", "owner": "owner__username",
                      "workflows": "workflow_count"},
@@ -114,9 +109,7 @@ PAGES = {
     "system": ObjectPages(
         key="system", model=System, export_type="systems", filterset=filtersets.SystemFilterSet,
         selector=selectors.system_list, form=forms.SystemForm,
-        create=lambda actor, data: inventory_services.system_create(actor=actor, data=data),
-        update=lambda actor, obj, data: inventory_services.system_update(actor=actor, system=obj, data=data),
-        retire=lambda actor, obj, reason: inventory_services.system_retire(actor=actor, system=obj, reason=reason),
+        writes=inventory_services.WRITES["system"],
         sort_fields={"name": "name", "lifecycle": "lifecycle", "environment": "environment",
                      "criticality": "criticality", "owner": "owner__username", "credentials": "credential_count"},
         extra_detail=_system_detail,
@@ -126,8 +119,7 @@ PAGES = {
         key="secretstore", model=SecretStore, export_type="secret_stores",
         filterset=filtersets.SecretStoreFilterSet, selector=selectors.secret_store_list,
         form=forms.SecretStoreForm,
-        create=lambda actor, data: inventory_services.secret_store_create(actor=actor, data=data),
-        update=lambda actor, obj, data: inventory_services.secret_store_update(actor=actor, store=obj, data=data),
+        writes=inventory_services.WRITES["secretstore"],
         sort_fields={"name": "name", "kind": "kind", "credentials": "credential_count"},
         transferable=False, create_requires_security_admin=True, extra_detail=_store_detail,
         tabs=(("related", "Credentials"),),
@@ -209,7 +201,7 @@ def object_create(request, kind: str):
     form = pages.form(request.POST or None, user=request.user, initial=initial) if pages.key != "secretstore" \
         else pages.form(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        obj = _service_call(request, form, lambda: pages.create(Actor.for_user(request.user), _form_data(form)))
+        obj = _service_call(request, form, lambda: pages.writes.create(Actor.for_user(request.user), _form_data(form)))
         if obj is not None:
             messages.success(request, f"{pages.verbose_name.capitalize()} {obj} registered.")
             return redirect(obj.get_absolute_url())
@@ -227,7 +219,7 @@ def object_edit(request, kind: str, pk: int):
     if request.method == "POST" and form.is_valid():
         obj.refresh_from_db()
         updated = _service_call(request, form,
-                                lambda: pages.update(Actor.for_user(request.user), obj, _form_data(form)))
+                                lambda: pages.writes.update(Actor.for_user(request.user), obj, _form_data(form)))
         if updated is not None:
             messages.success(request, f"{pages.verbose_name.capitalize()} {updated} saved.")
             return redirect(updated.get_absolute_url())
@@ -238,12 +230,12 @@ def object_edit(request, kind: str, pk: int):
 @require_http_methods(["GET", "POST"])
 def object_retire(request, kind: str, pk: int):
     pages = PAGES[kind]
-    deny_unless(pages.retire is not None and roles.is_security_admin(request.user))
+    deny_unless(pages.writes.retire is not None and roles.is_security_admin(request.user))
     obj = get_restricted_or_404(pages.model, request.user, pk)
     form = forms.ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        done = _service_call(request, form,
-                             lambda: pages.retire(Actor.for_user(request.user), obj, form.cleaned_data["reason"]))
+        reason = form.cleaned_data["reason"]
+        done = _service_call(request, form, lambda: pages.writes.retire(Actor.for_user(request.user), obj, reason))
         if done is not None:
             messages.success(request, f"{obj} retired.")
             return redirect(obj.get_absolute_url())

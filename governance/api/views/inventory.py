@@ -32,26 +32,25 @@ from governance.services import inventory as inventory_services
 class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardViewSet):
     """List, read, register (POST) and change (PATCH) through the services."""
 
-    create_service = None  # (actor, data) -> object
-    update_service = None  # (actor, object, data) -> object
+    kind = ""  # the key of its writes in inventory_services.WRITES
 
     @idempotent
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        obj = type(self).create_service(self.actor, dict(serializer.validated_data))
+        obj = inventory_services.WRITES[self.kind].create(self.actor, dict(serializer.validated_data))
         return Response(self.get_serializer(self.reread(obj)).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         obj = self.get_object()
         serializer = self.get_serializer(obj, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        obj = type(self).update_service(self.actor, obj, dict(serializer.validated_data))
+        obj = inventory_services.WRITES[self.kind].update(self.actor, obj, dict(serializer.validated_data))
         return Response(self.get_serializer(self.reread(obj)).data)
 
 
 class RetireMixin:
-    retire_service = None  # (actor, object, reason) -> object
+    """POST .../retire/ for the kinds whose writes include retire."""
 
     @extend_schema(request=ReasonSerializer, summary="Retire (the reason is recorded in the audit trail)")
     @action(detail=True, methods=["post"])
@@ -59,7 +58,7 @@ class RetireMixin:
         obj = self.get_object()
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        obj = type(self).retire_service(self.actor, obj, body.validated_data["reason"])
+        obj = inventory_services.WRITES[self.kind].retire(self.actor, obj, body.validated_data["reason"])
         return Response(self.get_serializer(self.reread(obj)).data)
 
 
@@ -67,11 +66,7 @@ class RetireMixin:
 class SystemViewSet(RetireMixin, InventoryViewSet):
     serializer_class = SystemSerializer
     filterset_class = filtersets.SystemFilterSet
-    create_service = staticmethod(lambda actor, data: inventory_services.system_create(actor=actor, data=data))
-    update_service = staticmethod(
-        lambda actor, obj, data: inventory_services.system_update(actor=actor, system=obj, data=data))
-    retire_service = staticmethod(
-        lambda actor, obj, reason: inventory_services.system_retire(actor=actor, system=obj, reason=reason))
+    kind = "system"
 
     def get_queryset(self):
         return selectors.system_list(user=self.request.user)
@@ -81,9 +76,7 @@ class SystemViewSet(RetireMixin, InventoryViewSet):
 class SecretStoreViewSet(InventoryViewSet):
     serializer_class = SecretStoreSerializer
     filterset_class = filtersets.SecretStoreFilterSet
-    create_service = staticmethod(lambda actor, data: inventory_services.secret_store_create(actor=actor, data=data))
-    update_service = staticmethod(
-        lambda actor, obj, data: inventory_services.secret_store_update(actor=actor, store=obj, data=data))
+    kind = "secretstore"
 
     def get_queryset(self):
         return selectors.secret_store_list(user=self.request.user)
@@ -93,9 +86,7 @@ class SecretStoreViewSet(InventoryViewSet):
 class CredentialViewSet(InventoryViewSet):
     serializer_class = CredentialSerializer
     filterset_class = filtersets.CredentialFilterSet
-    create_service = staticmethod(lambda actor, data: inventory_services.credential_create(actor=actor, data=data))
-    update_service = staticmethod(
-        lambda actor, obj, data: inventory_services.credential_update(actor=actor, credential=obj, data=data))
+    kind = "credential"
 
     def get_queryset(self):
         return selectors.credential_list(user=self.request.user)
@@ -105,11 +96,7 @@ class CredentialViewSet(InventoryViewSet):
 class WorkflowViewSet(RetireMixin, InventoryViewSet):
     serializer_class = WorkflowSerializer
     filterset_class = filtersets.WorkflowFilterSet
-    create_service = staticmethod(lambda actor, data: inventory_services.workflow_create(actor=actor, data=data))
-    update_service = staticmethod(
-        lambda actor, obj, data: inventory_services.workflow_update(actor=actor, workflow=obj, data=data))
-    retire_service = staticmethod(
-        lambda actor, obj, reason: inventory_services.workflow_retire(actor=actor, workflow=obj, reason=reason))
+    kind = "workflow"
 
     def get_queryset(self):
         return selectors.workflow_list(user=self.request.user).prefetch_related("systems")
