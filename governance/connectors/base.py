@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 REDACTED = "[redacted]"
@@ -219,6 +219,26 @@ class Connector(ABC):
 
 
 # Small shared helpers -------------------------------------------------------------------------
+
+def password_proof(works: Callable[[str], bool], password: str | None, *, should_work: bool, attempt: str) -> str:
+    """Prove an account change with the stored password: a sign-in must work, or be refused, as the
+    change says; otherwise the change is not proven (VerificationFailed). attempt names the try, for
+    example "A sign-in of app_role" or "AUTH as app_user"."""
+    if password is None:
+        return f"No stored password to test with: {attempt} was not tried."
+    if works(password) != should_work:
+        raise VerificationFailed(f"{attempt} with the stored password {'fails' if should_work else 'still works'}.")
+    return f"{attempt} with the stored password {'works' if should_work else 'is refused'}."
+
+
+def destroy_stored_password(kv, ref: CredentialRef) -> list[str]:
+    """Destroy a revoked account's password in the store; the account is gone either way, so a failure
+    here is recorded in the proof rather than undoing the revocation."""
+    try:
+        return list(kv.revoke(ref).proof)
+    except ConnectorError as error:
+        return [f"The stored password was not destroyed: {error.reason}"]
+
 
 def env_value(var_name: str, *, what: str, required: bool = True) -> str | None:
     """Read a connector credential from the environment variable the settings name."""

@@ -38,9 +38,11 @@ from governance.connectors.base import (
     RotationResult,
     Unreachable,
     VerificationFailed,
+    destroy_stored_password,
     env_value,
     new_secret_value,
     now,
+    password_proof,
     scrub,
 )
 from governance.connectors.openbao_kv import OpenBaoKV
@@ -229,12 +231,8 @@ class PostgresRole(Connector):
         proof = [f"PostgreSQL: role {role} is {keyword} (pg_roles.rolcanlogin = {can_login})."]
         if sessions:
             proof.append(sessions)
-        if password is None:
-            proof.append("No stored password to test a sign-in with.")
-        elif self.login_works(role, password) != login:
-            raise VerificationFailed(f"{role}: a sign-in with the stored password {'fails' if login else 'works'}.")
-        else:
-            proof.append(f"A sign-in of {role} with the stored password {'works' if login else 'is refused'}.")
+        proof.append(password_proof(lambda value: self.login_works(role, value), password, should_work=login,
+                                    attempt=f"A sign-in of {role}"))
         return ActionResult("reactivate" if login else "suspend", now(), tuple(proof))
 
     def suspend(self, ref: CredentialRef) -> ActionResult:
@@ -257,14 +255,9 @@ class PostgresRole(Connector):
         if not gone:
             raise VerificationFailed(f"Role {role} still exists after DROP ROLE.")
         proof = [f"PostgreSQL: role {role} dropped (absent from pg_roles).", sessions]
-        if password is not None:
-            if self.login_works(role, password):
-                raise VerificationFailed(f"{role} still signs in after removal.")
-            proof.append(f"A sign-in of {role} with the last stored password is refused.")
-        try:
-            proof.extend(self.kv.revoke(ref).proof)
-        except ConnectorError as error:
-            proof.append(f"The stored password was not destroyed: {error.reason}")
+        proof.append(password_proof(lambda value: self.login_works(role, value), password, should_work=False,
+                                    attempt=f"A sign-in of {role}"))
+        proof.extend(destroy_stored_password(self.kv, ref))
         return ActionResult("revoke", now(), tuple(proof))
 
     def probe(self, ref: CredentialRef) -> ProbeResult:

@@ -33,9 +33,11 @@ from governance.connectors.base import (
     RotationResult,
     Unreachable,
     VerificationFailed,
+    destroy_stored_password,
     env_value,
     new_secret_value,
     now,
+    password_proof,
 )
 from governance.connectors.openbao_kv import OpenBaoKV
 
@@ -191,12 +193,8 @@ class RedisACL(Connector):
         proof = [f"Redis ACL user {user} is {'on' if on else 'off'}."]
         if not on:
             proof.append(f"{killed} open connection(s) of {user} closed.")
-        if password is None:
-            proof.append("No stored password to test AUTH with.")
-        elif self.auth_works(user, password) != on:
-            raise VerificationFailed(f"AUTH as {user} with the stored password {'fails' if on else 'still works'}.")
-        else:
-            proof.append(f"AUTH as {user} with the stored password {'works' if on else 'is refused'}.")
+        proof.append(password_proof(lambda value: self.auth_works(user, value), password, should_work=on,
+                                    attempt=f"AUTH as {user}"))
         return ActionResult("reactivate" if on else "suspend", now(), tuple(proof))
 
     def suspend(self, ref: CredentialRef) -> ActionResult:
@@ -216,14 +214,9 @@ class RedisACL(Connector):
         if not gone:
             raise VerificationFailed(f"ACL user {user} still exists after ACL DELUSER.")
         proof = [f"Redis ACL user {user} deleted (ACL GETUSER finds nothing); its connections were closed."]
-        if password is not None:
-            if self.auth_works(user, password):
-                raise VerificationFailed(f"AUTH as {user} still works after deletion.")
-            proof.append(f"AUTH as {user} with the last stored password is refused.")
-        try:
-            proof.extend(self.kv.revoke(ref).proof)
-        except ConnectorError as error:
-            proof.append(f"The stored password was not destroyed: {error.reason}")
+        proof.append(password_proof(lambda value: self.auth_works(user, value), password, should_work=False,
+                                    attempt=f"AUTH as {user}"))
+        proof.extend(destroy_stored_password(self.kv, ref))
         return ActionResult("revoke", now(), tuple(proof))
 
     def probe(self, ref: CredentialRef) -> ProbeResult:
