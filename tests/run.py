@@ -1,5 +1,8 @@
 """`make test`: the whole suite against PostgreSQL and Redis when they answer, then the embedded smoke.
 
+STEWARD_TEST_WORKERS sets how many processes run the whole suite (default: 2 on PostgreSQL, 0 = this
+process only, on SQLite).
+
 When 127.0.0.1:5432 (database `test`) and 127.0.0.1:6379 answer, the full suite runs against them
 and says so; otherwise it runs against the embedded default (SQLite and the filesystem broker).
 Tests marked `embedded` then run again on the embedded default, so both configurations are
@@ -64,7 +67,10 @@ def main(argv: list[str]) -> int:
         + ("Redis 127.0.0.1:6379" if redis else "the filesystem broker (Redis not answering)"),
         flush=True,
     )
-    full = run("whole suite", {**base, **services}, ["-q", *argv])
+    # On PostgreSQL, two workers (pytest-xdist), one per core here: each has its own test database (named
+    # after its process), OpenBao, PostgreSQL cluster and browser. SQLite runs stay in one process.
+    workers = os.environ.get("STEWARD_TEST_WORKERS", "2" if pg else "0")
+    full = run("whole suite", {**base, **services}, ["-q", "-n", workers, *argv])
     with tempfile.TemporaryDirectory(prefix="steward-embedded-") as var_dir:
         embedded_env = {**base, "STEWARD_VAR_DIR": var_dir}
         smoke = run("embedded default (SQLite, filesystem broker): tests marked embedded", embedded_env,
