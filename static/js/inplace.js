@@ -26,11 +26,12 @@
     box.focus();
   }
 
-  function settle(doc, url, selector) {
+  function settle(doc, response, selector) {
     if (!replaceFrom(doc, selector)) return false;
     replaceFrom(doc, "#messages");
     if (doc.title) document.title = doc.title;
-    if (url && url !== window.location.href) window.history.pushState({}, "", url);
+    // The address follows a redirect to another page; an error page keeps the address of the page it replaced.
+    if (response.redirected && response.url !== window.location.href) window.history.pushState({}, "", response.url);
     var messages = document.getElementById("messages");
     var target = messages && messages.textContent.trim() ? messages : document.querySelector(selector + " h1");
     if (target) {
@@ -62,7 +63,7 @@
       })
       .then(function (result) {
         var doc = new DOMParser().parseFromString(result.html, "text/html");
-        if (!settle(doc, result.response.url, selector)) {
+        if (!settle(doc, result.response, selector)) {
           // The answer is another kind of page (signed out, an error page): show it whole.
           document.open();
           document.write(result.html);
