@@ -154,9 +154,10 @@ def object_detail(request, kind: str, pk: int):
     keys = {key for key, _ in pages.tabs}
     tab = request.GET.get("tab", "overview")
     tab = tab if tab in keys | {"overview", "history"} else "overview"
-    credential_ids = object_tabs.related_credential_ids(obj) if keys & {"findings", "requests"} else []
-    counts = object_tabs.object_tab_counts(user=request.user, obj=obj, credential_ids=credential_ids) \
-        if keys & {"findings", "requests"} else {}
+    credential_ids, counts = [], {}
+    if keys & {"findings", "requests"}:  # read once, for the counts and the open tab
+        credential_ids = object_tabs.related_credential_ids(obj)
+        counts = object_tabs.object_tab_counts(user=request.user, obj=obj, credential_ids=credential_ids)
     context = {
         "pages": pages,
         "object": obj,
