@@ -291,15 +291,14 @@ def batched_append_rate(count: int = 20000) -> tuple[float, bool]:
     from django.db import transaction
     from django.utils import timezone
 
-    from governance.audit import GENESIS_HASH, _lock_chain_head, compute_event_hash, jsonable
+    from governance.audit import _lock_and_read_head, compute_event_hash, jsonable
     from governance.checks.estate import verify_after
     from governance.models import AuditEvent
 
     with transaction.atomic():
         started = time.monotonic()
-        _lock_chain_head()
-        head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-        sequence, prev_hash = head or (0, GENESIS_HASH)
+        head = _lock_and_read_head()
+        sequence, prev_hash = head
         first, events, now = sequence, [], timezone.now()
         for i in range(count):
             sequence += 1
@@ -313,7 +312,7 @@ def batched_append_rate(count: int = 20000) -> tuple[float, bool]:
             events.append(event)
         AuditEvent.objects.bulk_create(events, batch_size=2000)
         elapsed = time.monotonic() - started
-        intact = verify_after(first, head[1]).intact if head else True
+        intact = verify_after(first, head[1]).intact if first else True
         transaction.set_rollback(True)
     return count / elapsed, intact
 

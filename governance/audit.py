@@ -3,6 +3,11 @@
 Every service calls audit_append() inside its own transaction, so the change and its event
 commit or roll back together. Appends are serialised (a PostgreSQL advisory lock; SQLite's
 IMMEDIATE transactions) so concurrent writers never fork the chain.
+
+The links are keyed (HMAC-SHA256 with the chain key from governance.audit_keys, which never enters
+the database, not even as a statement parameter), so whoever can write the table still cannot
+recompute a rewritten chain. governance.audit_anchor signs checkpoints of the head outside the
+database, which is what catches a deleted tail or an emptied table.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextvars
 import datetime as dt
 import decimal
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,6 +26,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from governance.audit_keys import chain_key
 from governance.models import ActorKind, AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -139,20 +146,35 @@ def content_digest(event: AuditEvent) -> str:
     return hashlib.sha256(canonical_event_bytes(event)).hexdigest()
 
 
-def link_hash(sequence: int, prev_hash: str, digest: str) -> str:
-    """An event's hash: its place in the chain and its content. PostgreSQL computes the same in SQL."""
-    return hashlib.sha256(f"{sequence}|{prev_hash}|{digest}".encode()).hexdigest()
+def link_hash(sequence: int, prev_hash: str, digest: str, *, key: bytes | None = None) -> str:
+    """An event's hash: its place in the chain and its content, keyed with the chain key."""
+    message = f"{sequence}|{prev_hash}|{digest}".encode()
+    return hmac.new(key if key is not None else chain_key(), message, hashlib.sha256).hexdigest()
 
 
-def compute_event_hash(event: AuditEvent) -> str:
-    return link_hash(event.sequence, event.prev_hash, content_digest(event))
+def compute_event_hash(event: AuditEvent, *, key: bytes | None = None) -> str:
+    return link_hash(event.sequence, event.prev_hash, content_digest(event), key=key)
 
 
-def _lock_chain_head() -> None:
+# No parameters, so psycopg sends both statements in one round trip (the simple query protocol);
+# the head is read by the second statement, whose snapshot is taken after the lock is held.
+_PG_LOCK_AND_HEAD = (
+    f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY:d}); "
+    "SELECT sequence, hash FROM governance_auditevent ORDER BY sequence DESC LIMIT 1"
+)
+
+
+def _lock_and_read_head() -> tuple[int, str]:
+    """Take the chain lock and read the head under it: (sequence, hash), (0, genesis) when empty."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
-    # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
+            cursor.execute(_PG_LOCK_AND_HEAD)
+            cursor.nextset()
+            row = cursor.fetchone()
+    else:
+        # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
+        row = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
 def object_type_of(obj: models.Model | str) -> str:
@@ -192,14 +214,14 @@ def audit_append(
         source_address=_source_address.get(),
     )
     digest = content_digest(event)  # computed before the chain lock: the critical section stays short
-    _lock_chain_head()
+    key = chain_key()
+    head_sequence, event.prev_hash = _lock_and_read_head()
+    event.sequence = head_sequence + 1
+    event.hash = link_hash(event.sequence, event.prev_hash, digest, key=key)
     if connection.vendor == "postgresql":
-        _insert_linked_postgresql(event, digest)
-        return event
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    event.hash = link_hash(event.sequence, event.prev_hash, digest)
-    event.save(force_insert=True)
+        _insert_linked_postgresql(event)
+    else:
+        event.save(force_insert=True)
     return event
 
 
@@ -207,25 +229,20 @@ _PG_COLUMNS = (
     "occurred_at", "actor_kind", "actor_id", "actor_label", "on_behalf_of_id", "task_id", "action", "object_type",
     "object_id", "object_repr", "summary", "changes", "request_id", "source_address",
 )
-_PG_INSERT = f"""
-INSERT INTO governance_auditevent ({", ".join(_PG_COLUMNS)}, sequence, prev_hash, hash)
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::inet,
-       COALESCE(head.sequence, 0) + 1, COALESCE(head.hash, %s),
-       encode(sha256(convert_to((COALESCE(head.sequence, 0) + 1)::text || '|' || COALESCE(head.hash, %s)
-                                || '|' || %s, 'UTF8')), 'hex')
-FROM (SELECT 1) AS one
-LEFT JOIN LATERAL (SELECT sequence, hash FROM governance_auditevent ORDER BY sequence DESC LIMIT 1) AS head ON true
-RETURNING id, sequence, prev_hash, hash
-"""
+_PG_CASTS = {"changes": "%s::jsonb", "source_address": "%s::inet"}
+_PG_INSERT = (
+    f"INSERT INTO governance_auditevent ({', '.join(_PG_COLUMNS)}, sequence, prev_hash, hash) "
+    f"VALUES ({', '.join(_PG_CASTS.get(name, '%s') for name in _PG_COLUMNS)}, %s, %s, %s) RETURNING id"
+)
 
 
-def _insert_linked_postgresql(event: AuditEvent, digest: str) -> None:
-    """Read the head, link and insert in one statement (under the chain lock): one round trip."""
+def _insert_linked_postgresql(event: AuditEvent) -> None:
+    """Insert an event already linked under the chain lock: one statement, one round trip."""
     values = [getattr(event, name) for name in _PG_COLUMNS]
     values[_PG_COLUMNS.index("changes")] = json.dumps(event.changes, sort_keys=True)
     with connection.cursor() as cursor:
-        cursor.execute(_PG_INSERT, [*values, GENESIS_HASH, GENESIS_HASH, digest])
-        event.pk, event.sequence, event.prev_hash, event.hash = cursor.fetchone()
+        cursor.execute(_PG_INSERT, [*values, event.sequence, event.prev_hash, event.hash])
+        (event.pk,) = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
 
@@ -252,9 +269,8 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
         return 0
     if not connection.in_atomic_block:
         raise RuntimeError("audit_append_many must run inside the transaction of the changes it records")
-    _lock_chain_head()
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    key = chain_key()
+    sequence, prev_hash = _lock_and_read_head()
     now, request_id, source = timezone.now(), _request_id.get(), _source_address.get()
     rows = []
     for pending in events:
@@ -267,7 +283,7 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
             changes=jsonable(pending.changes or {}), request_id=request_id, source_address=source,
             prev_hash=prev_hash,
         )
-        event.hash = prev_hash = link_hash(sequence, event.prev_hash, content_digest(event))
+        event.hash = prev_hash = link_hash(sequence, event.prev_hash, content_digest(event), key=key)
         rows.append(event)
     AuditEvent.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
@@ -286,8 +302,9 @@ def iter_events_in_order(batch_size: int = 5000) -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("sequence").iterator(chunk_size=batch_size)
 
 
-def verify_chain(events: Iterable[AuditEvent] | None = None) -> ChainVerification:
-    """Recompute every hash and link; name the first event that is edited, missing or out of order."""
+def verify_chain(events: Iterable[AuditEvent] | None = None, *, key: bytes | None = None) -> ChainVerification:
+    """Recompute every keyed hash and link; name the first event that is edited, missing or out of order."""
+    key = key if key is not None else chain_key()
     expected_prev = GENESIS_HASH
     expected_sequence = 1
     count = 0
@@ -302,10 +319,11 @@ def verify_chain(events: Iterable[AuditEvent] | None = None) -> ChainVerificatio
                 False, count, expected_prev, event.sequence,
                 f"event #{event.sequence} does not link to the hash of the event before it",
             )
-        if compute_event_hash(event) != event.hash:
+        if compute_event_hash(event, key=key) != event.hash:
             return ChainVerification(
                 False, count, expected_prev, event.sequence,
-                f"event #{event.sequence} was edited: its content no longer matches its hash",
+                f"event #{event.sequence} was edited: its content no longer matches its keyed hash "
+                "(or the chain was rewritten with hashes computed without the chain key)",
             )
         expected_prev = event.hash
         expected_sequence += 1

@@ -26,4 +26,7 @@ app.conf.beat_schedule = {
     # Integrations: re-send due webhook deliveries whose message was lost, revoke tokens whose rotation
     # overlap ended, forget ended webhook-secret overlaps and expired idempotency records.
     "integrations-sweep": {"task": "governance.integrations.sweep", "schedule": 300.0},
+    # Audit anchoring: a signed checkpoint of the chain's head, written outside the database.
+    "audit-checkpoint": {"task": "governance.audit.checkpoint",
+                         "schedule": float(os.environ.get("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "300"))},
 }

@@ -5,6 +5,7 @@ production chooses PostgreSQL and Redis through DATABASE_URL and CELERY_BROKER_U
 """
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,10 +25,44 @@ SECRET_KEY = os.environ.get("SECRET_KEY", _DEFAULT_SECRET_KEY)
 DEBUG = os.environ.get("DEBUG", "" if PRODUCTION else "1").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
 
+# Audit anchoring (docs/architecture.md, "Audit anchoring"): the chain's HMAC key and the checkpoints'
+# Ed25519 signing key live outside the database; checkpoints go to one or more sinks (file, openbao, syslog).
+STEWARD_AUDIT_CHAIN_KEY = os.environ.get("STEWARD_AUDIT_CHAIN_KEY", "")
+STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH = os.environ.get("STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH", "")
+STEWARD_AUDIT_OPENBAO_ADDR = os.environ.get("STEWARD_AUDIT_OPENBAO_ADDR", os.environ.get("STEWARD_OPENBAO_ADDR", ""))
+STEWARD_AUDIT_OPENBAO_TOKEN_ENV = os.environ.get("STEWARD_AUDIT_OPENBAO_TOKEN_ENV", "STEWARD_OPENBAO_TOKEN")
+STEWARD_AUDIT_OPENBAO_MOUNT = os.environ.get("STEWARD_AUDIT_OPENBAO_MOUNT", "secret")
+STEWARD_AUDIT_SIGNING_KEY = os.environ.get("STEWARD_AUDIT_SIGNING_KEY", "")
+STEWARD_AUDIT_SIGNING_KEY_FILE = os.environ.get("STEWARD_AUDIT_SIGNING_KEY_FILE", "" if PRODUCTION else str(
+    VAR_DIR / "audit-signing-key.pem"))
+STEWARD_AUDIT_CHECKPOINT_SINKS = [s.strip() for s in os.environ.get("STEWARD_AUDIT_CHECKPOINT_SINKS", "file").split(",")
+                                  if s.strip()]
+STEWARD_AUDIT_CHECKPOINT_FILE = os.environ.get("STEWARD_AUDIT_CHECKPOINT_FILE", str(
+    # Test servers and workers (per-process test databases) must not anchor into the development file.
+    Path(tempfile.gettempdir()) / f"steward-test-audit-checkpoints-{os.getpid()}.jsonl" if STEWARD_ENV == "test"
+    else VAR_DIR / "audit-checkpoints.jsonl"))
+STEWARD_AUDIT_CHECKPOINT_OPENBAO_PATH = os.environ.get("STEWARD_AUDIT_CHECKPOINT_OPENBAO_PATH",
+                                                       "steward/audit-checkpoints")
+STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS = os.environ.get("STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS", "/dev/log")
+STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS = int(os.environ.get("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "300"))
+
 if PRODUCTION:
     problems = []
     if SECRET_KEY == _DEFAULT_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         problems.append("SECRET_KEY must be set to a random value of at least 50 characters")
+    if not STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH and (len(STEWARD_AUDIT_CHAIN_KEY) < 32
+                                                    or len(set(STEWARD_AUDIT_CHAIN_KEY)) < 5):
+        problems.append("STEWARD_AUDIT_CHAIN_KEY must be a random value of at least 32 characters "
+                        "(or STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH name it in OpenBao)")
+    if STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH and not STEWARD_AUDIT_OPENBAO_ADDR:
+        problems.append("STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH needs STEWARD_AUDIT_OPENBAO_ADDR "
+                        "(or STEWARD_OPENBAO_ADDR)")
+    if not STEWARD_AUDIT_SIGNING_KEY and not (STEWARD_AUDIT_SIGNING_KEY_FILE
+                                              and Path(STEWARD_AUDIT_SIGNING_KEY_FILE).is_file()):
+        problems.append("STEWARD_AUDIT_SIGNING_KEY or STEWARD_AUDIT_SIGNING_KEY_FILE (an existing file) must hold "
+                        "the audit checkpoints' Ed25519 signing key")
+    if set(STEWARD_AUDIT_CHECKPOINT_SINKS) - {"file", "openbao", "syslog"} or not STEWARD_AUDIT_CHECKPOINT_SINKS:
+        problems.append("STEWARD_AUDIT_CHECKPOINT_SINKS must list file, openbao and/or syslog")
     if DEBUG:
         problems.append("DEBUG must be off")
     if not ALLOWED_HOSTS:

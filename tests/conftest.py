@@ -15,6 +15,13 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_checkpoints(settings, tmp_path):
+    """Each test anchors its audit chain in its own checkpoint file: no other test's database saw those."""
+    settings.STEWARD_AUDIT_CHECKPOINT_FILE = str(tmp_path / "audit-checkpoints.jsonl")
+    settings.STEWARD_AUDIT_CHECKPOINT_SINKS = ["file"]
+
+
 @dataclass
 class Personas:
     owner: object

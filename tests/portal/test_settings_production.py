@@ -10,6 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.embedded
 SECRET_KEY = "k3Y-for-tests-only_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+# Production needs the audit chain key and the checkpoint signing key (an Ed25519 seed, base64) too.
+AUDIT_KEYS = {"STEWARD_AUDIT_CHAIN_KEY": "chain-key-for-tests-only_0123456789abcdefXYZ",
+              "STEWARD_AUDIT_SIGNING_KEY": "dGVzdHMtb25seSBlZDI1NTE5IHNlZWQgMzIgYnl0ZXM="}
 
 
 def manage(*args, env):
@@ -28,14 +31,14 @@ def test_production_refuses_default_secret_key_debug_and_missing_hosts():
 
 def test_check_deploy_is_clean_in_production():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env={
-        "STEWARD_ENV": "production", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "steward.example.com"})
+        "STEWARD_ENV": "production", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "steward.example.com", **AUDIT_KEYS})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_demo_seed_is_refused_in_production():
     result = manage("seed_demo", env={
-        "STEWARD_ENV": "production", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "steward.example.com",
+        "STEWARD_ENV": "production", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "steward.example.com", **AUDIT_KEYS,
         "DATABASE_URL": "sqlite:////nonexistent/never-created.sqlite3"})
     assert result.returncode != 0
     assert "production" in (result.stdout + result.stderr).lower()
