@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 
 from governance.audit import GENESIS_HASH, ChainVerification, content_digest, iter_events_in_order, verify_chain
 from governance.audit_keys import audit_openbao, chain_key, chain_key_id, public_key, public_key_id, signing_key
@@ -83,7 +83,7 @@ class Checkpoint:
         return cls(**{name: data[name] for name in types})
 
     def describe(self) -> str:
-        return f"the checkpoint of {self.created_at} (#{self.sequence}, {self.event_count} events, {self.reason})"
+        return f"the checkpoint of {self.created_at} (#{self.sequence}, {self.reason})"
 
 
 def checkpoint_sign(checkpoint: Checkpoint) -> Checkpoint:
@@ -261,6 +261,15 @@ def checkpoint_write(*, reason: str) -> Checkpoint:
     return checkpoint
 
 
+def checkpoint_after_commit(*, reason: str) -> None:
+    """Write a checkpoint once the current transaction commits; a failure is logged, the work stands."""
+
+    def write_audit_checkpoint() -> None:
+        checkpoint_write(reason=reason)
+
+    transaction.on_commit(write_audit_checkpoint, robust=True)
+
+
 # Verification
 
 
@@ -323,8 +332,8 @@ def _compare(checkpoint: Checkpoint, *, head_sequence: int, count: int, seen: di
     if head_sequence < checkpoint.sequence:
         missing = checkpoint.sequence - head_sequence
         return "tail", (f"the chain ends at #{head_sequence} but {checkpoint.describe()} recorded "
-                        f"#{checkpoint.sequence}: the newest {missing} event{'s' if missing != 1 else ''} "
-                        "were deleted (truncated tail)")
+                        f"#{checkpoint.sequence}: the newest {missing} "
+                        f"{'event was' if missing == 1 else 'events were'} deleted (truncated tail)")
     if count < checkpoint.event_count:
         return "count", (f"the table holds {count} events but {checkpoint.describe()} recorded "
                          f"{checkpoint.event_count}: events were deleted")

@@ -9,7 +9,6 @@ when the whole render succeeded. A failed render leaves a failed row with its re
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
 import tempfile
@@ -22,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit import Actor, audit_append
-from governance.audit_anchor import checkpoint_write
+from governance.audit_anchor import checkpoint_after_commit
 from governance.models import ActorKind
 from reports.models import TRANSITIONS, ReportJob, ReportJobStatus
 from reports.parameters import normalise_parameters, scope_of
@@ -146,8 +145,7 @@ def report_job_run(*, job_id: int) -> ReportJob | None:
                          summary=f"Generated report {job.title}, SHA-256 {result.sha256}",
                          changes={"sha256": result.sha256, "file": relative, "size": result.size,
                                   "pages": result.page_count, "kind": job.kind, "parameters": job.parameters})
-            # Every report anchors the chain it reports on; a failed checkpoint is logged, the report stands.
-            transaction.on_commit(functools.partial(checkpoint_write, reason=f"report {job.pk}"), robust=True)
+            checkpoint_after_commit(reason=f"report {job.pk}")  # every report anchors the chain it reports on
         return job
     except Exception as exc:  # the job records any failure; nothing partial is left behind
         logger.exception("report job %s failed", job_id)
