@@ -318,8 +318,9 @@ def _plain_link(event: AuditEvent) -> str:
 def _chain_problem(chain: ChainVerification) -> str:
     bad = AuditEvent.objects.filter(sequence=chain.first_bad_sequence).first()
     if bad is not None and bad.hash == _plain_link(bad):
+        unmigrated = " (or, from event #1 on, migration 0004_anchor was never applied)" if bad.sequence == 1 else ""
         return (f"event #{bad.sequence} carries a plain SHA-256 hash instead of its keyed hash: the chain was "
-                "rewritten by someone without the chain key")
+                f"rewritten by someone without the chain key{unmigrated}")
     return chain.reason
 
 

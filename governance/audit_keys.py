@@ -125,6 +125,8 @@ def signing_key() -> Ed25519PrivateKey:
         if settings.STEWARD_AUDIT_SIGNING_KEY:
             key = _parse_private_key(settings.STEWARD_AUDIT_SIGNING_KEY, source="STEWARD_AUDIT_SIGNING_KEY")
         else:
+            if not settings.STEWARD_AUDIT_SIGNING_KEY_FILE:
+                raise ImproperlyConfigured("Set STEWARD_AUDIT_SIGNING_KEY or STEWARD_AUDIT_SIGNING_KEY_FILE.")
             path = Path(settings.STEWARD_AUDIT_SIGNING_KEY_FILE)
             if not path.exists():
                 if settings.PRODUCTION:

@@ -18,6 +18,7 @@ from django.db import migrations
 
 from governance.audit import GENESIS_HASH, content_digest, link_hash
 from governance.audit_keys import chain_key
+from governance.models import AuditEvent as CurrentAuditEvent
 
 BATCH = 1000
 
@@ -61,6 +62,12 @@ def keyed_link(sequence: int, prev_hash: str, digest: str) -> str:
     return link_hash(sequence, prev_hash, digest, key=chain_key())
 
 
+def _digest(event) -> str:
+    """The content digest as the current code computes it: fields added by later migrations take their defaults."""
+    return content_digest(CurrentAuditEvent(**{f.attname: getattr(event, f.attname)
+                                               for f in event._meta.concrete_fields}))
+
+
 def relink(apps, schema_editor, *, old_link, new_link) -> None:
     """Verify every event with old_link and rewrite its links with new_link, in batches of BATCH."""
     AuditEvent = apps.get_model("governance", "AuditEvent")
@@ -80,7 +87,7 @@ def relink(apps, schema_editor, *, old_link, new_link) -> None:
                 break
             updates = []
             for event in batch:
-                digest = content_digest(event)
+                digest = _digest(event)
                 if (event.sequence != expected or event.prev_hash != old_prev
                         or old_link(event.sequence, old_prev, digest) != event.hash):
                     raise RuntimeError(
