@@ -101,6 +101,8 @@ def same_value(instance, name: str, value) -> bool:
         current = set(getattr(instance, name).values_list("pk", flat=True)) if instance.pk else set()
         return current == {getattr(v, "pk", v) for v in (value or [])}
     if field.is_relation:
+        if isinstance(value, bool):  # JSON true is not an id
+            return False
         return getattr(value, "pk", value) == getattr(instance, field.attname)
     current = getattr(instance, name)
     if value in (None, "") and current in (None, ""):
