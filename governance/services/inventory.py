@@ -127,22 +127,34 @@ def _may_set_everything(actor: Actor) -> bool:
     return actor.kind == "system" or roles.is_security_admin(actor.user)
 
 
+def creation_refusals(*, actor: Actor, model, data: Mapping[str, Any]) -> dict[str, str]:
+    """The gated fields this actor may not set when registering an object, each with its message.
+
+    Security admins and Steward may set them all; a person declares owner (themselves), backup team,
+    privilege level and scopes, and the state only as the machine's initial one.
+    """
+    if _may_set_everything(actor):
+        return {}
+    machine = states.machine_for(model)
+    refused = {name: f"{name}: not set when registering; {GATED_FIELDS[model][name]}."
+               for name in data if name in GATED_FIELDS[model] and name not in DECLARABLE_ON_CREATE
+               and not (name == machine.field and data[name] == machine.initial)}
+    owner = data.get("owner")
+    if owner is not None and getattr(owner, "pk", owner) != actor.user.pk:
+        refused["owner"] = (f"owner: register it as your own, then {_OWNER} (a security admin may register "
+                            "it for someone else).")
+    return refused
+
+
 def _creation_data(*, actor: Actor, model, data: Mapping[str, Any]) -> dict[str, Any]:
     """A person registers with the descriptive fields, owner (themselves), team, privilege and scopes."""
     data = _only(data, OWNED_FIELDS[model])
-    machine = states.machine_for(model)
-    if not _may_set_everything(actor):
-        refused = {name: f"{name}: not set when registering; {GATED_FIELDS[model][name]}."
-                   for name in data if name in GATED_FIELDS[model] and name not in DECLARABLE_ON_CREATE
-                   and not (name == machine.field and data[name] == machine.initial)}
-        owner = data.get("owner")
-        if owner is not None and getattr(owner, "pk", owner) != actor.user.pk:
-            refused["owner"] = (f"owner: register it as your own, then {_OWNER} (a security admin may register "
-                                "it for someone else).")
-        if refused:
-            raise ValidationError(refused)
+    refused = creation_refusals(actor=actor, model=model, data=data)
+    if refused:
+        raise ValidationError(refused)
     if actor.kind != "system" and "owner" not in data:
         data["owner"] = actor.user
+    machine = states.machine_for(model)
     data.setdefault(machine.field, machine.initial)
     return data
 
