@@ -377,3 +377,12 @@ WRITES: dict[str, KindWrites] = {
         create=lambda actor, data: secret_store_create(actor=actor, data=data),
         update=lambda actor, obj, data: secret_store_update(actor=actor, store=obj, data=data)),
 }
+
+
+def gated_fields_markdown() -> str:
+    """The gated fields of each kind and the operation that changes each, as docs/integrations.md shows them."""
+    lines = ["| resource | read-only field | changed by |", "| --- | --- | --- |"]
+    for model, fields in GATED_FIELDS.items():
+        resource = f"`{model._meta.verbose_name_plural.replace(' ', '-')}`"
+        lines += [f"| {resource} | `{name}` | {operation} |" for name, operation in fields.items()]
+    return "\n".join(lines) + "\n"
