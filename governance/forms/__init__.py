@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from governance import permissions, roles
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
+from governance.services import states
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -61,9 +62,10 @@ class OwnedObjectForm(forms.ModelForm):
     """The portal's register and edit forms for owned objects.
 
     An edit form carries only the descriptive fields; a registration form adds the gated fields the
-    person may declare (services.inventory.DECLARABLE_ON_CREATE; security admins every one but the
-    drill stamps). A crafted POST that sends a gated field the form does not carry is refused with a
-    form error naming the operation to use, never silently ignored.
+    person may declare (services.inventory.DECLARABLE_ON_CREATE; their owner choice is themselves
+    and the state the initial one; security admins get every gated field but the drill stamps). A
+    crafted POST that sends a gated field the form does not carry is refused with a form error
+    naming the operation to use, never silently ignored.
     """
 
     NEVER_TYPED = ("last_drilled_at", "last_drill_result")  # recorded by the drill itself
@@ -74,13 +76,18 @@ class OwnedObjectForm(forms.ModelForm):
         model = self._meta.model
         editing = self.instance.pk is not None
         admin = user is not None and roles.is_security_admin(user)
+        machine = states.machine_for(model)
         for name in inventory_services.GATED_FIELDS[model]:
             keep = not editing and name not in self.NEVER_TYPED and (
-                admin or (name in inventory_services.DECLARABLE_ON_CREATE and name != "owner"))
+                admin or name in inventory_services.DECLARABLE_ON_CREATE or name == machine.field)
             if not keep:
                 self.fields.pop(name, None)
         if "owner" in self.fields:
-            self.fields["owner"].queryset = Person.objects.active().order_by("username")
+            people = Person.objects.active() if admin else Person.objects.filter(pk=getattr(user, "pk", None))
+            self.fields["owner"].queryset = people.order_by("username")
+        if machine.field in self.fields and not admin:  # a person's registration starts in the initial state
+            field = self.fields[machine.field]
+            field.choices = [choice for choice in field.choices if choice[0] == machine.initial]
         if "team" in self.fields:
             self.fields["team"].queryset = Team.objects.order_by("name")
 
