@@ -247,11 +247,14 @@ class _Seeder:
         return [request.pk for request in filed]
 
     def failed(self) -> None:
+        """Two scope changes of one credential race: the first executed makes the second stale, so it fails."""
         request = self.file("sofia.rossi", A.PRIVILEGED_SCOPE_CHANGE, self.credential("svc-kafka-connect"),
                             self.added_scopes("svc-kafka-connect", "topics:create"),
                             "New CDC tables need their topics created by the connector.", filed_ago=26)
-        inventory.credential_update(actor=self.actor("sofia.rossi"), credential=self.credential("svc-kafka-connect"),
-                                    data={"scopes": [*self.credential("svc-kafka-connect").scopes, "metrics:read"]})
+        metrics = self.file("sofia.rossi", A.PRIVILEGED_SCOPE_CHANGE, self.credential("svc-kafka-connect"),
+                            self.added_scopes("svc-kafka-connect", "metrics:read"),
+                            "Connector lag dashboards read the connector's metrics.", filed_ago=25)
+        self.decide(metrics, ("demo-approver", "approve", ""), ("demo-secadmin", "approve", ""))
         self.decide(request, ("demo-approver", "approve", ""), ("demo-secadmin", "approve", ""))
 
 

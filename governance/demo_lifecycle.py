@@ -16,14 +16,14 @@ import datetime as dt
 import os
 
 import requests
+from django.db import transaction
 
 from governance.audit import Actor
 from governance.choices import CredentialKind, CredentialStatus, SecretStoreKind
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError, CredentialRef, ReferenceBroken, new_secret_value
 from governance.models import Credential, SecretStore
-from governance.services import inventory
-from governance.services.lifecycle import credentials_reconcile
+from governance.services.lifecycle import credential_record_change, credentials_reconcile
 
 TASK_ID = "seed_demo_lifecycle"
 KV_STORE, PKI_STORE = "openbao-prod", "openbao-pki"
@@ -57,7 +57,10 @@ def _seed_kv(store: SecretStore, actor: Actor) -> int:
             version, _ = kv.write_value(path, data, cas=0)
             written += 1
         if credential.store_version != str(version):
-            inventory.credential_update(actor=actor, credential=credential, data={"store_version": str(version)})
+            with transaction.atomic():
+                credential_record_change(actor=actor, credential=credential, values={"store_version": str(version)},
+                                         action="credential.seed",
+                                         summary=f"{credential}: demo secret at version {version}")
     return written
 
 
@@ -85,9 +88,11 @@ def _seed_pki(store: SecretStore, actor: Actor, now: dt.datetime) -> int:
             pass
         hours_left = max(1, round((credential.expires_at - now).total_seconds() / 3600))
         result = pki.issue(CredentialRef.from_credential(credential), ttl_hours=hours_left)
-        inventory.credential_update(actor=actor, credential=credential, data={
-            "identifier": result.identifier, "store_path": result.store_path, "store_version": result.version,
-            "fingerprint": result.fingerprint, "expires_at": result.expires_at, "issued_at": result.rotated_at})
+        with transaction.atomic():
+            credential_record_change(actor=actor, credential=credential, action="credential.seed",
+                                     summary=f"{credential}: demo certificate issued by OpenBao PKI", values={
+                "identifier": result.identifier, "store_path": result.store_path, "store_version": result.version,
+                "fingerprint": result.fingerprint, "expires_at": result.expires_at, "issued_at": result.rotated_at})
         issued += 1
     return issued
 

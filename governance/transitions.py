@@ -25,6 +25,7 @@ class Transition:
     target: str
     who: str
     needs_approval: str = ""  # the approval action whose executed request is the only way in, or ""
+    by: tuple[str, ...] = ()  # the roles that may make it (names the machine's owner checks), for enforcement
 
     def __post_init__(self):
         object.__setattr__(self, "sources", frozenset(self.sources))
@@ -37,6 +38,7 @@ class StateMachine:
     model: type[models.Model]
     field: str
     transitions: tuple[Transition, ...] = field(default_factory=tuple)
+    initial: str = ""  # the state a new object starts in unless a security admin says otherwise
 
     def named(self, name: str) -> Transition:
         for transition in self.transitions:
@@ -49,6 +51,9 @@ class StateMachine:
 
     def transitions_from(self, source: str) -> list[Transition]:
         return [t for t in self.transitions if source in t.sources]
+
+    def states(self) -> list[str]:
+        return [value for value, _label in self.model._meta.get_field(self.field).choices]
 
 
 class TransitionRefused(Exception):

@@ -31,3 +31,6 @@ for prefix, kind in KINDS.items():
         path(f"{prefix}/<int:pk>/retire/", inventory.object_retire, {"kind": kind}, name=f"{kind}-retire"),
         path(f"{prefix}/<int:pk>/transfer/", inventory.object_transfer, {"kind": kind}, name=f"{kind}-transfer"),
     ]
+    if kind != "secretstore":  # the kinds with a state machine (governance.services.states)
+        urlpatterns.append(path(f"{prefix}/<int:pk>/transition/", inventory.object_transition, {"kind": kind},
+                                name=f"{kind}-transition"))

@@ -54,6 +54,7 @@ for kind, key in (("workflow", "workflow"), ("credential", "credential"), ("syst
         f"{kind}-edit": (key, OWN_CHANGE),
         f"{kind}-transfer": (key, ADMINS),
         f"{kind}-retire": (key, ADMINS if kind != "credential" else NOBODY),
+        f"{kind}-transition": (key, POST_ONLY),
     })
 MATRIX.update({
     "secretstore-list": (None, EVERYONE),

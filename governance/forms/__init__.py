@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from governance import permissions, roles
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
+from governance.services import states
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -58,21 +59,51 @@ class JSONObjectField(forms.CharField):
 
 
 class OwnedObjectForm(forms.ModelForm):
-    """Owner choices are active people; team choices are all teams (the service checks scope)."""
+    """The portal's register and edit forms for owned objects.
+
+    An edit form carries only the descriptive fields; a registration form adds the gated fields the
+    person may declare (services.inventory.DECLARABLE_ON_CREATE; their owner choice is themselves
+    and the state the initial one; security admins get every gated field but the drill stamps). A
+    crafted POST that sends a gated field the form does not carry is refused with a form error
+    naming the operation to use, never silently ignored.
+    """
+
+    NEVER_TYPED = ("last_drilled_at", "last_drill_result")  # recorded by the drill itself
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        model = self._meta.model
+        editing = self.instance.pk is not None
+        admin = user is not None and roles.is_security_admin(user)
+        machine = states.machine_for(model)
+        for name in inventory_services.GATED_FIELDS[model]:
+            keep = not editing and name not in self.NEVER_TYPED and (
+                admin or name in inventory_services.DECLARABLE_ON_CREATE or name == machine.field)
+            if not keep:
+                self.fields.pop(name, None)
         if "owner" in self.fields:
-            self.fields["owner"].queryset = Person.objects.active().order_by("username")
+            people = Person.objects.active() if admin else Person.objects.filter(pk=getattr(user, "pk", None))
+            self.fields["owner"].queryset = people.order_by("username")
+        if machine.field in self.fields and not admin:  # a person's registration starts in the initial state
+            field = self.fields[machine.field]
+            field.choices = [choice for choice in field.choices if choice[0] == machine.initial]
         if "team" in self.fields:
             self.fields["team"].queryset = Team.objects.order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        model = self._meta.model
+        for name in inventory_services.GATED_FIELDS[model]:
+            if name in self.data and name not in self.fields:
+                self.add_error(None, inventory_services.gated_message(model, name))
+        return cleaned
 
 
 class SystemForm(OwnedObjectForm):
     class Meta:
         model = System
-        fields = [f for f in inventory_services.SYSTEM_FIELDS]
+        fields = list(inventory_services.OWNED_FIELDS[System])
 
 
 class SecretStoreForm(forms.ModelForm):
@@ -88,7 +119,7 @@ class CredentialForm(OwnedObjectForm):
 
     class Meta:
         model = Credential
-        fields = [f for f in inventory_services.CREDENTIAL_FIELDS]
+        fields = list(inventory_services.OWNED_FIELDS[Credential])
         widgets = {
             name: DateTimeInput()
             for name in ("issued_at", "last_rotated_at", "expires_at", "last_used_at", "third_party_reviewed_at")
@@ -103,10 +134,8 @@ class CredentialForm(OwnedObjectForm):
 class WorkflowForm(OwnedObjectForm):
     class Meta:
         model = Workflow
-        # Drills are recorded by the drill itself (workflow_drill_record), never typed in.
-        fields = [f for f in inventory_services.WORKFLOW_FIELDS if f not in ("last_drilled_at", "last_drill_result")]
+        fields = list(inventory_services.OWNED_FIELDS[Workflow])
         widgets = {
-            "last_drilled_at": DateTimeInput(),
             "systems": forms.CheckboxSelectMultiple,
             "description": forms.Textarea(attrs={"rows": 3}),
             "shutdown_procedure": forms.Textarea(attrs={"rows": 4}),
@@ -119,6 +148,12 @@ class WorkflowForm(OwnedObjectForm):
             self.fields["systems"].queryset = permissions.restrict(System.objects.all(), user, "view")
         if user is None or not roles.is_security_admin(user):
             self.fields.pop("approval_policy", None)  # the approval path is chosen by security admins
+
+    def clean(self):
+        cleaned = super().clean()
+        if "approval_policy" in self.data and "approval_policy" not in self.fields:
+            self.add_error(None, "approval_policy: only security admins choose a workflow's approval path.")
+        return cleaned
 
 
 class BindingForm(forms.ModelForm):

@@ -38,6 +38,7 @@ from governance.services.approvals_registry import (
     register_approval_action,
 )
 from governance.services.common import ensure_may_write
+from governance.transitions import compare_and_set
 
 __all__ = [
     "ApprovalAlreadyDecided", "approval_request_approve", "approval_request_cancel", "approval_request_file",
@@ -62,12 +63,13 @@ def transition(request: ApprovalRequest, from_status: str, to_status: str, **fie
     """Compare-and-set one declared transition; True when this call made it."""
     if not may_transition(from_status, to_status):
         raise RuntimeError(f"{from_status} -> {to_status} is not a declared approval transition")
-    changed = ApprovalRequest.objects.filter(pk=request.pk, status=from_status).update(status=to_status, **fields)
+    changed = compare_and_set(ApprovalRequest, request.pk, field="status", sources=from_status, target=to_status,
+                              **fields)
     if changed:
         request.status = to_status
         for name, value in fields.items():
             setattr(request, name, value)
-    return bool(changed)
+    return changed
 
 
 # Who decides

@@ -27,6 +27,7 @@ from governance.choices import (
 from governance.models import Credential, Person, SecretStore, System, Team, Workflow
 from governance.models.approvals import ApprovalAction
 from governance.secret_guard import reject_secret_values
+from governance.services import killswitch
 from governance.services.approvals_registry import (
     DiffRow,
     ListField,
@@ -212,8 +213,8 @@ def _scope_validate(*, requester, target, payload):
 def _scope_execute(*, request, target, payload, actor):
     from governance.services import inventory
 
-    inventory.credential_update(actor=actor, credential=target, data={
-        "scopes": payload["scopes"], "privilege_level": payload["privilege_level"]})
+    inventory.credential_change_privilege(actor=actor, credential=target, scopes=payload["scopes"],
+                                          privilege_level=payload["privilege_level"], approval_request=request)
     return None
 
 
@@ -268,36 +269,15 @@ def _reactivation_validate(*, requester, target, payload):
     return {}
 
 
-def _kill_switch():
-    """The kill switch capability reactivates through connectors, with proof; without it, Steward only."""
-    try:
-        from governance.services import killswitch
-    except ImportError:
-        return None
-    return killswitch
-
-
 def _reactivation_execute(*, request, target, payload, actor):
-    killswitch = _kill_switch()
-    if killswitch is not None:
-        return killswitch.reactivation_approved_execute(request=request, target=target, payload=payload, actor=actor)
-    from governance.services.approvals_execution import workflow_reactivate
-
-    workflow_reactivate(actor=actor, workflow=target, reason=_reason(request))
-    return None
+    """Through the kill switch: the credentials it suspended come back through their connectors, with proof."""
+    return killswitch.reactivation_approved_execute(request=request, target=target, payload=payload, actor=actor)
 
 
 def _reactivation_diff(*, target, payload):
-    killswitch = _kill_switch()
-    if killswitch is not None:
-        credentials = killswitch.credentials_suspended_by_kill_switch(target)
-    else:
-        from governance.services.approvals_execution import credentials_to_reactivate
-
-        credentials = credentials_to_reactivate(target)
     rows = [DiffRow("Status", target.get_status_display(), WorkflowStatus.ACTIVE.label)]
     rows += [DiffRow(f"Credential {c}", c.get_status_display(), CredentialStatus.ACTIVE.label)
-             for c in credentials]
+             for c in killswitch.credentials_suspended_by_kill_switch(target)]
     return rows
 
 

@@ -1,4 +1,4 @@
-"""Executing an approved request, exactly once, and the reactivation service it needs.
+"""Executing an approved request, exactly once.
 
 execute_approved() runs inside the transaction that moved the request to approved (the one
 compare-and-set winner), so an approval and its execution commit together. The change itself
@@ -9,7 +9,6 @@ rolled back and the request is recorded as failed with the reason, never left ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -17,56 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit import Actor, audit_append
-from governance.choices import CredentialStatus, WorkflowStatus
-from governance.models import Credential, Workflow
 from governance.models.approvals import ApprovalRequest, ApprovalStatus
 from governance.services.approvals_registry import fingerprint, get_action
-from governance.services.common import ensure_can_change, record, snapshot
 
 logger = logging.getLogger(__name__)
-
-
-def credentials_to_reactivate(workflow: Workflow) -> list[Credential]:
-    """The workflow's suspended credentials that no other still-suspended workflow holds down."""
-    held_elsewhere = Workflow.objects.filter(status=WorkflowStatus.SUSPENDED).exclude(pk=workflow.pk)
-    return list(
-        Credential.objects.filter(bindings__workflow=workflow, status=CredentialStatus.SUSPENDED)
-        .exclude(bindings__workflow__in=held_elsewhere)
-        .distinct().order_by("name")
-    )
-
-
-def workflow_reactivate(*, actor: Actor, workflow: Workflow, reason: str,
-                        credential_ids: Iterable[int] | None = None) -> Workflow:
-    """Bring a suspended workflow back: status active, and its kill-switched credentials active again.
-
-    credential_ids narrows which credentials come back (the kill switch may record the ones it
-    suspended); None means every suspended credential that credentials_to_reactivate() names.
-    """
-    if not reason.strip():
-        raise ValidationError({"reason": "Say why the workflow may run again."})
-    with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-        ensure_can_change(actor, workflow)
-        if workflow.status != WorkflowStatus.SUSPENDED:
-            raise ValidationError({"status": f"{workflow} is {workflow.status}, not suspended."})
-        credentials = credentials_to_reactivate(workflow)
-        if credential_ids is not None:
-            wanted = set(credential_ids)
-            credentials = [c for c in credentials if c.pk in wanted]
-        before = snapshot(workflow, ("status",))
-        workflow.status = WorkflowStatus.ACTIVE
-        workflow.save(update_fields=["status", "updated_at"])
-        record(actor=actor, action="workflow.reactivate", instance=workflow,
-               summary=f"Reactivated {workflow}: {reason}"[:500], before=before, after=snapshot(workflow, ("status",)))
-        for credential in credentials:
-            updated = Credential.objects.filter(pk=credential.pk, status=CredentialStatus.SUSPENDED).update(
-                status=CredentialStatus.ACTIVE, updated_at=timezone.now())
-            if updated:
-                record(actor=actor, action="credential.reactivate", instance=credential,
-                       summary=f"{credential} active again with {workflow}",
-                       before={"status": CredentialStatus.SUSPENDED}, after={"status": CredentialStatus.ACTIVE})
-    return workflow
 
 
 def load_target(request: ApprovalRequest, *, lock: bool = False):

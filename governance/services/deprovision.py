@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.audit import Actor, audit_append
-from governance.choices import CredentialStatus, SystemLifecycle, WorkflowStatus
+from governance.choices import SystemLifecycle, WorkflowStatus
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError
 from governance.models import Credential, System, Workflow
@@ -27,10 +27,10 @@ from governance.services.common import ensure_can_change
 from governance.services.lifecycle import (
     LIVE_STATUSES,
     credential_for_connector,
-    credential_record_change,
     lifecycle_actor,
     notify_owner,
 )
+from governance.services.states import StateChangeRefused, state_transition
 
 logger = logging.getLogger(__name__)
 LIVE_REVOCATION = (RevocationStatus.PENDING, RevocationStatus.RUNNING, RevocationStatus.SUCCEEDED)
@@ -104,9 +104,9 @@ def retirement_approved_execute(*, request, target, payload, actor):
         credential_revoke(actor=actor, credential=target, reason=reason)
         return None
     if isinstance(target, System):
-        subject = inventory.system_retire(actor=actor, system=target, reason=reason)
+        subject = inventory.system_retire(actor=actor, system=target, reason=reason, approval_request=request)
     else:
-        subject = inventory.workflow_retire(actor=actor, workflow=target, reason=reason)
+        subject = inventory.workflow_retire(actor=actor, workflow=target, reason=reason, approval_request=request)
     deprovision_start(actor=actor, subject=subject)
     return None
 
@@ -154,11 +154,13 @@ def revocation_execute(*, revocation_id: int, task_id: str = "", final_attempt: 
         logger.exception("revocation %s failed unexpectedly", revocation.pk)
         return _failed(revocation, credential, actor, "Unexpected error in Steward; see the server log.")
     with transaction.atomic():
-        credential_record_change(
-            actor=actor, credential=credential, values={"status": CredentialStatus.REVOKED},
-            action="credential.revoke",
-            summary=f"{credential} revoked through {connector.kind} ({revocation.get_reason_display().lower()}): "
-                    f"{result.proof[0]}"[:500])
+        try:
+            state_transition(
+                actor=actor, instance=credential, transition="revoke", action="credential.revoke",
+                summary=f"{credential} revoked through {connector.kind} ({revocation.get_reason_display().lower()}): "
+                        f"{result.proof[0]}")
+        except StateChangeRefused:  # already revoked (or expired) in Steward: the proof is still recorded
+            pass
         CredentialRevocation.objects.filter(pk=revocation.pk).update(
             status=RevocationStatus.SUCCEEDED, performed_at=result.performed_at, proof=list(result.proof), error="",
             updated_at=timezone.now())

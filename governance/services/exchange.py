@@ -223,11 +223,34 @@ class _Validator:
                 error("name", f"The name {step.key!r} is too close to another team's name.")
             elif Group.objects.filter(name=step.key).exists():
                 error("name", f"A group named {step.key!r} exists already.")
+        self._check_gated(step, error)
         if step.object_type == "credentials":
             current = xs.current_values("credentials", step.existing) if step.existing else {}
             store = values.get("store", current.get("store"))
             if store and not values.get("store_path", current.get("store_path")):
                 error("store_path", "Give the path of the value in the store.")
+
+
+    def _check_gated(self, step: _Step, error: Callable) -> None:
+        """Gated fields (state, owner, team, privilege, stamps) of an existing object change only through their
+        own operations; a row may still retire it (the retire service, security admins). On a new object
+        only a security admin's import sets them (inventory.creation_refusals)."""
+        model = SCHEMAS[step.object_type].model
+        gated = inventory.GATED_FIELDS.get(model)
+        if not gated:
+            return
+        if step.existing is not None:
+            retirement = RETIRE.get(step.object_type, ("", None, None))[:2]
+            for name in step.changes:
+                if name in gated and (name, step.changes[name]) != retirement:
+                    error(name, inventory.gated_message(model, name))
+            return
+        data = dict(step.values)
+        if "owner" in data:
+            data["owner"] = self.directory.objects("people").get(data["owner"], data["owner"])
+        for name, message in inventory.creation_refusals(actor=self.directory.actor, model=model,
+                                                         data=data).items():
+            error(name, message)
 
 
 class _Writer:

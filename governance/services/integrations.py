@@ -32,6 +32,7 @@ from governance.models.integrations import (
 )
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_can_change, ensure_security_admin, record, snapshot
+from governance.services.states import StateChangeRefused, state_transition
 
 TOKEN_PREFIX = "stw_"
 PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
@@ -121,6 +122,10 @@ def _current_token(integration: Integration) -> IntegrationToken | None:
     )
 
 
+MIRROR_TRANSITIONS = {CredentialStatus.ACTIVE: "mirror_reissue", CredentialStatus.EXPIRED: "mirror_expire",
+                      CredentialStatus.REVOKED: "mirror_revoke"}
+
+
 def _sync_credential(*, actor: Actor, integration: Integration, store: SecretStore | None = None,
                      store_path: str = "") -> Credential:
     """Keep the mirror Credential in step with the integration, so the checks see it."""
@@ -162,6 +167,14 @@ def _sync_credential(*, actor: Actor, integration: Integration, store: SecretSto
         integration.credential = credential
         integration.save(update_fields=["credential", "updated_at"])
         return credential
+    status = values.pop("status")
+    if status != credential.status:
+        try:
+            state_transition(actor=actor, instance=credential, transition=MIRROR_TRANSITIONS[status],
+                             action=f"credential.{MIRROR_TRANSITIONS[status]}",
+                             summary=f"{credential} {status}, as integration {integration} is")
+        except StateChangeRefused:  # suspended by a kill switch: it comes back only through reactivation
+            pass
     before = snapshot(credential, fields)
     old_team = credential.team
     for name, value in values.items():

@@ -1,4 +1,10 @@
-"""Writes to the inventory: systems, secret stores, credentials, workflows and bindings."""
+"""Writes to the inventory: systems, secret stores, credentials, workflows and bindings.
+
+A plain edit changes only a kind's descriptive fields. The gated ones (state, owner, backup team,
+privilege and scopes, drill, rotation and attestation stamps) change through their own audited
+operations: a transition (services.states), an ownership transfer, a privileged scope change, a
+drill, a rotation. Every write path (portal, API, import) calls these services, so the rule is here.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from governance import permissions, roles
 from governance.audit import Actor
 from governance.choices import SystemLifecycle, WorkflowStatus
 from governance.models import Binding, Credential, SecretStore, System, Workflow
+from governance.models.approvals import ApprovalAction
+from governance.services import states
 from governance.services.common import (
     apply_and_validate,
     ensure_can_change,
@@ -24,24 +32,59 @@ from governance.services.common import (
     snapshot,
 )
 
-SYSTEM_FIELDS = (
-    "name", "description", "lifecycle", "environment", "criticality", "third_party", "vendor", "owner", "team",
-)
+# What a plain edit may change: the descriptive fields of each kind (an explicit allow-list).
+SYSTEM_FIELDS = ("name", "description", "environment", "criticality", "third_party", "vendor")
 SECRET_STORE_FIELDS = ("name", "kind", "address", "settings", "credential_env_var", "description")
 CREDENTIAL_FIELDS = (
-    "name", "kind", "system", "identifier", "store", "store_path", "store_version", "fingerprint", "scopes",
-    "privilege_level", "issued_at", "last_rotated_at", "expires_at", "rotation_max_age_days", "status",
-    "owner", "team", "last_used_at", "human_use_detected", "human_use_evidence", "third_party_reviewed_at",
+    "name", "kind", "system", "identifier", "store", "store_path", "fingerprint", "expires_at",
+    "rotation_max_age_days", "last_used_at", "human_use_detected", "human_use_evidence", "third_party_reviewed_at",
     "notes",
 )
 WORKFLOW_FIELDS = (
-    "name", "description", "kind", "platform", "systems", "status", "criticality", "can_authenticate",
-    "can_provision", "can_change", "can_rotate", "can_revoke", "shutdown_procedure", "kill_switch_steps",
-    "last_drilled_at", "last_drill_result", "owner", "team", "approval_policy",
+    "name", "description", "kind", "platform", "systems", "criticality", "can_authenticate", "can_provision",
+    "can_change", "can_rotate", "can_revoke", "shutdown_procedure", "kill_switch_steps",
+    "approval_policy",  # security admins only (_ensure_may_set_approval_path)
 )
 BINDING_FIELDS = ("workflow", "credential", "purpose", "scopes_used")
 
-OWNED_FIELDS = {System: SYSTEM_FIELDS, Credential: CREDENTIAL_FIELDS, Workflow: WORKFLOW_FIELDS}
+_TRANSFER = "an ownership transfer request (POST /api/v1/approval-requests/ action=ownership_transfer)"
+_OWNER = f"change the owner with {_TRANSFER}"
+_TEAM = f"change the backup team with {_TRANSFER} and new_team"
+_SCOPES = ("change scopes and privilege level with a privileged scope change request "
+           "(POST /api/v1/approval-requests/ action=privileged_scope_change)")
+_ROTATION = "set only by a proven rotation (portal: Rotate on the credential's page) or an approved provisioning"
+_DRILL = "set only by a kill-switch drill (portal: Drill on the workflow's page)"
+# The gated fields of each kind: they change only through the operation named, never a plain edit.
+GATED_FIELDS: dict[type, dict[str, str]] = {
+    System: {
+        "lifecycle": "a system's lifecycle changes through its transitions: POST /api/v1/systems/{id}/transition/ "
+                     "(activate, begin_retirement) or a retirement request (action=retirement)",
+        "owner": _OWNER, "team": _TEAM,
+    },
+    Credential: {
+        "status": "a credential's status changes through its transitions: POST /api/v1/credentials/{id}/"
+                  "transition/ (activate), revocation (portal: Revoke), its workflow's kill switch or a "
+                  "reactivation request (action=reactivation)",
+        "owner": _OWNER, "team": _TEAM, "privilege_level": _SCOPES, "scopes": _SCOPES,
+        "last_rotated_at": _ROTATION, "store_version": _ROTATION, "issued_at": _ROTATION,
+    },
+    Workflow: {
+        "status": "a workflow's status changes through its transitions: POST /api/v1/workflows/{id}/transition/ "
+                  "(activate), the kill switch, a reactivation request (POST /api/v1/approval-requests/ "
+                  "action=reactivation) or a retirement request (action=retirement)",
+        "owner": _OWNER, "team": _TEAM, "last_drilled_at": _DRILL, "last_drill_result": _DRILL,
+    },
+}
+# Gated fields a person may still declare when registering an object (the scope check and the
+# approval-sod check apply); the rest a new object gets from Steward unless a security admin sets them.
+DECLARABLE_ON_CREATE = frozenset({"owner", "team", "privilege_level", "scopes"})
+DESCRIPTIVE_FIELDS = {System: SYSTEM_FIELDS, Credential: CREDENTIAL_FIELDS, Workflow: WORKFLOW_FIELDS}
+OWNED_FIELDS = {model: (*fields, *GATED_FIELDS[model]) for model, fields in DESCRIPTIVE_FIELDS.items()}
+
+
+def gated_message(model, name: str) -> str:
+    """What every write path answers for a gated field: its name and the operation that changes it."""
+    return f"{name}: {GATED_FIELDS[model][name]}."
 
 
 def _only(data: Mapping[str, Any], allowed) -> dict[str, Any]:
@@ -49,6 +92,71 @@ def _only(data: Mapping[str, Any], allowed) -> dict[str, Any]:
     if unknown:
         raise ValidationError({name: "Unknown or read-only field." for name in unknown})
     return dict(data)
+
+
+def same_value(instance, name: str, value) -> bool:
+    """Does value equal what instance holds in field name (relations by primary key, m2m as sets)?"""
+    field = instance._meta.get_field(name)
+    if field.many_to_many:
+        current = set(getattr(instance, name).values_list("pk", flat=True)) if instance.pk else set()
+        return current == {getattr(v, "pk", v) for v in (value or [])}
+    if field.is_relation:
+        if isinstance(value, bool):  # JSON true is not an id
+            return False
+        return getattr(value, "pk", value) == getattr(instance, field.attname)
+    current = getattr(instance, name)
+    if value in (None, "") and current in (None, ""):
+        return True
+    try:
+        return field.to_python(value) == current
+    except ValidationError:
+        return False
+
+
+def refuse_gated_changes(instance, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Raise for every gated field data would change; return data without the gated fields it repeats."""
+    gated = GATED_FIELDS[type(instance)]
+    changed = {name: gated_message(type(instance), name) for name in data
+               if name in gated and not same_value(instance, name, data[name])}
+    if changed:
+        raise ValidationError(changed)
+    return {name: value for name, value in data.items() if name not in gated}
+
+
+def _may_set_everything(actor: Actor) -> bool:
+    return actor.kind == "system" or roles.is_security_admin(actor.user)
+
+
+def creation_refusals(*, actor: Actor, model, data: Mapping[str, Any]) -> dict[str, str]:
+    """The gated fields this actor may not set when registering an object, each with its message.
+
+    Security admins and Steward may set them all; a person declares owner (themselves), backup team,
+    privilege level and scopes, and the state only as the machine's initial one.
+    """
+    if _may_set_everything(actor):
+        return {}
+    machine = states.machine_for(model)
+    refused = {name: f"{name}: not set when registering; {GATED_FIELDS[model][name]}."
+               for name in data if name in GATED_FIELDS[model] and name not in DECLARABLE_ON_CREATE
+               and not (name == machine.field and data[name] == machine.initial)}
+    owner = data.get("owner")
+    if owner is not None and getattr(owner, "pk", owner) != actor.user.pk:
+        refused["owner"] = (f"owner: register it as your own, then {_OWNER} (a security admin may register "
+                            "it for someone else).")
+    return refused
+
+
+def _creation_data(*, actor: Actor, model, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A person registers with the descriptive fields, owner (themselves), team, privilege and scopes."""
+    data = _only(data, OWNED_FIELDS[model])
+    refused = creation_refusals(actor=actor, model=model, data=data)
+    if refused:
+        raise ValidationError(refused)
+    if actor.kind != "system" and "owner" not in data:
+        data["owner"] = actor.user
+    machine = states.machine_for(model)
+    data.setdefault(machine.field, machine.initial)
+    return data
 
 
 def _check_owner_active(data: Mapping[str, Any]) -> None:
@@ -59,9 +167,7 @@ def _check_owner_active(data: Mapping[str, Any]) -> None:
 
 def _create_owned(*, actor: Actor, model, data: Mapping[str, Any], action: str):
     ensure_may_write(actor)
-    data = _only(data, OWNED_FIELDS[model])
-    if actor.kind != "system" and "owner" not in data:
-        data["owner"] = actor.user
+    data = _creation_data(actor=actor, model=model, data=data)
     _check_owner_active(data)
     with transaction.atomic():
         instance = model()
@@ -77,24 +183,29 @@ def _create_owned(*, actor: Actor, model, data: Mapping[str, Any], action: str):
     return instance
 
 
+def model_update(*, instance, fields, data: Mapping[str, Any]) -> bool:
+    """Apply data to instance, only the fields named (the kind's allow-list); True when something changed."""
+    data = _only(data, fields)
+    before = snapshot(instance, fields)
+    m2m = apply_and_validate(instance, data, text_fields=data.keys())
+    instance.save()
+    for name, values in m2m.items():
+        getattr(instance, name).set(values)
+    return snapshot(instance, fields) != before
+
+
 def _update_owned(*, actor: Actor, instance, data: Mapping[str, Any], action: str):
-    data = _only(data, OWNED_FIELDS[type(instance)])
-    _check_owner_active(data)
+    """A plain edit: descriptive fields only; a gated field sent with a new value is refused, naming its operation."""
+    model = type(instance)
+    data = _only(data, OWNED_FIELDS[model])
     with transaction.atomic():
-        instance = type(instance).objects.select_for_update().get(pk=instance.pk)
+        instance = model.objects.select_for_update().get(pk=instance.pk)
         ensure_can_change(actor, instance)
-        fields = OWNED_FIELDS[type(instance)]
-        before = snapshot(instance, fields)
-        old_team = instance.team
-        m2m = apply_and_validate(instance, data, text_fields=data.keys())
-        instance.save()
-        for name, values in m2m.items():
-            getattr(instance, name).set(values)
-        if instance.team_id != (old_team.pk if old_team else None):
-            permissions.revoke_team(instance, old_team)
-            permissions.grant_team(instance, instance.team)
+        data = refuse_gated_changes(instance, data)
+        before = snapshot(instance, OWNED_FIELDS[model])
+        model_update(instance=instance, fields=DESCRIPTIVE_FIELDS[model], data=data)
         ensure_still_in_scope(actor, instance)
-        after = snapshot(instance, fields)
+        after = snapshot(instance, OWNED_FIELDS[model])
         if before != after:
             record(actor=actor, action=action, instance=instance, summary=f"Updated {instance}", before=before,
                    after=after)
@@ -106,26 +217,23 @@ def system_create(*, actor: Actor, data: Mapping[str, Any]) -> System:
 
 
 def system_update(*, actor: Actor, system: System, data: Mapping[str, Any]) -> System:
-    if data.get("lifecycle") == SystemLifecycle.RETIRED and system.lifecycle != SystemLifecycle.RETIRED:
-        raise ValidationError({"lifecycle": "Retire a system with the retire action, which records the reason."})
     return _update_owned(actor=actor, instance=system, data=data, action="system.update")
 
 
-def system_retire(*, actor: Actor, system: System, reason: str) -> System:
-    """Retire a system. Its remaining active credentials become findings until deprovisioned."""
+def system_retire(*, actor: Actor, system: System, reason: str, approval_request=None) -> System:
+    """Retire a system: a security admin, or an approved retirement request. Its credentials are deprovisioned."""
     if not reason.strip():
         raise ValidationError({"reason": "Say why the system is retired."})
     with transaction.atomic():
         system = System.objects.select_for_update().get(pk=system.pk)
-        ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
+        if approval_request is None:
+            ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
         if system.lifecycle == SystemLifecycle.RETIRED:
             raise ValidationError({"lifecycle": "This system is already retired."})
-        before = snapshot(system, ("lifecycle", "retired_at"))
-        system.lifecycle = SystemLifecycle.RETIRED
-        system.retired_at = timezone.now()
-        system.save(update_fields=["lifecycle", "retired_at", "updated_at"])
-        record(actor=actor, action="system.retire", instance=system, summary=f"Retired {system}: {reason}",
-               before=before, after=snapshot(system, ("lifecycle", "retired_at")))
+        states.state_transition(actor=actor, instance=system, action="system.retire",
+                                transition="retire" if approval_request is None else "retire_on_request",
+                                approval_request=approval_request, fields={"retired_at": timezone.now()},
+                                summary=f"Retired {system}: {reason}")
     return system
 
 
@@ -178,28 +286,43 @@ def workflow_create(*, actor: Actor, data: Mapping[str, Any]) -> Workflow:
 
 
 def workflow_update(*, actor: Actor, workflow: Workflow, data: Mapping[str, Any]) -> Workflow:
-    if data.get("status") == WorkflowStatus.RETIRED and workflow.status != WorkflowStatus.RETIRED:
-        raise ValidationError({"status": "Retire a workflow with the retire action, which records the reason."})
     _ensure_may_set_approval_path(actor, workflow.approval_policy_id, data)
     return _update_owned(actor=actor, instance=workflow, data=data, action="workflow.update")
 
 
-def workflow_retire(*, actor: Actor, workflow: Workflow, reason: str) -> Workflow:
+def workflow_retire(*, actor: Actor, workflow: Workflow, reason: str, approval_request=None) -> Workflow:
+    """Retire a workflow: a security admin, or an approved retirement request."""
     if not reason.strip():
         raise ValidationError({"reason": "Say why the workflow is retired."})
     with transaction.atomic():
         workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-        ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
+        if approval_request is None:
+            ensure_security_admin(actor)  # owners file a retirement request (approvals) instead
         if workflow.status == WorkflowStatus.RETIRED:
             raise ValidationError({"status": "This workflow is already retired."})
-        before = snapshot(workflow, ("status", "retired_at"))
-        workflow.status = WorkflowStatus.RETIRED
-        workflow.retired_at = timezone.now()
-        workflow.save(update_fields=["status", "retired_at", "updated_at"])
-        record(actor=actor, action="workflow.retire", instance=workflow,
-               summary=f"Retired {workflow}: {reason}", before=before,
-               after=snapshot(workflow, ("status", "retired_at")))
+        states.state_transition(actor=actor, instance=workflow, action="workflow.retire",
+                                transition="retire" if approval_request is None else "retire_on_request",
+                                approval_request=approval_request, fields={"retired_at": timezone.now()},
+                                summary=f"Retired {workflow}: {reason}")
     return workflow
+
+
+def credential_change_privilege(*, actor: Actor, credential: Credential, scopes: list[str], privilege_level: str,
+                                approval_request) -> Credential:
+    """The one write of a credential's scopes and privilege level after creation: an approved scope change."""
+    if not states.approval_matches(approval_request, ApprovalAction.PRIVILEGED_SCOPE_CHANGE, credential):
+        raise ValidationError({"scopes": f"scopes: {_SCOPES}."})
+    fields = ("scopes", "privilege_level")
+    with transaction.atomic():
+        credential = Credential.objects.select_for_update().get(pk=credential.pk)
+        before = snapshot(credential, fields)
+        credential.scopes, credential.privilege_level = list(scopes), privilege_level
+        credential.full_clean()
+        credential.save(update_fields=[*fields, "updated_at"])
+        record(actor=actor, action="credential.scope_change", instance=credential,
+               summary=f"Scopes of {credential} changed (request #{approval_request.pk})", before=before,
+               after=snapshot(credential, fields))
+    return credential
 
 
 def binding_create(*, actor: Actor, data: Mapping[str, Any]) -> Binding:
@@ -254,3 +377,12 @@ WRITES: dict[str, KindWrites] = {
         create=lambda actor, data: secret_store_create(actor=actor, data=data),
         update=lambda actor, obj, data: secret_store_update(actor=actor, store=obj, data=data)),
 }
+
+
+def gated_fields_markdown() -> str:
+    """The gated fields of each kind and the operation that changes each, as docs/integrations.md shows them."""
+    lines = ["| resource | read-only field | changed by |", "| --- | --- | --- |"]
+    for model, fields in GATED_FIELDS.items():
+        resource = f"`{model._meta.verbose_name_plural.replace(' ', '-')}`"
+        lines += [f"| {resource} | `{name}` | {operation} |" for name, operation in fields.items()]
+    return "\n".join(lines) + "\n"

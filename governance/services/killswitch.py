@@ -25,6 +25,7 @@ from governance.choices import CredentialStatus, DrillResult, WorkflowStatus
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError
 from governance.models import Credential, Workflow
+from governance.models.approvals import ApprovalRequest
 from governance.models.lifecycle import (
     KillSwitchActivation,
     KillSwitchMode,
@@ -38,9 +39,9 @@ from governance.services.common import ensure_may_write, record, snapshot
 from governance.services.lifecycle import (
     approval_granted,
     credential_for_connector,
-    credential_record_change,
     lifecycle_actor,
 )
+from governance.services.states import StateChangeRefused, state_transition
 from governance.services.webhooks import webhook_event_emit
 
 logger = logging.getLogger(__name__)
@@ -74,12 +75,10 @@ def _start(*, actor: Actor, workflow: Workflow, mode: str, reason: str, approval
         workflow_status_before=workflow.status, approval_request_id=approval_request_id, started_at=timezone.now())
 
 
-def _set_workflow_status(*, actor: Actor, workflow: Workflow, status: str, summary: str, action: str) -> None:
-    before = snapshot(workflow, ("status",))
-    workflow.status = status
-    workflow.save(update_fields=["status", "updated_at"])
-    record(actor=actor, action=action, instance=workflow, summary=summary[:500], before=before,
-           after=snapshot(workflow, ("status",)))
+def _set_workflow_status(*, actor: Actor, workflow: Workflow, transition: str, summary: str, action: str,
+                         approval_request=None) -> None:
+    state_transition(actor=actor, instance=workflow, transition=transition, summary=summary, action=action,
+                     approval_request=approval_request)
 
 
 def _enqueue(activation: KillSwitchActivation) -> None:
@@ -113,8 +112,7 @@ def kill_switch_activate(*, actor: Actor, workflow: Workflow, reason: str) -> Ki
                 step.detail = f"Already {credential.get_status_display().lower()}."
             steps.append(step)
         KillSwitchStep.objects.bulk_create(steps)
-        _set_workflow_status(actor=actor, workflow=workflow, status=WorkflowStatus.SUSPENDED,
-                             action="workflow.kill_switch",
+        _set_workflow_status(actor=actor, workflow=workflow, transition="kill_switch", action="workflow.kill_switch",
                              summary=f"Kill switch on {workflow} (activation #{activation.pk}): {reason}")
         webhook_event_emit(event_type="kill_switch.activated", payload={
             "activation_id": activation.pk, "workflow_id": workflow.pk, "workflow": workflow.name,
@@ -186,8 +184,8 @@ def kill_switch_reactivate(*, actor: Actor, workflow: Workflow, approval_request
                                  action=StepAction.REACTIVATE_CREDENTIAL, label=f"Reactivate {credential}")
                   for position, credential in enumerate(credentials_suspended_by_kill_switch(workflow), start=2)]
         KillSwitchStep.objects.bulk_create(steps)
-        _set_workflow_status(actor=actor, workflow=workflow, status=WorkflowStatus.ACTIVE,
-                             action="workflow.reactivate",
+        _set_workflow_status(actor=actor, workflow=workflow, transition="reactivate", action="workflow.reactivate",
+                             approval_request=approval_request,
                              summary=f"Reactivated {workflow} (request #{approval_request.pk}): {reason}")
         _enqueue(activation)
     return activation
@@ -221,22 +219,27 @@ def _act(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[
 def _record_step(activation, step, credential, actor, *, ok, detail, proof, result) -> None:
     with transaction.atomic():
         if ok and step.action == StepAction.SUSPEND_CREDENTIAL:
-            if not credential_record_change(
-                    actor=actor, credential=credential, values={"status": CredentialStatus.SUSPENDED},
-                    expected_status=CredentialStatus.ACTIVE, action="credential.suspend",
-                    summary=f"{credential} suspended by the kill switch of {activation.workflow}: {detail}"[:500]):
+            try:
+                state_transition(actor=actor, instance=credential, transition="suspend", action="credential.suspend",
+                                 summary=f"{credential} suspended by the kill switch of {activation.workflow}: "
+                                         f"{detail}")
+            except StateChangeRefused:
                 detail = f"{detail} (its status had already changed in Steward)"
         elif ok and step.action == StepAction.REACTIVATE_CREDENTIAL:
-            values = {"status": CredentialStatus.ACTIVE}
+            values = {}
             rotation = getattr(result, "rotation", None)
             if rotation is not None:
                 values.update(identifier=rotation.identifier, store_path=rotation.store_path,
                               store_version=rotation.version, fingerprint=rotation.fingerprint,
                               expires_at=rotation.expires_at, issued_at=rotation.rotated_at,
                               last_rotated_at=rotation.rotated_at)
-            credential_record_change(actor=actor, credential=credential, values=values,
-                                     expected_status=CredentialStatus.SUSPENDED, action="credential.reactivate",
-                                     summary=f"{credential} active again with {activation.workflow}: {detail}"[:500])
+            try:
+                state_transition(actor=actor, instance=credential, transition="reactivate", fields=values,
+                                 action="credential.reactivate", approval_request=_request_of(activation),
+                                 approval_target=activation.workflow,
+                                 summary=f"{credential} active again with {activation.workflow}: {detail}")
+            except StateChangeRefused:
+                detail = f"{detail} (its status had already changed in Steward)"
         elif not ok and step.action != StepAction.PROBE_CREDENTIAL:
             audit_append(actor=actor, action=f"credential.{step.action.split('_')[0]}_failed", target=credential,
                          summary=f"{step.label} failed ({activation}): {detail}"[:500],
@@ -244,6 +247,10 @@ def _record_step(activation, step, credential, actor, *, ok, detail, proof, resu
         KillSwitchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
             status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED, detail=detail[:1000], proof=proof,
             finished_at=timezone.now())
+
+
+def _request_of(activation: KillSwitchActivation):
+    return ApprovalRequest.objects.filter(pk=activation.approval_request_id).first()
 
 
 def kill_switch_run(*, activation_id: int, task_id: str = "") -> KillSwitchActivation:

@@ -58,8 +58,11 @@ def credential_record_change(*, actor: Actor, credential: Credential, values: Ma
     """Write proven facts onto a credential, with its audit event. Call inside the caller's transaction.
 
     expected_status makes the write a compare-and-set: when the credential's status is no longer
-    that (another actor changed it), nothing is written and False is returned.
+    that (another actor changed it), nothing is written and False is returned. The status itself
+    changes only through services.states.
     """
+    if "status" in values:
+        raise ValueError("A credential's status changes through services.states.state_transition().")
     fields = list(values)
     queryset = Credential.objects.filter(pk=credential.pk)
     if expected_status is not None:
@@ -83,6 +86,8 @@ def credential_record_changes(*, actor: Actor, changes: list[tuple[Credential, M
     """
     if not changes:
         return
+    if any("status" in values for _credential, values, _action, _summary in changes):
+        raise ValueError("A credential's status changes through services.states.state_transition().")
     now = timezone.now()
     by_fields: dict[tuple[str, ...], list[Credential]] = {}
     events = []

@@ -18,6 +18,7 @@ from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
+from governance.services import states
 from governance.views.common import (
     deny_unless,
     detail_tabs,
@@ -164,6 +165,7 @@ def object_detail(request, kind: str, pk: int):
         "tab": tab,
         "tabs": detail_tabs(pages.tabs, counts),
         "may_change": permissions.can(request.user, permissions.CHANGE, obj),
+        "transitions": direct_transitions(obj),
         "history": selectors.object_history(obj=obj)[:200] if tab == "history" else None,
     }
     if tab == "findings":
@@ -245,6 +247,35 @@ def object_retire(request, kind: str, pk: int):
         "explanation": "Retiring records the reason in the audit trail. Credentials that only this uses must "
                        "then be deprovisioned.", "submit": "Retire", "danger": True,
     })
+
+
+@login_required
+@require_http_methods(["POST"])
+def object_transition(request, kind: str, pk: int):
+    """The buttons of the transitions a person asks for directly (activate, begin retirement)."""
+    pages = PAGES[kind]
+    obj = get_restricted_or_404(pages.model, request.user, pk)
+    ensure_can_change_or_404(request.user, obj)
+    try:
+        states.direct_transition(actor=Actor.for_user(request.user), instance=obj,
+                                 transition=request.POST.get("transition", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or "You may not do this.")
+    else:
+        messages.success(request, f"{obj}: {request.POST['transition'].replace('_', ' ')} done.")
+    return redirect(obj.get_absolute_url())
+
+
+def direct_transitions(obj) -> list[tuple[str, str]]:
+    """(name, label) of the direct transitions open from obj's current state, for its detail page."""
+    machine = states.MACHINES.get(type(obj))
+    if machine is None:
+        return []
+    current = getattr(obj, machine.field)
+    return [(t.name, t.name.replace("_", " ").capitalize()) for t in machine.transitions_from(current)
+            if t.name in states.DIRECT[type(obj)]]
 
 
 @login_required

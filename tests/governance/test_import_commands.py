@@ -94,13 +94,14 @@ def test_dry_run_saves_nothing(db):
 
 def test_import_as_a_person_uses_their_permissions(estate, personas, tmp_path):
     path = tmp_path / "credentials.csv"
-    path.write_text(f"system,identifier,status\npayments-db,{estate['credential'].identifier},suspended\n"
-                    f"platform-k8s,{estate['other_credential'].identifier},suspended\n")
+    # (notes, not status: a plain import no longer changes a gated field, see test_walk_around.py)
+    path.write_text(f"system,identifier,notes\npayments-db,{estate['credential'].identifier},rotated by hand\n"
+                    f"platform-k8s,{estate['other_credential'].identifier},rotated by hand\n")
 
     error, err = run_failing("import_inventory", str(path), "--as", personas.owner.username)
     assert "line 3, field system: No system 'platform-k8s'" in err
 
-    path.write_text(f"system,identifier,status\npayments-db,{estate['credential'].identifier},suspended\n")
+    path.write_text(f"system,identifier,notes\npayments-db,{estate['credential'].identifier},rotated by hand\n")
     out, _ = run("import_inventory", str(path), "--as", personas.owner.username)
     assert "credentials: 0 created, 1 updated" in out
     event = AuditEvent.objects.get(action="credential.update")

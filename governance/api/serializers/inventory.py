@@ -10,8 +10,25 @@ from governance.models import Binding, Credential, Person, SecretStore, System, 
 from governance.services import inventory as inventory_services
 
 
+def gated(model) -> tuple[str, ...]:
+    return tuple(inventory_services.GATED_FIELDS[model])
+
+
 class OwnedSerializer(serializers.ModelSerializer):
-    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), allow_null=True, required=False)
+    """Gated fields (state, owner, backup team, ...) are read-only: each changes through its own operation,
+    and a PATCH or PUT that sends one with a new value answers 400 naming that operation (services.inventory)."""
+
+    owner = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                               help_text="Changed by an ownership transfer.")
+    team = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                              help_text="Changed by an ownership transfer.")
+
+
+class RegistrationFields(serializers.Serializer):
+    """On registration (POST) the gated fields may be declared; the service decides who may set which."""
+
+    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), allow_null=True, required=False,
+                                               help_text="Yourself unless you are a security admin.")
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
 
 
@@ -20,8 +37,13 @@ class SystemSerializer(OwnedSerializer):
 
     class Meta:
         model = System
-        fields = ("id", *inventory_services.SYSTEM_FIELDS, "retired_at", "credential_count", "created_at",
+        fields = ("id", *inventory_services.OWNED_FIELDS[System], "retired_at", "credential_count", "created_at",
                   "updated_at")
+        read_only_fields = (*gated(System), "retired_at", "created_at", "updated_at")
+
+
+class SystemRegistrationSerializer(RegistrationFields, SystemSerializer):
+    class Meta(SystemSerializer.Meta):
         read_only_fields = ("retired_at", "created_at", "updated_at")
 
 
@@ -37,22 +59,27 @@ class SecretStoreSerializer(serializers.ModelSerializer):
         read_only_fields = ("created_at", "updated_at")
 
 
-CREDENTIAL_WRITE_FIELDS = tuple(f for f in inventory_services.CREDENTIAL_FIELDS)
-
-
 class CredentialSerializer(OwnedSerializer):
-    scopes = StringListField(required=False)
+    scopes = StringListField(read_only=True, help_text="Changed by a privileged scope change request.")
     workflow_count = serializers.IntegerField(read_only=True, default=0)
 
     class Meta:
         model = Credential
-        fields = ("id", *CREDENTIAL_WRITE_FIELDS, "last_attested_at", "workflow_count", "created_at", "updated_at")
-        read_only_fields = ("last_attested_at", "created_at", "updated_at")
+        fields = ("id", *inventory_services.OWNED_FIELDS[Credential], "last_attested_at", "workflow_count",
+                  "created_at", "updated_at")
+        read_only_fields = (*gated(Credential), "last_attested_at", "created_at", "updated_at")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         restrict_field(self, "system", System)
         restrict_field(self, "store", SecretStore)
+
+
+class CredentialRegistrationSerializer(RegistrationFields, CredentialSerializer):
+    scopes = StringListField(required=False)
+
+    class Meta(CredentialSerializer.Meta):
+        read_only_fields = ("last_attested_at", "created_at", "updated_at")
 
 
 class WorkflowSerializer(OwnedSerializer):
@@ -61,14 +88,26 @@ class WorkflowSerializer(OwnedSerializer):
 
     class Meta:
         model = Workflow
-        fields = ("id", *inventory_services.WORKFLOW_FIELDS, "is_privileged", "retired_at", "last_attested_at",
-                  "credential_count", "created_at", "updated_at")
-        read_only_fields = ("retired_at", "last_attested_at", "created_at", "updated_at")
+        fields = ("id", *inventory_services.OWNED_FIELDS[Workflow], "is_privileged", "retired_at",
+                  "last_attested_at", "credential_count", "created_at", "updated_at")
+        read_only_fields = (*gated(Workflow), "retired_at", "last_attested_at", "created_at", "updated_at")
         extra_kwargs = {"systems": {"required": False}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         restrict_field(self, "systems", System)
+
+
+class WorkflowRegistrationSerializer(RegistrationFields, WorkflowSerializer):
+    class Meta(WorkflowSerializer.Meta):
+        read_only_fields = ("retired_at", "last_attested_at", "created_at", "updated_at")
+
+
+class TransitionSerializer(serializers.Serializer):
+    """A transition asked for by name (services.states.DIRECT lists which)."""
+
+    transition = serializers.CharField(max_length=40)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
 class BindingSerializer(serializers.ModelSerializer):

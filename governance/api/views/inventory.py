@@ -17,9 +17,13 @@ from governance.api.idempotency import idempotent
 from governance.api.serializers.common import ReasonSerializer
 from governance.api.serializers.inventory import (
     BindingSerializer,
+    CredentialRegistrationSerializer,
     CredentialSerializer,
     SecretStoreSerializer,
+    SystemRegistrationSerializer,
     SystemSerializer,
+    TransitionSerializer,
+    WorkflowRegistrationSerializer,
     WorkflowSerializer,
 )
 from governance.api.serializers.people import PersonSerializer, TeamSerializer
@@ -27,12 +31,25 @@ from governance.filtersets.integrations import BindingFilterSet, TeamFilterSet
 from governance.models import Binding
 from governance.selectors import integrations as directory
 from governance.services import inventory as inventory_services
+from governance.services import states
 
 
 class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardViewSet):
-    """List, read, register (POST) and change (PATCH) through the services."""
+    """List, read, register (POST) and change (PATCH, PUT) through the services.
 
+    Gated fields are read-only in the schema; when a PATCH or PUT sends one anyway, its raw value is
+    handed to the service, which refuses a changed value naming the operation to use (400) and lets
+    the unchanged current value pass.
+    """
+
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     kind = ""  # the key of its writes in inventory_services.WRITES
+    registration_serializer_class = None
+
+    def get_serializer_class(self):
+        if self.action == "create" and self.registration_serializer_class is not None:
+            return self.registration_serializer_class
+        return super().get_serializer_class()
 
     @idempotent
     def create(self, request):
@@ -41,11 +58,36 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Steward
         obj = inventory_services.WRITES[self.kind].create(self.actor, dict(serializer.validated_data))
         return Response(self.get_serializer(self.reread(obj)).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, pk=None):
+    def _change(self, request, *, partial: bool):
         obj = self.get_object()
-        serializer = self.get_serializer(obj, data=request.data, partial=True)
+        serializer = self.get_serializer(obj, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        obj = inventory_services.WRITES[self.kind].update(self.actor, obj, dict(serializer.validated_data))
+        data = dict(serializer.validated_data)
+        gated = inventory_services.GATED_FIELDS.get(type(obj), {})
+        if isinstance(request.data, dict):
+            data.update({name: request.data[name] for name in gated if name in request.data})
+        obj = inventory_services.WRITES[self.kind].update(self.actor, obj, data)
+        return Response(self.get_serializer(self.reread(obj)).data)
+
+    def partial_update(self, request, pk=None):
+        return self._change(request, partial=True)
+
+    def update(self, request, pk=None):
+        return self._change(request, partial=False)
+
+
+class TransitionMixin:
+    """POST .../transition/ for the transitions a person asks for directly (services.states.DIRECT)."""
+
+    @extend_schema(request=TransitionSerializer,
+                   summary="Make a declared state transition (activate, begin_retirement: see docs/architecture.md)")
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        obj = self.get_object()
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        states.direct_transition(actor=self.actor, instance=obj, transition=body.validated_data["transition"],
+                                 reason=body.validated_data.get("reason", ""))
         return Response(self.get_serializer(self.reread(obj)).data)
 
 
@@ -63,8 +105,9 @@ class RetireMixin:
 
 
 @extend_schema(tags=["inventory"])
-class SystemViewSet(RetireMixin, InventoryViewSet):
+class SystemViewSet(RetireMixin, TransitionMixin, InventoryViewSet):
     serializer_class = SystemSerializer
+    registration_serializer_class = SystemRegistrationSerializer
     filterset_class = filtersets.SystemFilterSet
     kind = "system"
 
@@ -83,8 +126,9 @@ class SecretStoreViewSet(InventoryViewSet):
 
 
 @extend_schema(tags=["inventory"])
-class CredentialViewSet(InventoryViewSet):
+class CredentialViewSet(TransitionMixin, InventoryViewSet):
     serializer_class = CredentialSerializer
+    registration_serializer_class = CredentialRegistrationSerializer
     filterset_class = filtersets.CredentialFilterSet
     kind = "credential"
 
@@ -93,8 +137,9 @@ class CredentialViewSet(InventoryViewSet):
 
 
 @extend_schema(tags=["inventory"])
-class WorkflowViewSet(RetireMixin, InventoryViewSet):
+class WorkflowViewSet(RetireMixin, TransitionMixin, InventoryViewSet):
     serializer_class = WorkflowSerializer
+    registration_serializer_class = WorkflowRegistrationSerializer
     filterset_class = filtersets.WorkflowFilterSet
     kind = "workflow"
 

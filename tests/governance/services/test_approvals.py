@@ -21,9 +21,8 @@ from governance.models.approvals import (
     may_transition,
 )
 from governance.services import approvals, inventory
-from governance.services.approvals_execution import workflow_reactivate
 from tests.conftest import actor
-from tests.factories import CredentialFactory, PersonFactory, WorkflowFactory
+from tests.factories import PersonFactory, WorkflowFactory
 from tests.factories_approvals import (
     A,
     file_request,
@@ -181,8 +180,11 @@ def test_approved_failed_records_the_reason(personas, estate, policy, django_cap
 
 def test_stale_target_fails_cleanly(personas, estate, policy):
     request = file_request(actor(personas.owner), A.PRIVILEGED_SCOPE_CHANGE, estate, personas)
-    inventory.credential_update(actor=actor(personas.owner), credential=estate["credential"],
-                                data={"scopes": ["deploy:read"]})
+    # A second scope change of the same credential is approved and executed first (a plain edit cannot do it).
+    narrower = approvals.approval_request_file(
+        actor=actor(personas.owner), action=A.PRIVILEGED_SCOPE_CHANGE, target=estate["credential"],
+        payload={"scopes": ["deploy:read"], "privilege_level": "read"}, justification="Read is enough")
+    approvals.approval_request_approve(actor=actor(personas.approver), request_id=narrower.pk)
     approvals.approval_request_approve(actor=actor(personas.approver), request_id=request.pk)
     request.refresh_from_db()
     estate["credential"].refresh_from_db()
@@ -440,24 +442,3 @@ def test_visibility_of_requests_and_their_targets(personas, estate, policy):
     approvals.approval_request_reject(actor=actor(personas.approver), request_id=request.pk, reason="no")
     assert not permissions.can(personas.approver, permissions.VIEW, estate["workflow"])
     assert sees(personas.approver)  # they decided it: it stays in their history
-
-
-# Reactivation service
-
-
-def test_workflow_reactivate_brings_back_its_suspended_credentials(personas, estate):
-    workflow, _ = payload_for(A.REACTIVATION, estate, personas)
-    shared = CredentialFactory(name="shared", status=CredentialStatus.SUSPENDED, owner=personas.owner)
-    other = WorkflowFactory(name="still-suspended", status=WorkflowStatus.SUSPENDED)
-    Binding.objects.create(workflow=workflow, credential=shared, purpose="x")
-    Binding.objects.create(workflow=other, credential=shared, purpose="x")
-    with pytest.raises(ValidationError):
-        workflow_reactivate(actor=Actor.system(), workflow=workflow, reason=" ")
-    workflow_reactivate(actor=Actor.system(task_id="t"), workflow=workflow, reason="incident closed")
-    workflow.refresh_from_db()
-    estate["credential"].refresh_from_db()
-    shared.refresh_from_db()
-    assert workflow.status == WorkflowStatus.ACTIVE and estate["credential"].status == CredentialStatus.ACTIVE
-    assert shared.status == CredentialStatus.SUSPENDED  # another suspended workflow still holds it down
-    with pytest.raises(ValidationError):
-        workflow_reactivate(actor=Actor.system(), workflow=workflow, reason="again")
