@@ -5,14 +5,20 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance import permissions
-from governance.api.serializers.common import JSONObjectField, StringListField, restrict_field
+from governance.api.serializers.common import (
+    IdField,
+    JSONObjectField,
+    ModelSerializer,
+    StringListField,
+    restrict_field,
+)
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
 
 
-class OwnedSerializer(serializers.ModelSerializer):
-    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), allow_null=True, required=False)
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
+class OwnedSerializer(ModelSerializer):
+    owner = IdField(queryset=Person.objects.active(), allow_null=True, required=False)
+    team = IdField(queryset=Team.objects.all(), allow_null=True, required=False)
 
 
 class SystemSerializer(OwnedSerializer):
@@ -25,7 +31,7 @@ class SystemSerializer(OwnedSerializer):
         read_only_fields = ("retired_at", "created_at", "updated_at")
 
 
-class SecretStoreSerializer(serializers.ModelSerializer):
+class SecretStoreSerializer(ModelSerializer):
     settings = JSONObjectField(required=False, help_text="Non-secret connection settings.")
     is_managed = serializers.BooleanField(read_only=True)
     credential_count = serializers.IntegerField(read_only=True, default=0)
@@ -71,7 +77,7 @@ class WorkflowSerializer(OwnedSerializer):
         restrict_field(self, "systems", System)
 
 
-class BindingSerializer(serializers.ModelSerializer):
+class BindingSerializer(ModelSerializer):
     scopes_used = StringListField(required=False)
 
     class Meta:
