@@ -35,6 +35,16 @@ def backfill(apps, schema_editor):
         IdempotencyRecord.objects.filter(pk=record.pk).update(lease_expires_at=record.created_at + IDEMPOTENCY_LEASE)
 
 
+SQLITE_APPEND_ONLY = """CREATE TRIGGER IF NOT EXISTS governance_auditevent_no_update BEFORE UPDATE ON governance_auditevent
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only (UPDATE refused)'); END;"""
+
+
+def restore_sqlite_append_only(apps, schema_editor):
+    """SQLite adds a NOT NULL column by rebuilding the table, which drops its triggers: put 0002's back."""
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(SQLITE_APPEND_ONLY)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -53,6 +63,7 @@ class Migration(migrations.Migration):
             name='client_request_id',
             field=models.CharField(blank=True, default='', help_text="The client's X-Request-ID, as sent (evidence, not an identity).", max_length=128),
         ),
+        migrations.RunPython(restore_sqlite_append_only, migrations.RunPython.noop),
         migrations.AddField(
             model_name='idempotencyrecord',
             name='lease_expires_at',
