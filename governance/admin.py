@@ -1,6 +1,8 @@
 """The admin is read-only for the domain: every write goes through the audited services."""
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
 
@@ -14,6 +16,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Groups are roles (Auditors, Security admins) and teams: renaming one changes who holds a role and
+# deleting one drops its members' rights, with no audit event. Both change through the services
+# (role_member_add/remove, team_create, team_member_add); here they are only shown.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class ReadOnlyGroupAdmin(ReadOnlyAdmin, GroupAdmin):
+    list_display = ("name",)
 
 
 @admin.register(Person)

@@ -36,6 +36,9 @@ REDACTED_FIELDS = frozenset({"password", "token", "token_hash", "secret", "secre
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("steward_request_id", default="")
 _source_address: contextvars.ContextVar[str | None] = contextvars.ContextVar("steward_source", default=None)
+# What the client called its request (X-Request-ID): kept apart, never the server's request id.
+_client_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("steward_client_request_id", default="")
+CLIENT_REQUEST_ID_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -73,17 +76,28 @@ class Actor:
         return self.user
 
 
-def set_request_context(*, request_id: str, source_address: str | None):
-    return _request_id.set(request_id), _source_address.set(source_address)
+def set_request_context(*, request_id: str, source_address: str | None, client_request_id: str = ""):
+    """request_id is the server's own (new_request_id()); client_request_id what the client sent, cleaned."""
+    return (_request_id.set(request_id), _source_address.set(source_address),
+            _client_request_id.set(clean_client_request_id(client_request_id)))
 
 
 def reset_request_context(tokens) -> None:
     _request_id.reset(tokens[0])
     _source_address.reset(tokens[1])
+    _client_request_id.reset(tokens[2])
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def clean_client_request_id(value: str | None) -> str:
+    """A client's X-Request-ID as evidence only: printable ASCII, at most CLIENT_REQUEST_ID_MAX characters."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isprintable():
+        return ""
+    return value[:CLIENT_REQUEST_ID_MAX]
 
 
 def jsonable(value: Any) -> Any:
@@ -139,6 +153,8 @@ def canonical_event_bytes(event: AuditEvent) -> bytes:
         "request_id": event.request_id,
         "source_address": event.source_address,
     }
+    if event.client_request_id:  # only when given, so events written before the field verify unchanged
+        payload["client_request_id"] = event.client_request_id
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -211,6 +227,7 @@ def audit_append(
         summary=summary[:500],
         changes=jsonable(changes or {}),
         request_id=_request_id.get(),
+        client_request_id=_client_request_id.get(),
         source_address=_source_address.get(),
     )
     digest = content_digest(event)  # computed before the chain lock: the critical section stays short
@@ -227,7 +244,7 @@ def audit_append(
 
 _PG_COLUMNS = (
     "occurred_at", "actor_kind", "actor_id", "actor_label", "on_behalf_of_id", "task_id", "action", "object_type",
-    "object_id", "object_repr", "summary", "changes", "request_id", "source_address",
+    "object_id", "object_repr", "summary", "changes", "request_id", "source_address", "client_request_id",
 )
 _PG_CASTS = {"changes": "%s::jsonb", "source_address": "%s::inet"}
 _PG_INSERT = (
@@ -272,6 +289,7 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
     key = chain_key()
     sequence, prev_hash = _lock_and_read_head()
     now, request_id, source = timezone.now(), _request_id.get(), _source_address.get()
+    client_request_id = _client_request_id.get()
     rows = []
     for pending in events:
         sequence += 1
@@ -281,7 +299,7 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
             task_id=actor.task_id, action=pending.action, object_type=pending.object_type,
             object_id=str(pending.object_id), object_repr=pending.object_repr[:300], summary=pending.summary[:500],
             changes=jsonable(pending.changes or {}), request_id=request_id, source_address=source,
-            prev_hash=prev_hash,
+            client_request_id=client_request_id, prev_hash=prev_hash,
         )
         event.hash = prev_hash = link_hash(sequence, event.prev_hash, content_digest(event), key=key)
         rows.append(event)

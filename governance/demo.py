@@ -129,7 +129,7 @@ class _EstateBuilder:
         self.departures = {"reassigned": 0, "orphaned": 0}
 
     def build(self, password: str) -> dict[str, int]:
-        roles.ensure_role_groups()
+        people.role_groups_ensure(actor=self.actor)
         self._people_and_teams()
         self._systems()
         self._stores()
@@ -161,8 +161,8 @@ class _EstateBuilder:
                 actor=self.actor, name=team.name, manager=self.people[team.manager], members=members,
                 description=team.description,
             )
-        people.role_grant(actor=self.actor, person=self.people["demo-auditor"], role=roles.AUDITORS)
-        people.role_grant(actor=self.actor, person=self.people["demo-secadmin"], role=roles.SECURITY_ADMINS)
+        people.role_member_add(actor=self.actor, person=self.people["demo-auditor"], role=roles.AUDITORS)
+        people.role_member_add(actor=self.actor, person=self.people["demo-secadmin"], role=roles.SECURITY_ADMINS)
 
     def _passwords(self, password: str) -> None:
         """Active people and personas sign in with the demo password; departed people cannot.

@@ -2,10 +2,9 @@
 
 Object-level rights (owner, team) live in django-guardian grants; these roles are the few
 estate-wide ones: auditors read everything and change nothing; security admins manage
-policies, the catalogue and kill switches.
+policies, the catalogue and kill switches. The groups and their membership change only through
+the audited services in governance.services.people (role_groups_ensure, role_member_add/remove).
 """
-
-from django.contrib.auth.models import Group
 
 AUDITORS = "Auditors"
 SECURITY_ADMINS = "Security admins"
@@ -41,7 +40,3 @@ def is_auditor(user) -> bool:
 def reads_everything(user) -> bool:
     return is_security_admin(user) or is_auditor(user)
 
-
-def ensure_role_groups() -> None:
-    for name in ROLE_GROUPS:
-        Group.objects.get_or_create(name=name)

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect, resolve_url
 
-from governance.audit import new_request_id, reset_request_context, set_request_context
+from governance.audit import clean_client_request_id, new_request_id, reset_request_context, set_request_context
 
 SESSION_STARTED = "steward_session_started"
 SESSION_SEEN = "steward_session_seen"
@@ -38,15 +38,21 @@ class SessionLifetimeMiddleware:
 
 
 class AuditContextMiddleware:
-    """Every audit event written during a request carries its request id and source address."""
+    """Every audit event written during a request carries its request id and source address.
+
+    The request id is always the server's own: a client's X-Request-ID is kept apart as
+    client_request_id (cleaned, capped), so nobody can make their events share another's id.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID", "")[:64] or new_request_id()
+        request_id = new_request_id()
         request.request_id = request_id
-        tokens = set_request_context(request_id=request_id, source_address=request.META.get("REMOTE_ADDR"))
+        request.client_request_id = clean_client_request_id(request.headers.get("X-Request-ID"))
+        tokens = set_request_context(request_id=request_id, source_address=request.META.get("REMOTE_ADDR"),
+                                     client_request_id=request.client_request_id)
         try:
             response = self.get_response(request)
         finally:

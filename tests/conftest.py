@@ -46,7 +46,8 @@ class Personas:
 
 @pytest.fixture
 def personas(db):
-    roles.ensure_role_groups()
+    for name in roles.ROLE_GROUPS:  # test bootstrap; production creates them through role_groups_ensure
+        Group.objects.get_or_create(name=name)
     team = TeamFactory(name="Payments")
     other_team = TeamFactory(name="Platform")
     owner = PersonFactory(username="olivia.owner", teams=[team])

@@ -12,11 +12,14 @@ from __future__ import annotations
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
+
+from governance.services.duplicates import unique_violation_error
 
 MESSAGES = {
     400: "The request is not valid.",
@@ -67,6 +70,12 @@ def error_response(request, status_code: int, code: str, message: str, fields: d
 def exception_handler(exc, context):
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error in the one format."""
     request = context.get("request")
+    if isinstance(exc, IntegrityError):
+        # Two identical creates at once: the loser of the unique constraint hears 409 naming the field.
+        duplicate = unique_violation_error(exc)
+        if duplicate is None:
+            return None
+        exc = Conflict(duplicate.message_dict)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
         exc = exceptions.ValidationError(detail)

@@ -37,11 +37,17 @@ class StewardAutoSchema(AutoSchema):
             description="Integrations only: the username of the person the integration acts for (default: its "
                         "owner). The person must be active and the owner, a member of the integration's team, "
                         "or explicitly allowed."))
+        parameters.append(OpenApiParameter(
+            "X-Request-ID", str, OpenApiParameter.HEADER, required=False,
+            description="Your own reference for the request (printable ASCII, at most 128 characters): stored as "
+                        "client_request_id on its audit events. The response's X-Request-ID is always the "
+                        "server's own request id."))
         if self.method == "POST" and self.is_idempotent():
             parameters.append(OpenApiParameter(
                 IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False,
                 description="Any unique string (a UUID): retrying with the same key and body returns the first "
-                            "response; the same key with another body is a 409."))
+                            "committed response, also after a 5xx; the same key with another body is a 409, as "
+                            "is a key whose request is still running (for at most its 2-minute lease)."))
         return parameters
 
     def _get_response_bodies(self, direction="response"):

@@ -128,6 +128,10 @@ class ApprovalRequest(models.Model):
     result = GenericForeignKey("result_content_type", "result_object_id")
     payload = models.JSONField(default=dict, blank=True, help_text="The proposed change, validated.")
     target_fingerprint = models.CharField(max_length=64, blank=True)
+    payload_fingerprint = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="Hash of the target's type and the proposed change: one pending request per action, target "
+                  "and fingerprint (empty on requests filed before it existed).")
     requested_by = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="approval_requests")
     filed_by_integration_id = models.BigIntegerField(null=True, blank=True)
     filed_by_label = models.CharField(max_length=200, blank=True)
@@ -179,6 +183,12 @@ class ApprovalRequest(models.Model):
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
                                    name="approvalrequest_expires_after_filing"),
+            models.UniqueConstraint(
+                fields=["action", "target_object_id", "payload_fingerprint"],
+                condition=Q(status=ApprovalStatus.PENDING) & ~Q(payload_fingerprint=""),
+                name="approvalrequest_one_pending_per_fingerprint",
+                violation_error_message="The same request is already pending for this object.",
+            ),
         ]
 
     def __str__(self):

@@ -30,7 +30,9 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=300, blank=True)
     summary = models.CharField(max_length=500)
     changes = models.JSONField(default=dict, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, help_text="The server's own id of the request.")
+    client_request_id = models.CharField(max_length=128, blank=True, default="",
+                                         help_text="The client's X-Request-ID, as sent (evidence, not an identity).")
     source_address = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)

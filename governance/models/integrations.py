@@ -118,7 +118,11 @@ class IntegrationToken(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to a POST with an Idempotency-Key, per principal (integration or person)."""
+    """The first response to a POST with an Idempotency-Key, per principal (integration or person).
+
+    While the request runs, the key is held by a lease (lease_token until lease_expires_at); the
+    response is written in the transaction of the work, so a committed result is always replayed.
+    """
 
     key = models.CharField(max_length=255)
     principal = models.CharField(max_length=64)
@@ -129,11 +133,17 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in progress.")
     response_body = models.JSONField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, help_text="The request that holds the key.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="While in progress: after this, the key may be retried.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_unique_per_principal"),
+            models.CheckConstraint(
+                condition=models.Q(response_status__isnull=False) | models.Q(lease_expires_at__isnull=False),
+                name="idempotency_in_progress_has_lease"),
         ]
         indexes = [models.Index(fields=["created_at"])]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance import permissions
@@ -34,10 +34,12 @@ from governance.services.approvals_execution import execute_approved, load_targe
 from governance.services.approvals_registry import (
     fingerprint,
     get_action,
+    payload_fingerprint,
     payload_to_json,
     register_approval_action,
 )
 from governance.services.common import ensure_may_write
+from governance.services.duplicates import is_unique_violation
 from governance.transitions import compare_and_set
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
 ]
 SWEEP_TASK_ID = "approval-sweep"
 TICKET_FIELDS = ("system", "key", "url")
+DUPLICATE_PENDING = "approvalrequest_one_pending_per_fingerprint"
 
 
 class ApprovalAlreadyDecided(ValidationError):
@@ -219,30 +222,46 @@ def approval_request_file(*, actor: Actor, action: str, target=None, payload: di
     if spec.may_file is not None and (reason := spec.may_file(person=person, target=target)):
         raise PermissionDenied(reason)
     clean = payload_to_json(spec.validate(requester=person, target=target, payload=payload or {}))
+    content_type = ContentType.objects.get_for_model(target) if target is not None else None
+    payload_key = payload_fingerprint(
+        target_type=f"{content_type.app_label}.{content_type.model}" if content_type else "", payload=clean)
+    target_object_id = str(target.pk) if target is not None else ""
     with transaction.atomic():
         policy = policy_for(action=action, target=target)
-        if target is not None and any(p == clean for p in ApprovalRequest.objects.filter(
-                action=action, status=ApprovalStatus.PENDING,
-                target_content_type=ContentType.objects.get_for_model(target),
-                target_object_id=str(target.pk)).values_list("payload", flat=True)):
-            raise ValidationError({"action": "The same request is already pending for this object."})
+        _refuse_duplicate(action=action, target_object_id=target_object_id, payload_key=payload_key)
         now = timezone.now()
-        request = ApprovalRequest.objects.create(
-            action=action, policy=policy, payload=clean, requested_by=person,
-            target_content_type=ContentType.objects.get_for_model(target) if target is not None else None,
-            target_object_id=str(target.pk) if target is not None else "",
-            target_fingerprint=fingerprint(target, spec.fingerprint_fields),
-            filed_by_integration_id=actor.id if actor.kind == "integration" else None,
-            filed_by_label=actor.label if actor.kind == "integration" else "",
-            justification=justification, ticket_system=ticket["system"], ticket_key=ticket["key"],
-            ticket_url=ticket["url"], created_at=now, expires_at=now + dt.timedelta(hours=policy.expiry_hours),
-        )
+        try:
+            with transaction.atomic():  # the database is the judge of duplicates filed at the same moment
+                request = ApprovalRequest.objects.create(
+                    action=action, policy=policy, payload=clean, payload_fingerprint=payload_key,
+                    requested_by=person, target_content_type=content_type, target_object_id=target_object_id,
+                    target_fingerprint=fingerprint(target, spec.fingerprint_fields),
+                    filed_by_integration_id=actor.id if actor.kind == "integration" else None,
+                    filed_by_label=actor.label if actor.kind == "integration" else "",
+                    justification=justification, ticket_system=ticket["system"], ticket_key=ticket["key"],
+                    ticket_url=ticket["url"], created_at=now,
+                    expires_at=now + dt.timedelta(hours=policy.expiry_hours),
+                )
+        except IntegrityError as exc:
+            if not is_unique_violation(exc, DUPLICATE_PENDING):
+                raise
+            _refuse_duplicate(action=action, target_object_id=target_object_id, payload_key=payload_key)
+            raise ValidationError({"action": "The same request is already pending for this object."}) from None
         _audit(actor=actor, request=request, action="approval.file",
                summary=f"filed by {person}, policy {policy}: {justification}",
                changes={"status": {"before": None, "after": ApprovalStatus.PENDING},
                         "proposed": {"before": None, "after": clean}})
         notify.notify_filed(request)
     return request
+
+
+def _refuse_duplicate(*, action: str, target_object_id: str, payload_key: str) -> None:
+    """One pending request per action, target and proposed change: name the one that is pending."""
+    pending = ApprovalRequest.objects.filter(action=action, target_object_id=target_object_id,
+                                             payload_fingerprint=payload_key, status=ApprovalStatus.PENDING).first()
+    if pending is not None:
+        raise ValidationError({"action": f"The same request is already pending for this object: request "
+                                         f"#{pending.pk}, filed {pending.created_at:%Y-%m-%d %H:%M} UTC."})
 
 
 # Deciding

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from governance.audit import jsonable
+from governance.services.ids import id_error
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ def parse_payload(schema: type[PayloadForm], payload: dict[str, Any], *, request
         if name in errors:
             continue
         field_ = schema.base_fields[name]
+        if value is not None and (message := _id_value_error(field_, value)):
+            errors[name] = [message]
+            continue
         if isinstance(field_, forms.BooleanField):
             data[name] = "on" if value else ""
         elif value is None:
@@ -170,6 +174,28 @@ def parse_payload(schema: type[PayloadForm], payload: dict[str, Any], *, request
     if errors:
         raise ValidationError(errors)
     return form.cleaned_data
+
+
+def _id_value_error(field_: forms.Field, value: Any) -> str | None:
+    """A payload names objects by integer id: refuse true/false and fractions before the form sees them."""
+    if isinstance(field_, forms.ModelMultipleChoiceField):
+        if not isinstance(value, list | tuple):
+            return "Give a list of ids."
+        return next((message for item in value if (message := id_error(item))), None)
+    if isinstance(field_, forms.ModelChoiceField) and value != "":
+        return id_error(value)
+    return None
+
+
+def payload_fingerprint(*, target_type: str, payload: dict[str, Any]) -> str:
+    """The identity of a proposed change: the target's type (app_label.model, or "") and the clean payload.
+
+    With the action and the target's id it names a pending request; the database allows one.
+    Migration 0004 holds a frozen copy: change both or neither.
+    """
+    canonical = json.dumps({"target_type": target_type, "payload": payload}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def fingerprint(target: models.Model | None, fields: Iterable[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance import permissions
@@ -31,6 +31,7 @@ from governance.models.integrations import (
     IntegrationToken,
 )
 from governance.secret_guard import reject_secret_values
+from governance.services import people
 from governance.services.common import ensure_can_change, ensure_security_admin, record, snapshot
 from governance.services.states import StateChangeRefused, state_transition
 
@@ -102,14 +103,40 @@ def _privilege(scopes: list[str]) -> str:
     return PrivilegeLevel.READ
 
 
-def _steward_api_system(integration: Integration) -> System:
-    system = System.objects.filter(name=STEWARD_API_SYSTEM).first()
-    if system is None:
-        system = System.objects.create(
-            name=STEWARD_API_SYSTEM, criticality=Criticality.HIGH, owner=integration.owner, team=integration.team,
-            description="Steward's own REST API: the tokens of registered integrations are its credentials.",
-        )
-        permissions.grant_team(system, system.team)
+def steward_api_system(*, actor: Actor) -> System:
+    """The system whose credentials are the integrations' tokens: owned by the security admins together.
+
+    No person owns it (an integration's owner must not be able to edit the system that mirrors
+    every integration); its backup team is the security admins' role group. Created on first use,
+    and handed back to the security admins if an older version of Steward gave it to someone,
+    each with an audit event. Security admins (or a system task) only.
+    """
+    ensure_security_admin(actor)
+    with transaction.atomic():
+        team = people.security_admins_team(actor=actor)
+        system = System.objects.select_for_update().filter(name=STEWARD_API_SYSTEM).first()
+        if system is None:
+            try:
+                with transaction.atomic():
+                    system = System.objects.create(
+                        name=STEWARD_API_SYSTEM, criticality=Criticality.HIGH, owner=None, team=team,
+                        description="Steward's own REST API: the tokens of registered integrations are its "
+                                    "credentials. Owned by the security admins.")
+            except IntegrityError:  # a concurrent first use created it
+                return System.objects.get(name=STEWARD_API_SYSTEM)
+            permissions.grant_team(system, team)
+            record(actor=actor, action="system.create", instance=system,
+                   summary=f"Created {system} for the integrations' tokens, owned by the security admins",
+                   before={}, after=snapshot(system, ("name", "criticality", "owner", "team")))
+        elif system.owner_id is not None or system.team_id != team.pk:
+            before, old_team = snapshot(system, ("owner", "team")), system.team
+            system.owner, system.team = None, team
+            system.save(update_fields=["owner", "team", "updated_at"])
+            permissions.revoke_team(system, old_team)
+            permissions.grant_team(system, team)
+            record(actor=actor, action="system.transfer", instance=system,
+                   summary=f"Ownership of {system} returned to the security admins", before=before,
+                   after=snapshot(system, ("owner", "team")))
     return system
 
 
@@ -153,7 +180,7 @@ def _sync_credential(*, actor: Actor, integration: Integration, store: SecretSto
     fields = ("name", "identifier", "status", "expires_at", "last_rotated_at", "owner", "team", "scopes")
     credential = integration.credential
     if credential is None:
-        credential = Credential(system=_steward_api_system(integration), issued_at=now,
+        credential = Credential(system=steward_api_system(actor=actor), issued_at=now,
                                 notes=f"Mirror of integration {integration.name}: managed by Steward.",
                                 store=store, store_path=store_path if store else "")
         for name, value in values.items():
@@ -370,6 +397,11 @@ def integration_tokens_sweep(*, now: dt.datetime | None = None) -> int:
 
 def idempotency_ttl() -> dt.timedelta:
     return dt.timedelta(hours=_setting("STEWARD_IDEMPOTENCY_TTL_HOURS", 24))
+
+
+def idempotency_lease() -> dt.timedelta:
+    """How long a request holds its Idempotency-Key before a retry may run the work (never renewed)."""
+    return dt.timedelta(seconds=_setting("STEWARD_IDEMPOTENCY_LEASE_SECONDS", 120))
 
 
 def idempotency_records_sweep(*, now: dt.datetime | None = None) -> int:

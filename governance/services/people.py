@@ -6,12 +6,12 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from governance import permissions, roles
-from governance.audit import Actor
+from governance.audit import Actor, audit_append
 from governance.choices import PersonStatus
 from governance.models import Credential, Person, System, Team, Workflow
 from governance.secret_guard import reject_secret_values
@@ -35,10 +35,15 @@ def person_create(
             person.set_unusable_password()
         person.full_clean()
         person.save()
+        teams = list(teams)
         for team in teams:
-            person.groups.add(team.group)
+            if team.group.name not in roles.ROLE_GROUPS:
+                person.groups.add(team.group)
         record(actor=actor, action="person.create", instance=person, summary=f"Added person {person}",
                before={}, after={**snapshot(person, PERSON_FIELDS), "teams": sorted(t.name for t in teams)})
+        for team in teams:
+            if team.group.name in roles.ROLE_GROUPS:  # a role is given through its own audited path
+                role_member_add(actor=actor, person=person, role=team.group.name)
     return person
 
 
@@ -48,6 +53,8 @@ def team_create(
 ) -> Team:
     ensure_security_admin(actor)
     reject_secret_values({"name": name, "description": description})
+    if name in roles.ROLE_GROUPS:
+        raise ValidationError({"name": f"{name!r} is a role, not a team name."})
     with transaction.atomic():
         if Team.objects.filter(name=name).exists() or Group.objects.filter(name=name).exists():
             raise ValidationError({"name": f"A team or group named {name!r} exists already."})
@@ -66,6 +73,9 @@ def team_create(
 
 def team_member_add(*, actor: Actor, team: Team, person: Person) -> None:
     ensure_security_admin(actor)
+    if team.group.name in roles.ROLE_GROUPS:  # the security admins' team is their role group
+        role_member_add(actor=actor, person=person, role=team.group.name)
+        return
     with transaction.atomic():
         person.groups.add(team.group)
         roles.forget_roles(person)
@@ -73,17 +83,85 @@ def team_member_add(*, actor: Actor, team: Team, person: Person) -> None:
                before={}, after={"member": person.username})
 
 
-def role_grant(*, actor: Actor, person: Person, role: str) -> None:
-    """Make a person an auditor or security admin (a named group)."""
+# Role groups: who is an auditor or a security admin. Their names are the roles, so the groups are
+# never renamed or deleted (the admin is read-only for them), and every membership change is an
+# audited call here.
+
+
+def role_groups_ensure(*, actor: Actor) -> list[Group]:
+    """Create the missing role groups, each with an audit event. Returns the role groups."""
     ensure_security_admin(actor)
-    if role not in roles.ROLE_GROUPS:
-        raise ValidationError({"role": f"Unknown role {role!r}."})
+    groups = []
     with transaction.atomic():
-        group, _ = Group.objects.get_or_create(name=role)
+        for name in roles.ROLE_GROUPS:
+            group, created = Group.objects.get_or_create(name=name)
+            if created:
+                audit_append(actor=actor, action="role_group.create", target=group,
+                             summary=f"Created the role group {name}", changes={"name": {"before": None,
+                                                                                         "after": name}})
+            groups.append(group)
+    return groups
+
+
+def _role_group(role: str) -> Group:
+    if role not in roles.ROLE_GROUPS:
+        raise ValidationError({"role": f"Unknown role {role!r}: one of {', '.join(roles.ROLE_GROUPS)}."})
+    group = Group.objects.select_for_update().filter(name=role).first()
+    if group is None:
+        raise ValidationError({"role": f"The role group {role!r} does not exist yet."})
+    return group
+
+
+def role_member_add(*, actor: Actor, person: Person, role: str) -> bool:
+    """Make a person an auditor or a security admin. Returns False when they already were."""
+    ensure_security_admin(actor)
+    with transaction.atomic():
+        group = _role_group(role)
+        if person.is_departed or not person.is_active:
+            raise ValidationError({"person": f"{person} is not an active person and cannot hold a role."})
+        if group.user_set.filter(pk=person.pk).exists():
+            return False
         person.groups.add(group)
         roles.forget_roles(person)
-        record(actor=actor, action="person.role_grant", instance=person, summary=f"{person} is now in {role}",
-               before={}, after={"role": role})
+        audit_append(actor=actor, action="role.member_add", target=person, summary=f"{person} is now in {role}",
+                     changes={"role": {"before": None, "after": role}})
+    return True
+
+
+def role_member_remove(*, actor: Actor, person: Person, role: str) -> bool:
+    """Take a role away. The last active security admin cannot be removed (nobody could grant it again)."""
+    ensure_security_admin(actor)
+    with transaction.atomic():
+        group = _role_group(role)  # locked: two concurrent removals cannot both pass the last-admin rule
+        if not group.user_set.filter(pk=person.pk).exists():
+            return False
+        if role == roles.SECURITY_ADMINS and not group.user_set.filter(is_active=True).exclude(pk=person.pk).exists():
+            raise ValidationError({"person": f"{person} is the last active security admin; add another first."})
+        person.groups.remove(group)
+        roles.forget_roles(person)
+        audit_append(actor=actor, action="role.member_remove", target=person,
+                     summary=f"{person} is no longer in {role}", changes={"role": {"before": role, "after": None}})
+    return True
+
+
+def security_admins_team(*, actor: Actor) -> Team:
+    """The team whose group is the security admins' role group: backup team of what they own together."""
+    with transaction.atomic():
+        group = role_groups_ensure(actor=actor)[roles.ROLE_GROUPS.index(roles.SECURITY_ADMINS)]
+        team = Team.objects.filter(group=group).first()
+        if team is not None:
+            return team
+        name = roles.SECURITY_ADMINS if not Team.objects.filter(name=roles.SECURITY_ADMINS).exists() \
+            else f"{roles.SECURITY_ADMINS} (role)"
+        try:
+            with transaction.atomic():
+                team = Team.objects.create(group=group, name=name, slug=slugify(name),
+                                           description="The security admins, together (their role group).")
+        except IntegrityError:  # a concurrent first use created it
+            return Team.objects.get(group=group)
+        record(actor=actor, action="team.create", instance=team, summary=f"Created team {team} (the role group)",
+               before={}, after={"name": name, "manager": None, "members": "the security admins"})
+    return team
 
 
 def ownership_transfer(*, actor: Actor, obj, new_owner: Person | None, new_team: Team | None = None,

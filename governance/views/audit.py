@@ -10,7 +10,8 @@ from governance.views.common import deny_unless, filtered_page, tabular_response
 EXPORT_LIMIT = 100_000
 EXPORT_FIELDS = (
     "sequence", "occurred_at", "actor_kind", "actor_id", "actor_label", "on_behalf_of_id", "task_id", "action",
-    "object_type", "object_id", "object_repr", "summary", "changes", "request_id", "source_address",
+    "object_type", "object_id", "object_repr", "summary", "changes", "request_id", "client_request_id",
+    "source_address",
     "prev_hash", "hash",
 )
 

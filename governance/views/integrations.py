@@ -8,6 +8,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,6 +22,7 @@ from governance.selectors import integrations as selectors
 from governance.services import integration_access
 from governance.services import integrations as integration_services
 from governance.services import webhooks as webhook_services
+from governance.services.duplicates import unique_violation_error
 from governance.views.common import deny_unless, ensure_can_change_or_404, filtered_page, get_restricted_or_404
 
 
@@ -32,6 +34,11 @@ def _call(form, call):
         forms.apply_service_errors(form, exc)
     except PermissionDenied as exc:
         form.add_error(None, str(exc) or "You may not do this.")
+    except IntegrityError as exc:  # an identical object was made at the same moment: say so on the form
+        duplicate = unique_violation_error(exc)
+        if duplicate is None:
+            raise
+        forms.apply_service_errors(form, duplicate)
     return None
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -19,6 +20,7 @@ from governance.selectors.blast_radius import workflow_blast_radius
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
 from governance.services import states
+from governance.services.duplicates import unique_violation_error
 from governance.views.common import (
     deny_unless,
     detail_tabs,
@@ -185,6 +187,11 @@ def _service_call(request, form, call):
         forms.apply_service_errors(form, exc)
     except PermissionDenied as exc:
         form.add_error(None, str(exc) or "You may not do this.")
+    except IntegrityError as exc:  # an identical object was made at the same moment: say so on the form
+        duplicate = unique_violation_error(exc)
+        if duplicate is None:
+            raise
+        forms.apply_service_errors(form, duplicate)
     return None
 
 

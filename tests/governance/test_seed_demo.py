@@ -229,7 +229,7 @@ class TestDemoEstate:
             assert audited == {str(pk) for pk in model.objects.values_list("pk", flat=True)}, model
         assert events.filter(action="system.retire").count() == 1
         assert events.filter(action="person.depart").count() == 2
-        assert events.filter(action="person.role_grant").count() == 2
+        assert events.filter(action="role.member_add").count() == 2
         assert verify_chain().intact
 
     def test_personas_roles_and_no_superuser(self, demo_estate):

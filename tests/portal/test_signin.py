@@ -52,4 +52,6 @@ def test_requests_carry_a_request_id_into_the_audit_trail(client, personas):
         "owner": personas.owner.pk, "team": personas.team.pk}, HTTP_X_REQUEST_ID="req-123")
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="system.create")
-    assert event.request_id == "req-123" and event.source_address == "127.0.0.1"
+    # The server's own id names the request; the client's X-Request-ID is kept apart (issue 14).
+    assert event.request_id == response["X-Request-ID"] and event.request_id != "req-123"
+    assert event.client_request_id == "req-123" and event.source_address == "127.0.0.1"

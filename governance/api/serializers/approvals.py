@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from governance.api.serializers.common import JSONObjectField, TicketSerializer
+from governance.api.serializers.common import JSONObjectField, ModelSerializer, TicketSerializer
 from governance.models.approvals import ApprovalAction, ApprovalDecision, ApprovalRequest
 
 
@@ -26,14 +26,14 @@ def payload_help() -> str:
     return "The proposed change; its fields depend on the action. " + "; ".join(parts) + "."
 
 
-class ApprovalDecisionSerializer(serializers.ModelSerializer):
+class ApprovalDecisionSerializer(ModelSerializer):
     class Meta:
         model = ApprovalDecision
         fields = ("id", "approver", "decision", "comment", "decided_at", "on_behalf_integration_id")
         read_only_fields = fields
 
 
-class ApprovalRequestSerializer(serializers.ModelSerializer):
+class ApprovalRequestSerializer(ModelSerializer):
     ticket_url = serializers.CharField(read_only=True, help_text="The ticket's web address (may be empty).")
     target_type = serializers.SerializerMethodField()
     target_id = serializers.CharField(source="target_object_id", read_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance import permissions
+from governance.services.ids import id_error
 
 
 def reject_nul(value):
@@ -20,6 +21,22 @@ def reject_nul(value):
         for item in value:
             reject_nul(item)
     return value
+
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """A related object by its id: a whole number, never a boolean (JSON true is not object 1)."""
+
+    def to_internal_value(self, data):
+        message = id_error(data)
+        if message:
+            raise serializers.ValidationError(message, code="incorrect_type")
+        return super().to_internal_value(int(data.strip() if isinstance(data, str) else data))
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """Every model serializer of the API: its related fields take ids through IdField."""
+
+    serializer_related_field = IdField
 
 
 class StringListField(serializers.ListField):

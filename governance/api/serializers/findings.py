@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from governance.api.serializers.common import StringListField, TicketSerializer
+from governance.api.serializers.common import IdField, ModelSerializer, StringListField, TicketSerializer
 from governance.models import Credential, Person, Team
 from governance.models.attestation import AttestationItem, ItemAnswer
 from governance.models.checks import Finding
 from reports.models import ReportJob, ReportKind
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class FindingSerializer(ModelSerializer):
     ticket_url = serializers.CharField(read_only=True, help_text="The ticket's web address (may be empty).")
     check = serializers.CharField(source="failed_check.code", read_only=True, help_text="The check's code.")
     check_name = serializers.CharField(source="failed_check.name", read_only=True)
@@ -32,7 +32,7 @@ class AcknowledgeSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
-class AttestationItemSerializer(serializers.ModelSerializer):
+class AttestationItemSerializer(ModelSerializer):
     ticket_url = serializers.CharField(read_only=True, help_text="The ticket's web address (may be empty).")
     details = serializers.DictField(read_only=True)
 
@@ -49,11 +49,11 @@ class AnswerSerializer(serializers.Serializer):
     answer = serializers.ChoiceField(choices=[c for c in ItemAnswer.choices if c[0]])
     comment = serializers.CharField(max_length=4000, required=False, allow_blank=True,
                                     help_text="Required for anything but confirm.")
-    transfer_to = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), required=False,
+    transfer_to = IdField(queryset=Person.objects.active(), required=False,
                                                      allow_null=True, help_text="For transfer.")
-    transfer_team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False,
+    transfer_team = IdField(queryset=Team.objects.all(), required=False,
                                                        allow_null=True, help_text="For transfer.")
-    scope_credential = serializers.PrimaryKeyRelatedField(queryset=Credential.objects.all(), required=False,
+    scope_credential = IdField(queryset=Credential.objects.all(), required=False,
                                                           allow_null=True, help_text="For change_scopes.")
     requested_scopes = StringListField(required=False, help_text="For change_scopes.")
     requested_privilege_level = serializers.ChoiceField(choices=["read", "write", "admin"], required=False,
@@ -61,7 +61,7 @@ class AnswerSerializer(serializers.Serializer):
     ticket = TicketSerializer(required=False)
 
 
-class ReportJobSerializer(serializers.ModelSerializer):
+class ReportJobSerializer(ModelSerializer):
     parameters = serializers.DictField(read_only=True)
     download_url = serializers.SerializerMethodField()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
+from governance.api.serializers.common import IdField, ModelSerializer
 from governance.models import Person, SecretStore, Team
 from governance.models.integrations import Integration, IntegrationScope, IntegrationToken
 
 
-class IntegrationTokenSerializer(serializers.ModelSerializer):
+class IntegrationTokenSerializer(ModelSerializer):
     state = serializers.SerializerMethodField()
 
     class Meta:
@@ -23,13 +24,13 @@ class IntegrationTokenSerializer(serializers.ModelSerializer):
         return token.state_at(timezone.now())
 
 
-class IntegrationSerializer(serializers.ModelSerializer):
+class IntegrationSerializer(ModelSerializer):
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=IntegrationScope.choices), min_length=1,
                                    max_length=len(IntegrationScope.values))
-    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active())
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
-    allowed_people = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), many=True, required=False)
-    credential = serializers.PrimaryKeyRelatedField(read_only=True, help_text="Its mirror in the inventory.")
+    owner = IdField(queryset=Person.objects.active())
+    team = IdField(queryset=Team.objects.all(), allow_null=True, required=False)
+    allowed_people = IdField(queryset=Person.objects.active(), many=True, required=False)
+    credential = IdField(read_only=True, help_text="Its mirror in the inventory.")
     token_prefix = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,7 +48,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
 
 class IntegrationCreateSerializer(IntegrationSerializer):
-    store = serializers.PrimaryKeyRelatedField(queryset=SecretStore.objects.all(), required=False, allow_null=True,
+    store = IdField(queryset=SecretStore.objects.all(), required=False, allow_null=True,
                                                write_only=True, help_text="Where the client keeps its token.")
     store_path = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True)
 

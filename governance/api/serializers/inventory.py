@@ -5,7 +5,13 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance import permissions
-from governance.api.serializers.common import JSONObjectField, StringListField, restrict_field
+from governance.api.serializers.common import (
+    IdField,
+    JSONObjectField,
+    ModelSerializer,
+    StringListField,
+    restrict_field,
+)
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
 
@@ -14,7 +20,7 @@ def gated(model) -> tuple[str, ...]:
     return tuple(inventory_services.GATED_FIELDS[model])
 
 
-class OwnedSerializer(serializers.ModelSerializer):
+class OwnedSerializer(ModelSerializer):
     """Gated fields (state, owner, backup team, ...) are read-only: each changes through its own operation,
     and a PATCH or PUT that sends one with a new value answers 400 naming that operation (services.inventory)."""
 
@@ -27,9 +33,9 @@ class OwnedSerializer(serializers.ModelSerializer):
 class RegistrationFields(serializers.Serializer):
     """On registration (POST) the gated fields may be declared; the service decides who may set which."""
 
-    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active(), allow_null=True, required=False,
+    owner = IdField(queryset=Person.objects.active(), allow_null=True, required=False,
                                                help_text="Yourself unless you are a security admin.")
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
+    team = IdField(queryset=Team.objects.all(), allow_null=True, required=False)
 
 
 class SystemSerializer(OwnedSerializer):
@@ -47,7 +53,7 @@ class SystemRegistrationSerializer(RegistrationFields, SystemSerializer):
         read_only_fields = ("retired_at", "created_at", "updated_at")
 
 
-class SecretStoreSerializer(serializers.ModelSerializer):
+class SecretStoreSerializer(ModelSerializer):
     settings = JSONObjectField(required=False, help_text="Non-secret connection settings.")
     is_managed = serializers.BooleanField(read_only=True)
     credential_count = serializers.IntegerField(read_only=True, default=0)
@@ -110,7 +116,7 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
-class BindingSerializer(serializers.ModelSerializer):
+class BindingSerializer(ModelSerializer):
     scopes_used = StringListField(required=False)
 
     class Meta:

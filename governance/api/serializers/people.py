@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from governance.api.serializers.common import ModelSerializer
 from governance.models import Person, Team
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(ModelSerializer):
     teams = serializers.SerializerMethodField()
 
     class Meta:
@@ -20,7 +21,7 @@ class PersonSerializer(serializers.ModelSerializer):
         return sorted(group.team.pk for group in person.groups.all() if getattr(group, "team", None) is not None)
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(ModelSerializer):
     members = serializers.SerializerMethodField()
 
     class Meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from governance.api.serializers.common import IdField, ModelSerializer
 from governance.models import Person, Team
 from governance.models.integrations import (
     SUBSCRIBABLE_EVENTS,
@@ -13,11 +14,11 @@ from governance.models.integrations import (
 )
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(ModelSerializer):
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS), min_length=1,
                                         max_length=len(SUBSCRIBABLE_EVENTS))
-    owner = serializers.PrimaryKeyRelatedField(queryset=Person.objects.active())
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
+    owner = IdField(queryset=Person.objects.active())
+    team = IdField(queryset=Team.objects.all(), allow_null=True, required=False)
     in_secret_overlap = serializers.BooleanField(read_only=True, help_text="Both signatures are being sent.")
 
     class Meta:
@@ -41,7 +42,7 @@ class RotateSecretSerializer(serializers.Serializer):
                                              help_text="How long both signatures are sent (default 24).")
 
 
-class WebhookAttemptSerializer(serializers.ModelSerializer):
+class WebhookAttemptSerializer(ModelSerializer):
     class Meta:
         model = WebhookAttempt
         fields = ("id", "number", "started_at", "duration_ms", "request_headers", "response_status",
@@ -49,7 +50,7 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(ModelSerializer):
     payload = serializers.DictField(read_only=True)
 
     class Meta:

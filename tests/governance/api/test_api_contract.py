@@ -1,8 +1,11 @@
 """The API's shared contract: idempotency keys, cursor pagination, constant query counts, errors."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from governance.models import Binding, Credential, Person, SecretStore, System, Workflow
@@ -58,7 +61,8 @@ class TestIdempotency:
         integration = IdempotencyRecord._meta.get_field("integration").related_model.objects.get(name="admin-bot")
         IdempotencyRecord.objects.create(key="busy", principal=f"integration:{integration.pk}",
                                          integration=integration, method="POST", path="/api/v1/systems/",
-                                         request_hash="0" * 64)
+                                         request_hash="0" * 64, lease_token="other-request",
+                                         lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
         busy = api.post("/api/v1/systems/", {"name": "y"}, format="json", **bearer(admin_token),
                         HTTP_IDEMPOTENCY_KEY="busy")
         assert busy.status_code == 409
@@ -132,7 +136,9 @@ LISTS = [
         name=f"bulk-{i}", url="https://hooks.example.test/x", event_types=["finding.opened"], owner=p.owner)
         for i in range(ROWS)])),
     ("/api/v1/webhook-deliveries/", lambda e, p: _clones(e["_api"]["delivery"], message_id=lambda i: f"msg_{i}")),
-    ("/api/v1/approval-requests/", lambda e, p: _clones(e["_api"]["approval"])),
+    # distinct fingerprints: the database allows one pending request per action, target and change
+    ("/api/v1/approval-requests/",
+     lambda e, p: _clones(e["_api"]["approval"], payload_fingerprint=lambda i: f"{i:064}")),
     ("/api/v1/findings/", lambda e, p: _clones(e["_api"]["finding"], object_id=lambda i: 10_000 + i)),
     ("/api/v1/attestation-items/", None),  # one per object: the estate's and the integrations' credentials
     ("/api/v1/report-jobs/", lambda e, p: _clones(e["_api"]["report"])),
