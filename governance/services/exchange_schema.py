@@ -277,12 +277,12 @@ def same_value(f: Field, new: Any, old: Any) -> bool:
     return new == old
 
 
-def secret_in(raw: Any) -> str | None:
+def secret_in(raw: Any, field: str = "") -> str | None:
     """What kind of secret value a cell holds, looking into lists and objects (keys too)."""
     if isinstance(raw, str):
-        return secret_kind(raw)
+        return secret_kind(raw, field=field)
     parts = [*raw.keys(), *raw.values()] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
-    return next((kind for kind in map(secret_in, parts) if kind), None)
+    return next((kind for part in parts if (kind := secret_in(part, field))), None)
 
 
 def jsonable_value(value: Any) -> Any:
