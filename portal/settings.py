@@ -254,12 +254,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+# Database errors are logged without their values (SQL parameters, PostgreSQL's "Key (col)=(value)"):
+# the filter sits on the console handler, which every logger reaches, and on the loggers whose
+# records also go elsewhere (django.request: the admin mail; celery.app.trace: a worker's own handlers).
+_SCRUBBED = {"filters": ["database_values"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"database_values": {"()": "governance.log_filters.DatabaseValueFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", **_SCRUBBED}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO", **_SCRUBBED},
+        "django.db.backends.schema": _SCRUBBED,
+        "django.request": _SCRUBBED,
+        "django.security": _SCRUBBED,
+        "celery.app.trace": _SCRUBBED,
+    },
 }
 
 # Governance thresholds (the checks read these; each can be set by environment variable).
