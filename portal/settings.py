@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.SessionLifetimeMiddleware",
     "portal.middleware.AuditContextMiddleware",
+    "portal.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -208,6 +209,11 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
+# Request bodies: 2.5 MB (Django's default, stated here) for forms and API bodies; a multipart
+# upload (the inventory import) may carry a file of up to STEWARD_MAX_UPLOAD_BYTES. Larger: 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STEWARD_MAX_BODY_BYTES", str(2_621_440)))
+STEWARD_MAX_UPLOAD_BYTES = int(os.environ.get("STEWARD_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+
 # Celery: embedded default is kombu's filesystem transport under var/ (no server needed).
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -250,7 +256,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.StewardJSONParser"],
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -285,12 +291,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+# Database errors are logged without their values (SQL parameters, PostgreSQL's "Key (col)=(value)"):
+# the filter sits on the console handler, which every logger reaches, and on the loggers whose
+# records also go elsewhere (django.request: the admin mail; celery.app.trace: a worker's own handlers).
+_SCRUBBED = {"filters": ["database_values"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"database_values": {"()": "governance.log_filters.DatabaseValueFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", **_SCRUBBED}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO", **_SCRUBBED},
+        "django.db.backends.schema": _SCRUBBED,
+        "django.request": _SCRUBBED,
+        "django.security": _SCRUBBED,
+        "celery.app.trace": _SCRUBBED,
+    },
 }
 
 # Governance thresholds (the checks read these; each can be set by environment variable).

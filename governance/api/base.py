@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -21,6 +20,7 @@ from governance import permissions
 from governance.api.authentication import BearerTokenAuthentication, actor_of, integration_of
 from governance.api.errors import error_response, exception_handler
 from governance.api.pagination import StewardCursorPagination
+from governance.api.parsers import StewardJSONParser
 from governance.api.permissions import StewardPermission
 from governance.api.schema import StewardAutoSchema
 from governance.audit import Actor
@@ -34,7 +34,7 @@ class StewardAPIMixin:
     pagination_class = StewardCursorPagination
     filter_backends = [DjangoFilterBackend]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [StewardJSONParser]
     schema = StewardAutoSchema()
     # action name -> scope an integration needs (see governance.api.permissions); GETs need read.
     scopes: dict = {}

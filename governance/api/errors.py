@@ -9,7 +9,7 @@ exceptions; both end here. Field paths of nested errors are joined with dots ("s
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from governance.api.parsers import PayloadTooLarge
 from governance.services.duplicates import unique_violation_error
 
 MESSAGES = {
@@ -29,6 +30,7 @@ MESSAGES = {
     405: "This method is not allowed here.",
     406: "Only application/json is served.",
     409: "Conflict.",
+    413: "The request body is too large.",
     415: "Send application/json.",
     429: "Too many requests.",
 }
@@ -83,6 +85,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     if not isinstance(exc, exceptions.APIException):
         return None
     headers = {}
@@ -119,3 +123,4 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "Conflict."
+

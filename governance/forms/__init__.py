@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from governance import permissions, roles
+from governance.json_input import JSONInputError, parse_json_object
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory as inventory_services
 from governance.services import states
@@ -38,6 +39,8 @@ class ListField(forms.CharField):
 
 
 class JSONObjectField(forms.CharField):
+    """A JSON object typed as text; parsed by the one JSON-object parser (governance.json_input)."""
+
     widget = forms.Textarea(attrs={"rows": 3})
 
     def prepare_value(self, value):
@@ -46,16 +49,10 @@ class JSONObjectField(forms.CharField):
     def to_python(self, value):
         if isinstance(value, dict):
             return value
-        text = (super().to_python(value) or "").strip()
-        if not text:
-            return {}
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
-        if not isinstance(parsed, dict):
-            raise ValidationError("Give a JSON object, for example {\"mount\": \"secret\"}.")
-        return parsed
+            return parse_json_object(super().to_python(value) or "")
+        except JSONInputError as exc:
+            raise ValidationError(f"{exc.path}: {exc.message}" if exc.path else exc.message) from None
 
 
 class OwnedObjectForm(forms.ModelForm):

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from governance.audit import jsonable
+from governance.json_input import JSONInputError, check_value
 from governance.services.ids import id_error
 
 
@@ -147,11 +148,42 @@ def payload_to_json(cleaned: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_MULTIPLE = (ListField, forms.MultipleChoiceField, forms.ModelMultipleChoiceField)
+
+
+def _form_value(field_: forms.Field, value: Any) -> Any:
+    """A JSON value as the form data its field reads; ValueError for a shape the field cannot take.
+
+    A form field expects text (or a list of text for the multiple ones): a number is given as its
+    text, and an object, a list for a single value, or a nested list is refused by name instead
+    of failing inside the field (DateTimeField calls value.strip()).
+    """
+    if isinstance(field_, forms.BooleanField):
+        return "on" if value else ""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        raise ValueError("Give a single value, not an object.")
+    if isinstance(value, list):
+        if not isinstance(field_, _MULTIPLE):
+            raise ValueError("Give a single value, not a list.")
+        if any(isinstance(item, dict | list) for item in value):
+            raise ValueError("Give a list of single values.")
+        return [item if isinstance(item, str) else str(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def parse_payload(schema: type[PayloadForm], payload: dict[str, Any], *, requester=None,
                   target=None) -> dict[str, Any]:
     """Bind a payload to its schema; typed cleaned data, or a ValidationError naming the fields."""
     if not isinstance(payload, dict):
         raise ValidationError({"payload": "The proposed change must be an object of named fields."})
+    try:
+        check_value(payload)
+    except JSONInputError as exc:
+        raise ValidationError({exc.path or "payload": exc.message}) from None
     errors = {name: ["Unknown field for this action."] for name in sorted(set(payload) - set(schema.base_fields))}
     data = {}
     for name, value in payload.items():
@@ -161,16 +193,14 @@ def parse_payload(schema: type[PayloadForm], payload: dict[str, Any], *, request
         if value is not None and (message := _id_value_error(field_, value)):
             errors[name] = [message]
             continue
-        if isinstance(field_, forms.BooleanField):
-            data[name] = "on" if value else ""
-        elif value is None:
-            data[name] = ""
-        else:
-            data[name] = value
+        try:
+            data[name] = _form_value(field_, value)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
     form = schema(data=data, requester=requester, target=target)
     if not form.is_valid():
         for name, field_errors in form.errors.as_data().items():
-            errors[name] = [message for error in field_errors for message in error.messages]
+            errors.setdefault(name, [message for error in field_errors for message in error.messages])
     if errors:
         raise ValidationError(errors)
     return form.cleaned_data

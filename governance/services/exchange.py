@@ -141,7 +141,7 @@ class _Validator:
             if spec is None:
                 error(name, f"Unknown column for {object_type}; the columns are "
                             f"{', '.join(f.name for f in schema.fields)}.")
-            elif kind := xs.secret_in(raw):
+            elif kind := xs.secret_in(raw, name):
                 error(name, SECRET_MESSAGE.format(kind=kind))
             else:
                 try:

@@ -21,6 +21,8 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Prefetch
 
+from governance import json_input
+from governance.json_input import JSONInputError, parse_json_object
 from governance.models import Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.secret_guard import secret_kind
 
@@ -221,14 +223,10 @@ def _convert(f: Field, raw: Any) -> Any:
     if f.kind in ("list", "refs"):
         return _parse_list(raw)
     if f.kind == "json":
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"Not valid JSON: {exc.msg}.") from None
-        if not isinstance(raw, dict):
-            raise ValueError('Give a JSON object, for example {"mount": "secret"}.')
-        return raw
+        try:
+            return parse_json_object(raw)
+        except JSONInputError as exc:
+            raise ValueError(f"{exc.path}: {exc.message}" if exc.path else exc.message) from None
     if f.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -279,12 +277,12 @@ def same_value(f: Field, new: Any, old: Any) -> bool:
     return new == old
 
 
-def secret_in(raw: Any) -> str | None:
+def secret_in(raw: Any, field: str = "") -> str | None:
     """What kind of secret value a cell holds, looking into lists and objects (keys too)."""
     if isinstance(raw, str):
-        return secret_kind(raw)
+        return secret_kind(raw, field=field)
     parts = [*raw.keys(), *raw.values()] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
-    return next((kind for kind in map(secret_in, parts) if kind), None)
+    return next((kind for part in parts if (kind := secret_in(part, field))), None)
 
 
 def jsonable_value(value: Any) -> Any:
@@ -329,10 +327,14 @@ def guess_type(filename: str) -> str | None:
 
 def decode(content: bytes) -> str:
     try:
-        return content.decode("utf-8-sig")
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = content[: exc.start].count(b"\n") + 1
         raise ImportRejected([RowError(line, "file", "The file is not UTF-8 text.")]) from None
+    if "\x00" in text:  # PostgreSQL can store no NUL; the csv module would pass it into a cell
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ImportRejected([RowError(line, "file", "The file contains a NUL character; save it as plain text.")])
+    return text
 
 
 def read_csv(text: str, object_type: str, errors: list[RowError]) -> list[Row]:
@@ -419,16 +421,20 @@ def _json_rows(items: Any, line: int, errors: list[RowError]) -> list[Row]:
             if name in row.cells:
                 errors.append(RowError(item.line, name, "This field appears twice in the object."))
             row.cells[name] = _plain(value)
+            try:
+                json_input.check_value(row.cells[name], path=name)
+            except json_input.JSONInputError as exc:
+                errors.append(RowError(item.line, name, exc.message))
         rows.append(row)
     return rows
 
 
 def read_json(text: str, object_type: str | None, errors: list[RowError]) -> dict[str, list[Row]]:
     """A list of objects of object_type, or a document {"type": [objects], ...}."""
-    try:
-        document = json.loads(text, object_pairs_hook=_Pairs)
-    except json.JSONDecodeError as exc:
-        raise ImportRejected([RowError(exc.lineno, "file", f"Not valid JSON: {exc.msg}.")]) from None
+    try:  # depth first: the line-attaching walks below recurse; values are checked per row, with lines
+        document = json_input.loads(text, object_pairs_hook=_Pairs, values=False)
+    except json_input.JSONInputError as exc:
+        raise ImportRejected([RowError(exc.line or 1, "file", exc.message)]) from None
     array_lines: dict[int, int] = {}
     _attach_lines(document, _container_lines(text), array_lines)
     if isinstance(document, _Pairs):

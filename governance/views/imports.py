@@ -1,5 +1,6 @@
 """Upload page for inventory import (the same service as `manage.py import_inventory`)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -10,8 +11,6 @@ from governance.audit import Actor
 from governance.forms import ImportForm
 from governance.services import exchange
 from governance.views.common import deny_unless
-
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 @login_required
@@ -24,8 +23,9 @@ def inventory_import(request):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         object_type = form.cleaned_data["object_type"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            form.add_error("file", "The file is larger than 20 MB; use manage.py import_inventory.")
+        if upload.size > settings.STEWARD_MAX_UPLOAD_BYTES:
+            form.add_error("file", f"The file is larger than {settings.STEWARD_MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; "
+                                   "use manage.py import_inventory.")
         else:
             try:
                 result = exchange.import_inventory(

@@ -5,22 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance import permissions
+from governance.json_input import JSONInputError, parse_json_object
 from governance.services.ids import id_error
-
-
-def reject_nul(value):
-    """PostgreSQL cannot store NUL in text or JSON: refuse it as a field error, not a server error."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise serializers.ValidationError("Text may not contain NUL characters.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reject_nul(str(key))
-            reject_nul(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            reject_nul(item)
-    return value
 
 
 class IdField(serializers.PrimaryKeyRelatedField):
@@ -49,10 +35,13 @@ class StringListField(serializers.ListField):
 
 
 class JSONObjectField(serializers.DictField):
-    """A small JSON object of non-secret settings."""
+    """A small JSON object of non-secret settings, checked by the one JSON-object parser."""
 
     def to_internal_value(self, data):
-        return reject_nul(super().to_internal_value(data))
+        try:
+            return parse_json_object(super().to_internal_value(data))
+        except JSONInputError as exc:
+            raise serializers.ValidationError({exc.path: [exc.message]} if exc.path else [exc.message]) from None
 
 
 def request_user(serializer):

@@ -403,3 +403,16 @@ def test_round_trip_export_then_import_is_unchanged(estate, personas, system_imp
         assert sum(result.unchanged.values()) > 0
 
     assert counts() == before
+
+
+def test_a_hex_digest_imports_as_a_fingerprint_but_not_as_notes(db, system_import):
+    """A bare SHA-256 is a fingerprint in the fingerprint column; elsewhere it is a hex-encoded key."""
+    digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    import_inventory(actor=system_import, content=csv_bytes(["name"], ["billing-db"]), filename="systems.csv")
+    header = ["system", "identifier", "name", "kind", "fingerprint", "notes"]
+    exc = rejected(actor=system_import, filename="credentials.csv",
+                   content=csv_bytes(header, ["billing-db", "k1", "k1", "api_key", digest, f"key {digest}"]))
+    assert where(exc) == {(2, "notes")} and "hex-encoded key" in exc.errors[0].message
+    import_inventory(actor=system_import, filename="credentials.csv",
+                     content=csv_bytes(header, ["billing-db", "k1", "k1", "api_key", digest, "rotated by CI"]))
+    assert Credential.objects.get(identifier="k1").fingerprint == digest
