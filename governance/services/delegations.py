@@ -36,10 +36,12 @@ def _delegating_person(actor: Actor, person: Person) -> Person:
     return actor.user
 
 
-def _audit(*, actor: Actor, delegation: Delegation, action: str, summary: str, before: dict, after: dict) -> None:
+def _audit(*, actor: Actor, delegation: Delegation, action: str, summary: str, before: dict | None,
+           after: dict) -> None:
+    """The event is about the delegation row; a new one also names its person and integration."""
+    who = {"integration": delegation.integration_id, "person": delegation.person_id}
     record(actor=actor, action=action, instance=delegation, summary=summary,
-           before={"integration": delegation.integration_id, "person": delegation.person_id, **before},
-           after={"integration": delegation.integration_id, "person": delegation.person_id, **after})
+           before={} if before is None else before, after={**who, **after} if before is None else after)
 
 
 def delegation_grant(*, actor: Actor, person: Person, integration: Integration, expires_at: dt.datetime,
@@ -81,7 +83,7 @@ def delegation_grant(*, actor: Actor, person: Person, integration: Integration, 
         _audit(actor=actor, delegation=delegation, action="delegation.grant",
                summary=f"{person} delegated to integration {integration} until {expires_at:%Y-%m-%d %H:%M} UTC: "
                        f"{reason}",
-               before={}, after={"expires_at": expires_at, "reason": reason})
+               before=None, after={"expires_at": expires_at, "reason": reason})
     return delegation
 
 
