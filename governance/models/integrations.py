@@ -16,7 +16,7 @@ from governance.choices import check_in
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.inventory import Credential
 from governance.models.people import Person, Team
-from governance.permissions import VIEW, register_model_rule
+from governance.permissions import VIEW, register_model_rule, restrict
 
 name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$", "Letters, digits, spaces, dots, dashes, underscores."
@@ -332,8 +332,6 @@ def _integration_rule(queryset, user, action):
 def _delegation_rule(queryset, user, action):
     """A person sees their own delegations; who may see an integration sees who delegated to it.
     Changes are the person's own (services.delegations), never another's."""
-    from governance.permissions import restrict
-
     if action != VIEW:
         return queryset.filter(person=user)
     visible = restrict(Integration.objects.all(), user, action)
@@ -348,22 +346,16 @@ def _endpoint_rule(queryset, user, action):
 
 
 def _delivery_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(WebhookEndpoint.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("endpoint_id"))))
 
 
 def _attempt_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(WebhookEndpoint.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("delivery__endpoint_id"))))
 
 
 def _token_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(Integration.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("integration_id"))))
 

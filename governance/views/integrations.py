@@ -17,7 +17,13 @@ from governance import forms, permissions, roles
 from governance.audit import Actor
 from governance.filtersets.integrations import IntegrationFilterSet, WebhookEndpointFilterSet
 from governance.forms import integrations as integration_forms
-from governance.models.integrations import Integration, IntegrationToken, WebhookDelivery, WebhookEndpoint
+from governance.models.integrations import (
+    Integration,
+    IntegrationStatus,
+    IntegrationToken,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from governance.selectors import integrations as selectors
 from governance.services import delegations as delegation_services
 from governance.services import integration_access
@@ -63,7 +69,7 @@ def integration_detail(request, pk: int):
         "may_edit": roles.is_security_admin(request.user),
         "on_behalf_of_rule": integration_access.ON_BEHALF_OF_RULE,
         "delegations": selectors.delegations_in_force(integration=integration),
-        "may_delegate": integration.owner_id != request.user.pk and integration.status == "active",
+        "may_delegate": integration.owner_id != request.user.pk and integration.status == IntegrationStatus.ACTIVE,
     })
 
 
