@@ -183,7 +183,7 @@ class _Seeder:
                             "Supply-chain policy: every release publishes its SBOM.", filed_ago=96,
                             ticket={"system": "Jira", "key": "SEC-412", "url": "https://jira.example.com/browse/SEC-412"})
         self.decide(request, ("helen.carter", "approve", "Write to the artefact store only: fine."),
-                    ("maria.gonzalez", "approve", "Agreed."))
+                    ("james.whitaker", "approve", "Agreed."))  # not María: she manages the backup team
         request = self.file("grace.obi", A.OWNERSHIP_TRANSFER, self.workflow("finance-kpi-snapshot"),
                             {"new_owner": self.person("sofia.rossi").pk},
                             "Sofia runs the finance marts now.", filed_ago=144)

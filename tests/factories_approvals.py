@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from types import SimpleNamespace
 
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -13,8 +12,10 @@ from governance.audit import Actor
 from governance.choices import CredentialStatus, WorkflowStatus
 from governance.models import Credential, Workflow
 from governance.models.approvals import ApprovalAction, ApprovalPolicy
+from governance.models.integrations import Delegation, Integration
 from governance.services import approvals
 from tests.factories import SecretStoreFactory
+from tests.factories_integrations import delegate, make_integration
 
 A = ApprovalAction
 ALL_ACTIONS = [code for code in A.values]
@@ -39,13 +40,21 @@ def make_policy(*, name: str = "Standard", groups=(), required: int = 1, owner_m
     return policy
 
 
-def integration(name: str = "ci-bot", pk: int = 7001):
-    """Stands in for an Integration row: Actor.for_integration only reads its name and pk."""
-    return SimpleNamespace(name=name, pk=pk)
+def integration(name: str = "ci-bot", *, owner):
+    """A real integration (the approval services look up its owner): made once per name."""
+    existing = Integration.objects.filter(name=name).first()
+    if existing is not None:
+        return existing
+    return make_integration(owner=owner, name=name, scopes=["read", "file_requests", "decide_requests"])[0]
 
 
-def integration_actor(person, *, name: str = "ci-bot", pk: int = 7001) -> Actor:
-    return Actor.for_integration(integration(name, pk), on_behalf_of=person)
+def integration_actor(person, *, name: str = "ci-bot", owner=None) -> Actor:
+    """An integration acting for person: owned by owner (default: person), delegated to by person otherwise."""
+    made = integration(name, owner=owner or person)
+    if made.owner_id != person.pk and not Delegation.objects.filter(
+            person=person, integration=made, revoked_at__isnull=True).exists():
+        delegate(person, made)
+    return Actor.for_integration(made, on_behalf_of=person)
 
 
 def payload_for(action: str, estate, personas) -> tuple[object, dict]:

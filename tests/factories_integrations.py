@@ -7,18 +7,30 @@ import datetime as dt
 from django.utils import timezone
 
 from governance.audit import Actor
+from governance.services import delegations as delegation_services
 from governance.services import integrations as integration_services
 from governance.services import webhooks as webhook_services
 
 
-def make_integration(*, owner, scopes=("read",), name=None, team=None, allowed_people=(), expires_in_days=90):
-    """Register an integration through the service (as the system); returns (integration, token)."""
+def make_integration(*, owner, scopes=("read",), name=None, team=None, delegated_by=(), expires_in_days=90):
+    """Register an integration through the service (as the system); returns (integration, token).
+    delegated_by: people who then delegate to it themselves (their own consent, through the service)."""
     from governance.models.integrations import Integration
 
     name = name or f"integration-{Integration.objects.count() + 1}"
-    return integration_services.integration_create(
+    integration, token = integration_services.integration_create(
         actor=Actor.system(task_id="test"), name=name, owner=owner, scopes=list(scopes), team=team,
-        expires_at=timezone.now() + dt.timedelta(days=expires_in_days), allowed_people=allowed_people)
+        expires_at=timezone.now() + dt.timedelta(days=expires_in_days))
+    for person in delegated_by:
+        delegate(person, integration)
+    return integration, token
+
+
+def delegate(person, integration, *, days: int = 30, reason: str = "I use it to decide from chat"):
+    """person delegates to integration themself (the only way a delegation is made)."""
+    return delegation_services.delegation_grant(
+        actor=Actor.for_user(person), person=person, integration=integration,
+        expires_at=timezone.now() + dt.timedelta(days=days), reason=reason)
 
 
 def make_endpoint(*, owner, url, event_types=("approval_request.filed",), name=None, team=None):

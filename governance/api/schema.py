@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter
 from governance.api.authentication import ON_BEHALF_OF_HEADER
 from governance.api.errors import ErrorSerializer
 from governance.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from governance.services.integration_access import ON_BEHALF_OF_RULE
 
 ERROR_DESCRIPTIONS = {
     "400": "The request is not valid: see fields.",
@@ -35,8 +36,8 @@ class StewardAutoSchema(AutoSchema):
         parameters.append(OpenApiParameter(
             ON_BEHALF_OF_HEADER, str, OpenApiParameter.HEADER, required=False,
             description="Integrations only: the username of the person the integration acts for (default: its "
-                        "owner). The person must be active and the owner, a member of the integration's team, "
-                        "or explicitly allowed."))
+                        "owner). " + ON_BEHALF_OF_RULE + " A decision made this way counts for that person and "
+                        "for the integration's owner (separation of duties)."))
         parameters.append(OpenApiParameter(
             "X-Request-ID", str, OpenApiParameter.HEADER, required=False,
             description="Your own reference for the request (printable ASCII, at most 128 characters): stored as "

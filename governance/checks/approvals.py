@@ -3,9 +3,12 @@
 The rule: an active credential that is privileged (privilege level admin, or write while bound to
 privileged automation: a running workflow that can provision, change, rotate or revoke access)
 passes when an executed request created or changed it (provision_credential whose result is the
-credential, or privileged_scope_change whose target is the credential) with at least one approve
-decision by someone other than the requester. Where the approvals models are not installed the
-check reports "not evaluated", never a pass.
+credential, or privileged_scope_change whose target is the credential) into exactly its current
+privilege level and scopes (the request's payload is the fingerprint of the state it approved), with
+at least one approve decision that counts for someone other than the requester: not the requester,
+not the owner of the integration that filed it, not through an integration the requester owns. An
+old request for other scopes does not cover a later change made some other way. Where the approvals
+models are not installed the check reports "not evaluated", never a pass.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Case, CharField, Exists, OuterRef, Q, Value, When
-from django.db.models.functions import Cast
+from django.db.models.fields.json import KT, KeyTransform
+from django.db.models.functions import Cast, Coalesce
 
-from governance.checks.base import Context, NotEvaluated, QueryCheck
+from governance.checks.base import Context, JSONText, NotEvaluated, QueryCheck
 from governance.checks.ownership import RUNNING_WORKFLOW
 from governance.checks.registry import register
 from governance.choices import CredentialStatus, PrivilegeLevel
@@ -58,9 +62,11 @@ def approval_models():
             "result_object_id",
             "target_content_type",
             "target_object_id",
+            "payload",
+            "filed_by_integration_owner",
         ):
             request_model._meta.get_field(name)
-        for name in ("request", "approver", "decision"):
+        for name in ("request", "approver", "decision", "integration_owner"):
             decision_model._meta.get_field(name)
     except FieldDoesNotExist as exc:
         raise NotEvaluated(f"The approvals models lack a field this check reads: {exc}") from exc
@@ -74,9 +80,32 @@ def _object_ref(request_model, field_name: str):
     return Cast(OuterRef("pk"), output_field=CharField())
 
 
+def separated_approval(decision_model) -> Exists:
+    """An approve decision on the outer request that counts for someone other than its requesters (the
+    requester and the owner of the integration that filed it): neither the approver nor the owner of
+    the integration the decision was made through is one of them."""
+    filing_owner = Coalesce(OuterRef("filed_by_integration_owner"), Value(0))
+    decisions = (
+        decision_model.objects.filter(request=OuterRef("pk"), decision=APPROVE, approver__isnull=False)
+        .exclude(approver=OuterRef("requested_by")).exclude(approver=filing_owner)
+        .exclude(integration_owner=OuterRef("requested_by")).exclude(integration_owner=filing_owner)
+    )
+    return Exists(decisions)
+
+
+def matching_current_state(requests):
+    """Requests whose payload proposed exactly the outer credential's current privilege level and scopes:
+    the fingerprint of the state they approved, compared as canonical JSON text."""
+    return requests.annotate(
+        proposed_level=KT("payload__privilege_level"),
+        proposed_scopes=JSONText(KeyTransform("scopes", "payload")),
+    ).filter(proposed_level=OuterRef("privilege_level"), proposed_scopes=JSONText(OuterRef("scopes")))
+
+
 def approvals_with_separation_of_duties() -> list[Exists]:
     """Exists() per way a credential is approved: an executed provisioning request whose result is it, or
-    an executed privileged scope change whose target is it, approved by someone other than the requester.
+    an executed privileged scope change whose target is it, that proposed its current privilege level and
+    scopes and was approved by someone other than the requester.
 
     Two separate Exists (not one with an OR inside) so that PostgreSQL turns each into an anti-join.
     """
@@ -84,11 +113,8 @@ def approvals_with_separation_of_duties() -> list[Exists]:
 
     request_model, decision_model = approval_models()
     content_type = ContentType.objects.get_for_model(Credential)
-    # A request with no recorded requester cannot show separation of duties, so it never counts.
-    by_someone_else = decision_model.objects.filter(
-        request=OuterRef("pk"), decision=APPROVE, approver__isnull=False
-    ).exclude(approver=OuterRef("requested_by"))
-    executed = request_model.objects.filter(status=EXECUTED).filter(Exists(by_someone_else))
+    executed = matching_current_state(request_model.objects.filter(status=EXECUTED).filter(
+        separated_approval(decision_model)))
     return [
         Exists(
             executed.filter(
@@ -126,9 +152,10 @@ class ApprovalRecorded(QueryCheck):
     explanation = (
         "A privileged credential (privilege level admin, or write while used by privileged automation: a "
         "running workflow that can provision, change, rotate or revoke access) must trace back to an "
-        "executed approval request, provisioning it or changing its privileged scope, that someone other "
-        "than the requester approved. Privileged access granted on one person's say-so defeats separation "
-        "of duties."
+        "executed approval request, provisioning it or changing its privileged scope to exactly its current "
+        "privilege level and scopes, that someone other than the requester approved (not through an "
+        "integration the requester owns). Privileged access granted on one person's say-so, or changed after "
+        "the approval some other way, defeats separation of duties."
     )
     remediation = (
         "Raise a privileged scope change request for this credential stating the access it needs; once a "

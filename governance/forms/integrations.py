@@ -6,7 +6,7 @@ from django import forms
 
 from governance.forms import DateTimeInput
 from governance.models import Person, SecretStore, Team
-from governance.models.integrations import SUBSCRIBABLE_EVENTS, IntegrationScope, WebhookEventType
+from governance.models.integrations import SUBSCRIBABLE_EVENTS, Integration, IntegrationScope, WebhookEventType
 
 EVENT_CHOICES = [(value, label) for value, label in WebhookEventType.choices if value in SUBSCRIBABLE_EVENTS]
 
@@ -20,13 +20,11 @@ class IntegrationForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     owner = forms.ModelChoiceField(queryset=_people(), help_text="The accountable person.")
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False,
-                                  help_text="Backup team; its members may act through it. Default: the owner's.")
+                                  help_text="Backup team (it does not let the team's members act through it: "
+                                            "each person delegates to it themself). Default: the owner's.")
     scopes = forms.MultipleChoiceField(choices=IntegrationScope.choices, widget=forms.CheckboxSelectMultiple)
     expires_at = forms.DateTimeField(widget=DateTimeInput(), required=False,
                                      help_text="When its access ends (default 180 days, at most 366).")
-    allowed_people = forms.ModelMultipleChoiceField(
-        queryset=_people(), required=False, widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="People outside its team it may act on behalf of (X-On-Behalf-Of).")
     store = forms.ModelChoiceField(queryset=SecretStore.objects.order_by("name"), required=False,
                                    help_text="Where the client keeps its token (recorded on its credential).")
     store_path = forms.CharField(max_length=500, required=False)
@@ -38,8 +36,22 @@ class IntegrationEditForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False)
     scopes = forms.MultipleChoiceField(choices=IntegrationScope.choices, widget=forms.CheckboxSelectMultiple)
     expires_at = forms.DateTimeField(widget=DateTimeInput())
-    allowed_people = forms.ModelMultipleChoiceField(queryset=_people(), required=False,
-                                                    widget=forms.SelectMultiple(attrs={"size": 6}))
+
+
+class DelegationForm(forms.Form):
+    """A person lets an integration act for them; the person is always the one signed in."""
+
+    integration = forms.ModelChoiceField(queryset=Integration.objects.none(),
+                                         help_text="It may then act for you when a request names you in "
+                                                   "X-On-Behalf-Of, with your rights, narrowed by its scopes.")
+    expires_at = forms.DateTimeField(widget=DateTimeInput(), label="Until",
+                                     help_text="At most 90 days from now; you can revoke it earlier.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why it may act for you.")
+
+    def __init__(self, *args, integrations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["integration"].queryset = integrations
+        self.fields["integration"].label_from_instance = lambda i: f"{i.name} (owner {i.owner})"
 
 
 class RotateForm(forms.Form):

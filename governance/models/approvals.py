@@ -135,6 +135,12 @@ class ApprovalRequest(models.Model):
     requested_by = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="approval_requests")
     filed_by_integration_id = models.BigIntegerField(null=True, blank=True)
     filed_by_label = models.CharField(max_length=200, blank=True)
+    filed_by_integration_owner = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The owner of the integration that filed it, when filing: a requester too.")
+    owners_at_filing = models.JSONField(
+        default=list, blank=True,
+        help_text="Ids of the object's owner and backup team manager when it was filed: they may not approve.")
     justification = models.TextField()
     ticket_system = models.CharField(max_length=60, blank=True)
     ticket_key = models.CharField(max_length=100, blank=True)
@@ -189,6 +195,10 @@ class ApprovalRequest(models.Model):
                 name="approvalrequest_one_pending_per_fingerprint",
                 violation_error_message="The same request is already pending for this object.",
             ),
+            models.CheckConstraint(
+                condition=Q(filed_by_integration_owner__isnull=True) | Q(filed_by_integration_id__isnull=False),
+                name="approvalrequest_integration_owner_has_integration",
+            ),
         ]
 
     def __str__(self):
@@ -219,6 +229,9 @@ class ApprovalDecision(models.Model):
     comment = models.TextField(blank=True)
     decided_at = models.DateTimeField()
     on_behalf_integration_id = models.BigIntegerField(null=True, blank=True)
+    integration_owner = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The owner of the integration the decision was made through: it counts for them too.")
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -230,6 +243,10 @@ class ApprovalDecision(models.Model):
             models.CheckConstraint(
                 condition=Q(decision=DecisionKind.APPROVE) | ~Q(comment=""),
                 name="approvaldecision_reject_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(integration_owner__isnull=True) | Q(on_behalf_integration_id__isnull=False),
+                name="approvaldecision_integration_owner_has_integration",
             ),
         ]
 

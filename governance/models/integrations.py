@@ -16,7 +16,7 @@ from governance.choices import check_in
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.inventory import Credential
 from governance.models.people import Person, Team
-from governance.permissions import VIEW, register_model_rule
+from governance.permissions import VIEW, register_model_rule, restrict
 
 name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$", "Letters, digits, spaces, dots, dashes, underscores."
@@ -46,10 +46,6 @@ class Integration(TimeStampedModel):
     expires_at = models.DateTimeField(help_text="When the integration's access ends.")
     status = models.CharField(max_length=16, choices=IntegrationStatus.choices, default=IntegrationStatus.ACTIVE)
     disabled_at = models.DateTimeField(null=True, blank=True)
-    allowed_people = models.ManyToManyField(
-        Person, blank=True, related_name="integrations_acting_for",
-        help_text="People outside its team that it may explicitly act on behalf of.",
-    )
     credential = models.OneToOneField(
         Credential, on_delete=models.PROTECT, null=True, blank=True, related_name="integration"
     )
@@ -74,6 +70,55 @@ class Integration(TimeStampedModel):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or IntegrationScope.ADMIN in self.scopes
+
+
+class DelegationState(models.TextChoices):
+    ACTIVE = "active", "In force"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class Delegation(models.Model):
+    """A person's own consent that an integration may act for them (X-On-Behalf-Of), until it expires.
+
+    Only that person creates or revokes it (services.delegations); nothing infers it from team
+    membership or a security admin's say-so. At most one is open (not revoked) per person and
+    integration; an expired one is closed when the person delegates again.
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="delegations")
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="delegations")
+    reason = models.TextField(help_text="Why this integration may act for you.")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["person", "integration"], condition=Q(revoked_at__isnull=True),
+                                    name="delegation_one_open_per_person_integration"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
+                                   name="delegation_expires_after_creation"),
+            models.CheckConstraint(condition=Q(revoked_at__isnull=True) | Q(revoked_at__gte=models.F("created_at")),
+                                   name="delegation_revoked_after_creation"),
+            models.CheckConstraint(condition=~Q(reason=""), name="delegation_has_reason"),
+        ]
+
+    def __str__(self):
+        return f"{self.person} → {self.integration}"
+
+    def state_at(self, now) -> str:
+        if self.revoked_at is not None and self.revoked_at < self.expires_at:
+            return DelegationState.REVOKED
+        if self.expires_at <= now:
+            return DelegationState.EXPIRED
+        return DelegationState.ACTIVE
+
+    def in_force_at(self, now) -> bool:
+        return self.state_at(now) == DelegationState.ACTIVE
 
 
 class IntegrationToken(models.Model):
@@ -294,6 +339,15 @@ def _integration_rule(queryset, user, action):
     return queryset.filter(Q(owner=user) | Exists(Team.objects.filter(pk=OuterRef("team_id"), group__user=user)))
 
 
+def _delegation_rule(queryset, user, action):
+    """A person sees their own delegations; who may see an integration sees who delegated to it.
+    Changes are the person's own (services.delegations), never another's."""
+    if action != VIEW:
+        return queryset.filter(person=user)
+    visible = restrict(Integration.objects.all(), user, action)
+    return queryset.filter(Q(person=user) | Exists(visible.filter(pk=OuterRef("integration_id"))))
+
+
 def _endpoint_rule(queryset, user, action):
     """Webhook endpoints are managed by security admins; their owner and team may look at them."""
     if action != VIEW:
@@ -302,28 +356,23 @@ def _endpoint_rule(queryset, user, action):
 
 
 def _delivery_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(WebhookEndpoint.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("endpoint_id"))))
 
 
 def _attempt_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(WebhookEndpoint.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("delivery__endpoint_id"))))
 
 
 def _token_rule(queryset, user, action):
-    from governance.permissions import restrict
-
     visible = restrict(Integration.objects.all(), user, action)
     return queryset.filter(Exists(visible.filter(pk=OuterRef("integration_id"))))
 
 
 register_model_rule(Integration, _integration_rule)
 register_model_rule(IntegrationToken, _token_rule)
+register_model_rule(Delegation, _delegation_rule)
 register_model_rule(WebhookEndpoint, _endpoint_rule)
 register_model_rule(WebhookDelivery, _delivery_rule)
 register_model_rule(WebhookAttempt, _attempt_rule)

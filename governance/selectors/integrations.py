@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from governance.models import Person, Team
 from governance.models.integrations import (
+    Delegation,
     Integration,
+    IntegrationStatus,
     IntegrationToken,
     WebhookAttempt,
     WebhookDelivery,
@@ -20,8 +23,27 @@ def integration_list(*, user, action: str = VIEW):
     return (
         restrict(Integration.objects.all(), user, action)
         .select_related("owner", "team", "credential")
-        .prefetch_related("allowed_people", Prefetch("tokens", queryset=IntegrationToken.objects.order_by("-pk")))
+        .prefetch_related(Prefetch("tokens", queryset=IntegrationToken.objects.order_by("-pk")))
     )
+
+
+def delegation_list(*, user):
+    """The signed-in person's own delegations, newest first (security admins' too: their own only)."""
+    return restrict(Delegation.objects.all(), user, VIEW).filter(person=user).select_related("integration__owner")
+
+
+def delegations_in_force(*, integration):
+    """Who has delegated to an integration now (shown to those who may see the integration)."""
+    return (integration.delegations.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .select_related("person").order_by("person__username"))
+
+
+def delegable_integrations(*, person):
+    """Active integrations a person may delegate to: any they do not own. Their names and owners are shown
+    to every signed-in person for that (consent needs to know whom it is given to); the integration's
+    detail (tokens, credential) stays restricted."""
+    return (Integration.objects.filter(status=IntegrationStatus.ACTIVE, expires_at__gt=timezone.now())
+            .exclude(owner=person).select_related("owner").order_by("name"))
 
 
 def integration_token_list(*, user, action: str = VIEW):

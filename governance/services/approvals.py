@@ -8,7 +8,6 @@ row, so simultaneous decisions produce exactly one transition; the losers get "a
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -20,7 +19,6 @@ from governance import permissions
 from governance.audit import Actor, audit_append
 from governance.models import Credential, Person, Workflow
 from governance.models.approvals import (
-    ApprovalAction,
     ApprovalDecision,
     ApprovalPolicy,
     ApprovalRequest,
@@ -29,7 +27,10 @@ from governance.models.approvals import (
     may_transition,
 )
 from governance.secret_guard import reject_secret_values
+from governance.selectors import approvals as approval_selectors
+from governance.selectors.approvals import DecisionFacts
 from governance.services import approvals_notify as notify
+from governance.services import integration_access
 from governance.services.approvals_execution import execute_approved, load_target
 from governance.services.approvals_registry import (
     fingerprint,
@@ -44,7 +45,7 @@ from governance.transitions import compare_and_set
 
 __all__ = [
     "ApprovalAlreadyDecided", "approval_request_approve", "approval_request_cancel", "approval_request_file",
-    "approval_request_reject", "approval_requests_sweep", "decision_blocker", "policy_for",
+    "approval_request_reject", "approval_requests_sweep", "decision_blocker", "decision_facts", "policy_for",
     "register_approval_action",
 ]
 SWEEP_TASK_ID = "approval-sweep"
@@ -111,44 +112,30 @@ def queue_members(request: ApprovalRequest):
     return Person.objects.filter(groups__in=groups, is_active=True).distinct().order_by("username")
 
 
-def _owner_ids(request: ApprovalRequest, target=None) -> set[int]:
-    target = target if target is not None else request.target
-    owners = {getattr(target, "owner_id", None)}
-    if request.action == ApprovalAction.OWNERSHIP_TRANSFER:
-        owners.add(request.payload.get("new_owner"))  # the person receiving it is an interested party
-    return {pk for pk in owners if pk is not None}
-
-
-@dataclass(frozen=True)
-class DecisionFacts:
-    """What the separation-of-duties rule needs to know about one person and one request."""
-
-    person_group_ids: frozenset[int]
-    allowed_group_ids: frozenset[int]
-    already_decided: bool
-    owner_ids: frozenset[int]
-
-
 def decision_facts(person: Person, request: ApprovalRequest) -> DecisionFacts:
-    policy = request.policy
-    allowed = set(policy.approver_groups.values_list("pk", flat=True))
-    if request.escalated_at is not None and policy.escalation_group_id:
-        allowed.add(policy.escalation_group_id)
-    return DecisionFacts(
-        person_group_ids=frozenset(person.groups.values_list("pk", flat=True)),
-        allowed_group_ids=frozenset(allowed),
-        already_decided=request.decisions.filter(approver=person).exists(),
-        owner_ids=frozenset(_owner_ids(request)),
-    )
+    """The facts of one decision, read by the same selector as the queue page's bulk path."""
+    return approval_selectors.decision_facts(person=person, requests=[request])[request.pk]
+
+
+def deciding_integration_owner_id(*, actor: Actor | None, person: Person) -> int | None:
+    """The owner of the integration this action is made through (None: made directly). Checked again
+    here, not only in the API's authentication: the integration must act for person."""
+    if actor is None or actor.kind != "integration":
+        return None
+    return integration_access.integration_accountable_owner_id(integration_id=actor.id, person=person)
 
 
 def decision_blocker(*, person: Person | None, request: ApprovalRequest, actor: Actor | None = None,
-                     facts: DecisionFacts | None = None) -> str | None:
+                     facts: DecisionFacts | None = None, integration_owner_id: int | None = None) -> str | None:
     """Why this person may not decide this request now, or None when they may. The one SoD rule.
 
-    No one approves their own request (nor the person behind an integration that filed it); one
-    person counts once, whatever groups they are in; the owner only when the policy allows it;
-    superusers are not exempt. facts may be computed in bulk (the queue page) or are read here.
+    A decision counts for the person deciding and, when it is made through an integration, for that
+    integration's owner too (integration_owner_id; read from actor when not given). No one approves
+    their own request: not the requester, not the owner of the integration that filed it, not through
+    an integration of theirs; one person counts once, whatever groups and integrations they have; the
+    people who owned the object or managed its backup team while the request was pending only when
+    the policy lets owners approve; superusers are not exempt. facts may be computed in bulk (the
+    queue page) or are read here.
     """
     if person is None or actor is not None and actor.kind == "system":
         return "Only a person can decide an approval request."
@@ -163,15 +150,34 @@ def decision_blocker(*, person: Person | None, request: ApprovalRequest, actor: 
         return "You filed this request: someone else must decide it."
     if actor is not None and actor.kind == "integration" and actor.id == request.filed_by_integration_id:
         return "The integration that filed this request cannot decide it."
+    if person.pk == request.filed_by_integration_owner_id:
+        return (f"You own {request.filed_by_label or 'the integration'} that filed this request: you count as its "
+                "requester, so someone else must decide it.")
+    if integration_owner_id is None and actor is not None and actor.kind == "integration":
+        try:
+            integration_owner_id = deciding_integration_owner_id(actor=actor, person=person)
+        except PermissionDenied as exc:
+            return str(exc)
     facts = facts or decision_facts(person, request)
-    if facts.already_decided:
+    through = {integration_owner_id} - {None, person.pk}  # the integration's owner, when not the person
+    if through & facts.requester_ids:
+        return ("This integration's owner filed this request (or owns the integration that did): a decision "
+                "through it counts as theirs, so it cannot approve it.")
+    if person.pk in facts.counted_ids:
         return "You have already decided this request; one person counts once."
+    if through & facts.counted_ids:
+        return ("This integration's owner already counts on this request (directly or through another "
+                "integration); one person counts once.")
     policy = request.policy
     if not facts.person_group_ids & facts.allowed_group_ids:
         names = Group.objects.filter(pk__in=facts.allowed_group_ids).values_list("name", flat=True)
         return f"You are not in an approver group of policy {policy} ({', '.join(sorted(names)) or 'none'})."
     if not policy.owner_may_approve and person.pk in facts.owner_ids:
-        return f"You own or would receive the object; policy {policy} does not let owners approve."
+        return (f"You own or would receive the object, or owned it or managed its backup team while this request "
+                f"was pending; policy {policy} does not let owners approve.")
+    if not policy.owner_may_approve and through & facts.owner_ids:
+        return (f"This integration's owner owns or would receive the object (or did while this request was "
+                f"pending); policy {policy} does not let owners approve, through an integration either.")
     return None
 
 
@@ -179,6 +185,8 @@ def _accountable_person(actor: Actor) -> Person:
     ensure_may_write(actor)
     if actor.kind == "system" or actor.person is None:
         raise PermissionDenied("An approval request needs an accountable person (an integration names one).")
+    if actor.kind == "integration":  # raises when the integration does not act for this person
+        deciding_integration_owner_id(actor=actor, person=actor.person)
     return actor.person
 
 
@@ -238,6 +246,8 @@ def approval_request_file(*, actor: Actor, action: str, target=None, payload: di
                     target_fingerprint=fingerprint(target, spec.fingerprint_fields),
                     filed_by_integration_id=actor.id if actor.kind == "integration" else None,
                     filed_by_label=actor.label if actor.kind == "integration" else "",
+                    filed_by_integration_owner_id=deciding_integration_owner_id(actor=actor, person=person),
+                    owners_at_filing=approval_selectors.owners_at_filing(target=target),
                     justification=justification, ticket_system=ticket["system"], ticket_key=ticket["key"],
                     ticket_url=ticket["url"], created_at=now,
                     expires_at=now + dt.timedelta(hours=policy.expiry_hours),
@@ -304,12 +314,14 @@ def _decide(*, actor: Actor, request_id: int, decision: str, comment: str) -> Ap
 
 
 def _record_decision(*, actor, person, request, decision, comment, now) -> None:
-    blocker = decision_blocker(person=person, request=request, actor=actor)
+    integration_owner_id = deciding_integration_owner_id(actor=actor, person=person)
+    blocker = decision_blocker(person=person, request=request, actor=actor, integration_owner_id=integration_owner_id)
     if blocker:
         raise PermissionDenied(blocker)
     ApprovalDecision.objects.create(
         request=request, approver=person, decision=decision, comment=comment, decided_at=now,
-        on_behalf_integration_id=actor.id if actor.kind == "integration" else None)
+        on_behalf_integration_id=actor.id if actor.kind == "integration" else None,
+        integration_owner_id=integration_owner_id)
     approvals = request.decisions.filter(decision=DecisionKind.APPROVE).values("approver").distinct().count()
     required = request.policy.required_approvals
     new_status = None

@@ -1,8 +1,11 @@
 """How an integration's request is authenticated and whom it acts for.
 
 token_lookup() finds a usable token by its visible prefix and compares the SHA-256 of the whole
-value in constant time; integration_acting_person() applies the on-behalf-of rule. Used by
-governance.api.authentication for every request that carries a bearer token.
+value in constant time; integration_acting_person() applies the on-behalf-of rule (the owner, or a
+person who delegated to the integration themself: services.delegations). Used by
+governance.api.authentication for every request that carries a bearer token, and again by the
+approval services (integration_accountable_owner_id), which count a decision for the acting person
+and for the integration's owner.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import hmac
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from governance import roles
 from governance.choices import PersonStatus
 from governance.models import Credential, Person
-from governance.models.integrations import Integration, IntegrationStatus, IntegrationToken
+from governance.models.integrations import Delegation, Integration, IntegrationStatus, IntegrationToken
 from governance.services.integrations import LAST_USED_PRECISION, PREFIX_LENGTH, TOKEN_PREFIX, hash_token
 
 
@@ -50,27 +53,46 @@ def token_mark_used(token: IntegrationToken) -> None:
 
 ON_BEHALF_OF_RULE = (
     "An integration acts for its owner unless the request names another person in X-On-Behalf-Of. "
-    "That person must be active and either the integration's owner, a member of the integration's team, "
-    "or explicitly allowed on the integration by a security admin."
+    "That person must be active and have delegated to this integration themself, in the portal (Delegations), "
+    "with that delegation neither expired nor revoked. Team membership is not consent, and nobody (security "
+    "admins included) delegates for someone else."
 )
+
+
+def _owner_if_active(integration: Integration) -> Person:
+    person = integration.owner
+    if not roles.is_signed_in(person) or person.is_departed:
+        raise PermissionDenied(f"The owner of integration {integration} is not active: a security admin must "
+                               "transfer it before it can act again.")
+    return person
 
 
 def integration_acting_person(*, integration: Integration, username: str | None) -> Person:
     """The person an integration acts for (see ON_BEHALF_OF_RULE); PermissionDenied otherwise."""
-    if not username:
-        person = integration.owner
-        if not roles.is_signed_in(person) or person.is_departed:
-            raise PermissionDenied(f"The owner of integration {integration} is not active: a security admin must "
-                                   "transfer it before it can act again.")
-        return person
-    eligible = Q(pk=integration.owner_id) | Q(integrations_acting_for=integration)
-    if integration.team_id:
-        eligible |= Q(groups__team=integration.team_id)
+    if not username or username[:150] == integration.owner.username:
+        return _owner_if_active(integration)
+    now = timezone.now()
+    consented = Delegation.objects.filter(integration=integration, person=OuterRef("pk"), revoked_at__isnull=True,
+                                          expires_at__gt=now)
     person = (
-        Person.objects.filter(username=username[:150], is_active=True, status=PersonStatus.ACTIVE).filter(eligible)
-        .distinct().first()
+        Person.objects.filter(username=username[:150], is_active=True, status=PersonStatus.ACTIVE)
+        .filter(Exists(consented)).first()
     )
     if person is None:
-        raise PermissionDenied(f"X-On-Behalf-Of: {username[:150]!r} is not an active person this integration "
-                               "may act for.")
+        raise PermissionDenied(f"X-On-Behalf-Of: {username[:150]!r} is not an active person who has delegated to "
+                               "this integration.")
     return person
+
+
+def integration_accountable_owner_id(*, integration_id: int, person: Person) -> int:
+    """The owner of the integration an action is made through, checked again in the service: it must act for
+    person (its owner, or a delegation in force). Separation of duties counts the decision for both."""
+    now = timezone.now()
+    owner_id = Integration.objects.filter(pk=integration_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        raise PermissionDenied("No such integration: it acts for nobody.")
+    if owner_id != person.pk and not Delegation.objects.filter(
+            integration_id=integration_id, person=person, revoked_at__isnull=True, expires_at__gt=now).exists():
+        raise PermissionDenied(f"This integration does not act for {person}: they have not delegated to it (or "
+                               "their delegation ended).")
+    return owner_id

@@ -31,16 +31,17 @@ from governance.models.integrations import (
     IntegrationToken,
 )
 from governance.secret_guard import reject_secret_values
-from governance.services import people
+from governance.services import delegations, people
 from governance.services.common import ensure_can_change, ensure_security_admin, record, snapshot
 from governance.services.states import StateChangeRefused, state_transition
 
 TOKEN_PREFIX = "stw_"
 PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
 STEWARD_API_SYSTEM = "Steward API"
-INTEGRATION_FIELDS = ("name", "description", "owner", "team", "scopes", "expires_at", "status", "allowed_people")
-# Changing these widens or moves an integration's power (the team's members may be acted for).
-ADMIN_ONLY_FIELDS = frozenset({"owner", "team", "scopes", "expires_at", "allowed_people"})
+INTEGRATION_FIELDS = ("name", "description", "owner", "team", "scopes", "expires_at", "status")
+# Changing these widens or moves an integration's power. Whom it acts for is not among them: only the
+# people themselves delegate to it (services.delegations).
+ADMIN_ONLY_FIELDS = frozenset({"owner", "team", "scopes", "expires_at"})
 LAST_USED_PRECISION = dt.timedelta(minutes=5)
 
 
@@ -229,7 +230,7 @@ def _issue_token(*, actor: Actor, integration: Integration, expires_at: dt.datet
 
 def integration_create(
     *, actor: Actor, name: str, owner: Person, scopes: Iterable[str], team: Team | None = None,
-    expires_at: dt.datetime | None = None, description: str = "", allowed_people: Iterable[Person] = (),
+    expires_at: dt.datetime | None = None, description: str = "",
     store: SecretStore | None = None, store_path: str = "",
 ) -> tuple[Integration, str]:
     """Register an integration and issue its first token. Returns the token: shown once, never stored."""
@@ -249,8 +250,6 @@ def integration_create(
                                   created_by=actor.person)
         integration.full_clean(exclude=["credential"])
         integration.save()
-        allowed = list(allowed_people)
-        integration.allowed_people.set(allowed)
         token, raw = _issue_token(actor=actor, integration=integration, expires_at=expires_at)
         record(actor=actor, action="integration.create", instance=integration,
                summary=f"Registered integration {integration} (token {token.prefix})", before={},
@@ -260,8 +259,9 @@ def integration_create(
 
 
 def integration_update(*, actor: Actor, integration: Integration, data: Mapping[str, Any]) -> Integration:
-    """Change the description (owner, team, security admins). Owner, team (whose members it may act
-    for), scopes, expiry and allowed people widen or move its power: security admins only."""
+    """Change the description (owner, team, security admins). Owner, team, scopes and expiry widen or
+    move its power: security admins only. A new owner ends the delegations given to it (consent was
+    given to the integration its previous owner ran)."""
     unknown = sorted(set(data) - {"description", *ADMIN_ONLY_FIELDS})
     if unknown:
         raise ValidationError({name: "Unknown or read-only field." for name in unknown})
@@ -282,12 +282,12 @@ def integration_update(*, actor: Actor, integration: Integration, data: Mapping[
             raise ValidationError({"status": "This integration is disabled."})
         before = snapshot(integration, INTEGRATION_FIELDS)
         for name, value in data.items():
-            if name == "allowed_people":
-                integration.allowed_people.set(list(value))
-            else:
-                setattr(integration, name, value)
+            setattr(integration, name, value)
         integration.full_clean(exclude=["credential"])
         integration.save()
+        if integration.owner_id != before["owner"]:
+            delegations.delegations_end_for_new_owner(actor=actor, integration=integration,
+                                                      previous_owner_id=before["owner"])
         if "expires_at" in data:
             integration.tokens.filter(revoked_at__isnull=True, expires_at__gt=integration.expires_at).update(
                 expires_at=integration.expires_at)

@@ -11,14 +11,22 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import forms, permissions, roles
 from governance.audit import Actor
 from governance.filtersets.integrations import IntegrationFilterSet, WebhookEndpointFilterSet
 from governance.forms import integrations as integration_forms
-from governance.models.integrations import Integration, IntegrationToken, WebhookDelivery, WebhookEndpoint
+from governance.models.integrations import (
+    Integration,
+    IntegrationStatus,
+    IntegrationToken,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from governance.selectors import integrations as selectors
+from governance.services import delegations as delegation_services
 from governance.services import integration_access
 from governance.services import integrations as integration_services
 from governance.services import webhooks as webhook_services
@@ -67,6 +75,8 @@ def integration_detail(request, pk: int):
         "may_change": permissions.can(request.user, permissions.CHANGE, integration),
         "may_edit": roles.is_security_admin(request.user),
         "on_behalf_of_rule": integration_access.ON_BEHALF_OF_RULE,
+        "delegations": selectors.delegations_in_force(integration=integration),
+        "may_delegate": integration.owner_id != request.user.pk and integration.status == IntegrationStatus.ACTIVE,
     })
 
 
@@ -80,7 +90,7 @@ def integration_create(request):
         made = _call(form, lambda: integration_services.integration_create(
             actor=Actor.for_user(request.user), name=data["name"], owner=data["owner"], scopes=data["scopes"],
             team=data["team"], expires_at=data["expires_at"], description=data["description"],
-            allowed_people=data["allowed_people"], store=data["store"], store_path=data["store_path"]))
+            store=data["store"], store_path=data["store_path"]))
         if made is not None:
             integration, token = made
             messages.success(request, f"Integration {integration} registered.")
@@ -98,8 +108,7 @@ def integration_edit(request, pk: int):
     deny_unless(roles.is_security_admin(request.user))
     integration = get_restricted_or_404(Integration, request.user, pk)
     initial = {"description": integration.description, "owner": integration.owner, "team": integration.team,
-               "scopes": integration.scopes, "expires_at": integration.expires_at,
-               "allowed_people": integration.allowed_people.all()}
+               "scopes": integration.scopes, "expires_at": integration.expires_at}
     form = integration_forms.IntegrationEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -166,6 +175,44 @@ def integration_disable(request, pk: int):
         "form": form, "object": integration, "title": f"Disable {integration}", "submit": "Disable",
         "danger": True, "nav": "integrations",
         "explanation": "Every token stops working at once. The reason is recorded in the audit trail."})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delegation_list(request):
+    """Your own delegations, and the form to give one: only ever for yourself (the service refuses others)."""
+    integrations = selectors.delegable_integrations(person=request.user)
+    initial = {"expires_at": timezone.now() + dt.timedelta(days=delegation_services.DEFAULT_DELEGATION_DAYS)}
+    if request.GET.get("integration", "").isdigit():
+        initial["integration"] = int(request.GET["integration"])
+    form = integration_forms.DelegationForm(request.POST or None, integrations=integrations, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done = _call(form, lambda: delegation_services.delegation_grant(
+            actor=Actor.for_user(request.user), person=request.user, integration=data["integration"],
+            expires_at=data["expires_at"], reason=data["reason"]))
+        if done is not None:
+            messages.success(request, f"{done.integration} may act for you until {done.expires_at:%Y-%m-%d %H:%M} UTC.")
+            return redirect("delegation-list")
+    now = timezone.now()
+    rows = [(d, d.state_at(now)) for d in selectors.delegation_list(user=request.user)[:200]]
+    return render(request, "governance/integrations/delegation_list.html", {
+        "form": form, "rows": rows, "nav": "integrations", "on_behalf_of_rule": integration_access.ON_BEHALF_OF_RULE,
+        "max_days": delegation_services.DELEGATION_MAX_DAYS})
+
+
+@login_required
+@require_POST
+def delegation_revoke(request, pk: int):
+    """Revoke one of your own delegations; anyone else's is not found."""
+    delegation = get_object_or_404(selectors.delegation_list(user=request.user), pk=pk)
+    try:
+        delegation_services.delegation_revoke(actor=Actor.for_user(request.user), delegation=delegation)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"{delegation.integration} no longer acts for you.")
+    return redirect("delegation-list")
 
 
 @login_required
@@ -297,6 +344,8 @@ urlpatterns = [
     path("integrations/<int:pk>/disable/", integration_disable, name="integration-disable"),
     path("integrations/<int:pk>/tokens/<int:token_pk>/revoke/", integration_token_revoke,
          name="integration-token-revoke"),
+    path("delegations/", delegation_list, name="delegation-list"),
+    path("delegations/<int:pk>/revoke/", delegation_revoke, name="delegation-revoke"),
     path("webhooks/", webhook_list, name="webhook-list"),
     path("webhooks/new/", webhook_create, name="webhook-create"),
     path("webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),

@@ -17,7 +17,16 @@ def _endpoint_op(estate, personas):
     return {"pk": api_objects(estate, personas)["endpoint"].pk, "op": "ping"}
 
 
-KWARGS = {"integration_token": _token, "webhook_op": _endpoint_op}
+def _delegation(estate, personas):
+    """The approver's delegation to the matrix integration (only she may revoke it; the page is POST only)."""
+    from tests.factories_integrations import delegate  # like api_objects: built lazily, inside the test
+
+    if "delegation" not in estate:
+        estate["delegation"] = delegate(personas.approver, api_objects(estate, personas)["integration"])
+    return {"pk": estate["delegation"].pk}
+
+
+KWARGS = {"integration_token": _token, "webhook_op": _endpoint_op, "delegation": _delegation}
 
 RULES = {
     "integration-list": (None, EVERYONE),
@@ -27,6 +36,9 @@ RULES = {
     "integration-rotate": ("api_integration", OWN_CHANGE),
     "integration-disable": ("api_integration", OWN_CHANGE),
     "integration-token-revoke": ("integration_token", POST_ONLY),
+    # a person's own delegations: everyone has the page; revoking is a POST of one's own
+    "delegation-list": (None, EVERYONE),
+    "delegation-revoke": ("delegation", POST_ONLY),
     "webhook-list": (None, EVERYONE),
     "webhook-create": (None, ADMINS),
     "webhook-detail": ("api_endpoint", OWN),

@@ -281,3 +281,40 @@ def _get_rule(methods):
 RULES = {name: _get_rule(methods) for name, methods in API_RULES.items()}
 RULES["api-schema"] = (None, {"anonymous": 401, **{p: 200 for p in SESSION}})
 RULES["api-docs"] = (None, {p: 200 for p in SESSION})  # anonymous: 302 to sign in
+
+
+# Separation of duties through integrations, over HTTP: each case files a request of the owner persona (or
+# another filer) on a workflow of her team whose own approval path needs two approvals from Platform, then
+# runs its steps in order; every step names who acts and the status expected. A token step is
+# (integration, X-On-Behalf-Of or None); a session step is a persona. Integrations are made per case:
+# name -> (owner persona, scopes); delegations per case: (persona, integration, "active" | "expired" |
+# "revoked"). Carl is a team mate of the owner (Payments) who is also in the approvers' group.
+SOD_INTEGRATIONS = {"owner-bot": "owner", "ada-bot-1": "approver", "ada-bot-2": "approver",
+                    "sec-bot": "secadmin", "oscar-bot": "outsider"}
+SOD_CASES = {
+    "own-integration-on-behalf-of-a-team-mate": {
+        "delegations": [("carl", "owner-bot", "active")],
+        "steps": [(("owner-bot", "carl"), 403), (("owner-bot", None), 403)]},
+    "own-integration-for-a-team-mate-who-did-not-delegate": {
+        "steps": [(("owner-bot", "carl"), 403)]},
+    "a-second-integration-of-the-same-person": {
+        "delegations": [("carl", "ada-bot-1", "active")],
+        "steps": [(("ada-bot-1", "carl"), 200), (("ada-bot-2", None), 403)]},
+    "the-same-person-directly-after-their-integration": {
+        "delegations": [("carl", "ada-bot-1", "active")],
+        "steps": [(("ada-bot-1", "carl"), 200), ("approver", 403)]},
+    "two-people-through-their-own-integrations": {
+        "steps": [(("ada-bot-1", None), 200), ("carl", 200)], "executes": True},
+    "an-integration-whose-owner-is-a-security-admin": {
+        "delegations": [("approver", "sec-bot", "active")],
+        "steps": [(("sec-bot", "approver"), 200), ("secadmin", 403)]},
+    "a-security-admins-integration-on-their-own-request": {
+        "filer": "secadmin", "delegations": [("approver", "sec-bot", "active")],
+        "steps": [(("sec-bot", "approver"), 403)]},
+    "delegation-expired": {
+        "delegations": [("approver", "oscar-bot", "expired")],
+        "steps": [(("oscar-bot", "approver"), 403)]},
+    "delegation-revoked": {
+        "delegations": [("approver", "oscar-bot", "revoked")],
+        "steps": [(("oscar-bot", "approver"), 403)]},
+}

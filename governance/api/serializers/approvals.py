@@ -29,7 +29,8 @@ def payload_help() -> str:
 class ApprovalDecisionSerializer(ModelSerializer):
     class Meta:
         model = ApprovalDecision
-        fields = ("id", "approver", "decision", "comment", "decided_at", "on_behalf_integration_id")
+        fields = ("id", "approver", "decision", "comment", "decided_at", "on_behalf_integration_id",
+                  "integration_owner")
         read_only_fields = fields
 
 
@@ -44,7 +45,8 @@ class ApprovalRequestSerializer(ModelSerializer):
     class Meta:
         model = ApprovalRequest
         fields = ("id", "action", "status", "policy", "target_type", "target_id", "payload", "requested_by",
-                  "filed_by_integration_id", "filed_by_label", "justification", "ticket_system", "ticket_key",
+                  "filed_by_integration_id", "filed_by_label", "filed_by_integration_owner", "justification",
+                  "ticket_system", "ticket_key",
                   "ticket_url", "created_at", "expires_at", "decided_at", "executed_at", "failure_reason",
                   "escalated_at", "approval_count", "decisions")
         read_only_fields = fields

@@ -29,16 +29,22 @@ class IntegrationSerializer(ModelSerializer):
                                    max_length=len(IntegrationScope.values))
     owner = IdField(queryset=Person.objects.active())
     team = IdField(queryset=Team.objects.all(), allow_null=True, required=False)
-    allowed_people = IdField(queryset=Person.objects.active(), many=True, required=False)
     credential = IdField(read_only=True, help_text="Its mirror in the inventory.")
     token_prefix = serializers.SerializerMethodField()
 
     class Meta:
         model = Integration
         fields = ("id", "name", "description", "owner", "team", "scopes", "expires_at", "status", "disabled_at",
-                  "allowed_people", "credential", "token_prefix", "created_at", "updated_at")
+                  "credential", "token_prefix", "created_at", "updated_at")
         read_only_fields = ("status", "disabled_at", "credential", "created_at", "updated_at")
         extra_kwargs = {"expires_at": {"required": False}}
+
+    def validate(self, attrs):
+        if "allowed_people" in getattr(self, "initial_data", {}):
+            raise serializers.ValidationError({"allowed_people": (
+                "Removed: an integration acts for its owner, or for people who delegate to it themselves in the "
+                "portal (Delegations). Nobody can grant that for someone else.")})
+        return super().validate(attrs)
 
     def get_token_prefix(self, integration) -> str | None:
         """Prefix of the current token (from the prefetched tokens)."""

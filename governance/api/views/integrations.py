@@ -68,7 +68,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stewa
         integration, token = services.integration_create(
             actor=self.actor, name=data["name"], owner=data["owner"], scopes=data["scopes"], team=data.get("team"),
             expires_at=data.get("expires_at"), description=data.get("description", ""),
-            allowed_people=data.get("allowed_people", ()), store=data.get("store"),
+            store=data.get("store"),
             store_path=data.get("store_path", ""))
         body = IntegrationWithTokenSerializer(self.reread(integration)).data
         return Response({**body, "token": token}, status=status.HTTP_201_CREATED)

@@ -33,7 +33,7 @@ def file_transfer(api, token, estate, personas, on_behalf_of=None, key="t-1"):
 def test_integration_files_for_a_person_and_separation_of_duties_applies_to_that_person(api, personas, estate,
                                                                                         policy):
     jira, token = make_integration(owner=personas.owner, scopes=["read", "file_requests", "decide_requests"],
-                                   name="jira", allowed_people=[personas.approver])
+                                   name="jira", delegated_by=[personas.approver])
     filed = file_transfer(api, token, estate, personas)
     assert filed.status_code == 201, filed.json()
     body = filed.json()

@@ -4,14 +4,31 @@ The rules are in tests/matrix/integrations_api.py. An endpoint without a rule fa
 request runs in a transaction that is rolled back, so every request sees the same estate.
 """
 
+import datetime as dt
+
 import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import SecretStoreFactory
-from tests.factories_integrations import bearer
-from tests.matrix.integrations_api import API_PERSONAS, API_RULES, BODIES, KWARGS, api_objects
+from governance.audit import Actor
+from governance.models.approvals import ApprovalDecision
+from governance.models.integrations import Delegation
+from governance.services.approvals import approval_request_file
+from governance.services.delegations import delegation_revoke
+from tests.factories import PersonFactory, SecretStoreFactory, WorkflowFactory
+from tests.factories_approvals import make_policy
+from tests.factories_integrations import bearer, delegate, make_integration
+from tests.matrix.integrations_api import (
+    API_PERSONAS,
+    API_RULES,
+    BODIES,
+    KWARGS,
+    SOD_CASES,
+    SOD_INTEGRATIONS,
+    api_objects,
+)
 
 pytestmark = pytest.mark.django_db
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -89,3 +106,46 @@ def _run_persona(persona, personas, api_estate):
                 failures.append(f"{persona}: {method.upper()} {name} {url}: expected {expected[persona]}, got "
                                 f"{response.status_code} {detail}")
     return failures
+
+
+@pytest.mark.parametrize("case", sorted(SOD_CASES))
+def test_separation_of_duties_through_integrations_matrix(personas, estate, case):
+    """Every step of the case answers its expected status; a refused step changes nothing."""
+    spec = SOD_CASES[case]
+    people = {"carl": PersonFactory(username="carl.teammate", teams=[personas.team])}
+    people["carl"].groups.add(personas.other_team.group)
+    for persona in ("owner", "approver", "secadmin", "outsider"):
+        people[persona] = getattr(personas, persona)
+    tokens, integrations = {}, {}
+    for name, owner in SOD_INTEGRATIONS.items():
+        integrations[name], tokens[name] = make_integration(owner=people[owner], name=name,
+                                                            scopes=["read", "file_requests", "decide_requests"])
+    for persona, name, state in spec.get("delegations", ()):
+        delegation = delegate(people[persona], integrations[name])
+        if state == "revoked":
+            delegation_revoke(actor=Actor.for_user(people[persona]), delegation=delegation)
+        elif state == "expired":
+            past = timezone.now() - dt.timedelta(minutes=1)
+            Delegation.objects.filter(pk=delegation.pk).update(created_at=past - dt.timedelta(days=1),
+                                                               expires_at=past)
+    policy = make_policy(name="Two from Platform", groups=[personas.other_team.group], required=2, defaults=[])
+    workflow = WorkflowFactory(name="sod-matrix-job", owner=personas.owner, team=personas.team,
+                               approval_policy=policy)
+    request = approval_request_file(actor=Actor.for_user(people[spec.get("filer", "owner")]), action="retirement",
+                                    target=workflow, payload={}, justification="Replaced by the batch platform")
+    url = reverse("v1:approvalrequest-approve", kwargs={"pk": request.pk})
+    decisions = 0
+    for who, expected in spec["steps"]:
+        client = APIClient()
+        if isinstance(who, tuple):
+            name, on_behalf_of = who
+            response = client.post(url, {}, format="json",
+                                   **bearer(tokens[name], people[on_behalf_of].username if on_behalf_of else None))
+        else:
+            client.force_login(people[who])
+            response = client.post(url, {}, format="json")
+        assert response.status_code == expected, (who, response.json())
+        decisions += expected == 200
+        assert ApprovalDecision.objects.filter(request=request).count() == decisions
+    request.refresh_from_db()
+    assert request.status == ("executed" if spec.get("executes") else "pending")

@@ -1,4 +1,5 @@
-"""approval-sod: privileged credentials trace to an executed request approved by someone else."""
+"""approval-sod: privileged credentials trace to an executed request approved by someone else, that
+proposed exactly their current privilege level and scopes."""
 
 import datetime as dt
 
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.django_db
 NOW = timezone.now()
 
 
-def _request(*, action, credential, requester, status="executed", approvers=(), decision="approve"):
+def _request(*, action, credential, requester, status="executed", approvers=(), decision="approve", payload=None,
+             filed_by_integration_owner=None, integration_owner=None):
+    """A request as the approvals engine stores it; by default it proposed the credential's current state."""
     ApprovalPolicy = apps.get_model("governance", "ApprovalPolicy")
     ApprovalRequest = apps.get_model("governance", "ApprovalRequest")
     ApprovalDecision = apps.get_model("governance", "ApprovalDecision")
@@ -31,13 +34,19 @@ def _request(*, action, credential, requester, status="executed", approvers=(), 
         action=action, status=status, policy=policy, target_content_type=target[0], target_object_id=target[1],
         result_content_type=credential_type if action == "provision_credential" else None,
         result_object_id=str(credential.pk) if action == "provision_credential" else "",
+        payload=payload if payload is not None else {"privilege_level": credential.privilege_level,
+                                                     "scopes": list(credential.scopes)},
+        filed_by_integration_id=4242 if filed_by_integration_owner else None,
+        filed_by_integration_owner=filed_by_integration_owner,
         requested_by=requester, justification="needed for deploys", created_at=NOW - dt.timedelta(days=2),
         expires_at=NOW + dt.timedelta(days=1), decided_at=None if status == "pending" else NOW,
         executed_at=NOW if status in ("executed", "failed") else None,
         failure_reason="boom" if status == "failed" else "")
     for approver in approvers:
         ApprovalDecision.objects.create(request=request, approver=approver, decision=decision, decided_at=NOW,
-                                        comment="" if decision == "approve" else "no")
+                                        comment="" if decision == "approve" else "no",
+                                        on_behalf_integration_id=4243 if integration_owner else None,
+                                        integration_owner=integration_owner)
     return request
 
 
@@ -89,6 +98,51 @@ def test_requests_that_do_not_show_separation_of_duties_do_not_count(people, cas
     else:
         kwargs["credential"] = other
     _request(**kwargs)
+    assert admin.pk in failing("approval-sod")
+
+
+@pytest.mark.embedded
+def test_approval_sod_check_with_a_stale_old_request(people):
+    """Reproduction: an old executed scope change (write, deploy:write) was approved; the owner later set
+    admin and "*" directly. The old request no longer covers the credential's privilege."""
+    requester, approver = people
+    credential = CredentialFactory(privilege_level=PrivilegeLevel.WRITE, scopes=["deploy:write"])
+    _request(action="privileged_scope_change", credential=credential, requester=requester, approvers=[approver])
+    Credential.objects.filter(pk=credential.pk).update(privilege_level=PrivilegeLevel.ADMIN, scopes=["*"])
+    assert credential.pk in failing("approval-sod")
+    # the same scopes in the same privilege level as approved pass again
+    Credential.objects.filter(pk=credential.pk).update(privilege_level=PrivilegeLevel.WRITE, scopes=["deploy:write"])
+    Binding.objects.create(workflow=WorkflowFactory(can_rotate=True), credential=credential, purpose="rotate")
+    assert credential.pk in evaluated("approval-sod") and credential.pk not in failing("approval-sod")
+
+
+@pytest.mark.parametrize("field", ["privilege_level", "scopes"])
+def test_a_request_for_another_privilege_or_other_scopes_does_not_count(people, field):
+    requester, approver = people
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN, scopes=["deploy:admin"])
+    payload = {"privilege_level": "admin", "scopes": ["deploy:admin"]}
+    payload[field] = "write" if field == "privilege_level" else ["deploy:admin", "billing:admin"]
+    _request(action="provision_credential", credential=admin, requester=requester, approvers=[approver],
+             payload=payload)
+    assert admin.pk in failing("approval-sod")
+
+
+@pytest.mark.parametrize("case", ["approved-through-the-requesters-integration",
+                                  "approved-by-the-owner-of-the-filing-integration",
+                                  "approved-through-the-filing-integration-owners-other-integration"])
+def test_approvals_that_count_for_a_requester_through_an_integration_do_not_count(people, case):
+    requester, approver = people
+    integration_owner = PersonFactory(username="bot-owner")
+    admin = CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
+    if case == "approved-through-the-requesters-integration":
+        _request(action="privileged_scope_change", credential=admin, requester=requester, approvers=[approver],
+                 integration_owner=requester)
+    elif case == "approved-by-the-owner-of-the-filing-integration":
+        _request(action="privileged_scope_change", credential=admin, requester=requester,
+                 approvers=[integration_owner], filed_by_integration_owner=integration_owner)
+    else:
+        _request(action="privileged_scope_change", credential=admin, requester=requester, approvers=[approver],
+                 filed_by_integration_owner=integration_owner, integration_owner=integration_owner)
     assert admin.pk in failing("approval-sod")
 
 

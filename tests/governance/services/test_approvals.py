@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from governance import permissions
 from governance.audit import Actor, verify_chain
@@ -20,7 +21,8 @@ from governance.models.approvals import (
     ApprovalStatus,
     may_transition,
 )
-from governance.services import approvals, inventory
+from governance.models.integrations import Delegation
+from governance.services import approvals, delegations, inventory
 from tests.conftest import actor
 from tests.factories import PersonFactory, WorkflowFactory
 from tests.factories_approvals import (
@@ -237,8 +239,27 @@ def _with_group(person, personas):
     return person
 
 
+def _team_mate(p):
+    """Carl: in the owner's team (a team mate, neither owner nor manager) and in the approvers' group."""
+    carl = PersonFactory(username="carl.teammate", teams=[p.team])
+    return _with_group(carl, p)
+
+
+def _ended_delegation(p, *, how: str) -> Actor:
+    """The approver once delegated to the outsider's integration; the delegation expired or was revoked."""
+    through = integration_actor(p.approver, name="ended-bot", owner=p.outsider)
+    delegation = Delegation.objects.get(person=p.approver, integration_id=through.id)
+    if how == "revoked":
+        delegations.delegation_revoke(actor=actor(p.approver), delegation=delegation)
+    else:
+        past = timezone.now() - dt.timedelta(minutes=1)
+        Delegation.objects.filter(pk=delegation.pk).update(created_at=past - dt.timedelta(days=30), expires_at=past)
+    return through
+
+
 SOD_CASES = {
-    # case: (filer, decider, owner_may_approve) built from personas; expected outcome per action below
+    # case: (filer, decider, owner_may_approve, *approvers before the decider) built from personas; the policy
+    # needs one approval more than the approvers before. Expected outcome per action below.
     "requester": (lambda p: actor(p.owner), lambda p: actor(_with_group(p.owner, p)), False),
     "owner": (lambda p: actor(p.backup_owner), lambda p: actor(_with_group(p.owner, p)), False),
     "owner-allowed-by-policy": (lambda p: actor(p.backup_owner), lambda p: actor(_with_group(p.owner, p)), True),
@@ -254,15 +275,43 @@ SOD_CASES = {
                                       lambda p: integration_actor(p.approver), False),
     "approver-after-integration": (lambda p: integration_actor(p.owner), lambda p: actor(p.approver), False),
     "approver-through-another-integration": (lambda p: integration_actor(p.owner),
-                                             lambda p: integration_actor(p.approver, name="cab", pk=7002), False),
+                                             lambda p: integration_actor(p.approver, name="cab"), False),
+    # integrations count for their owner too
+    "team-mate-directly": (lambda p: actor(p.owner), lambda p: actor(_team_mate(p)), False),
+    "own-integration-on-behalf-of-team-mate": (
+        lambda p: actor(p.owner), lambda p: integration_actor(_team_mate(p), name="owner-bot", owner=p.owner), False),
+    "owners-integration-for-team-mate-on-a-team-mates-request": (
+        lambda p: actor(p.backup_owner), lambda p: integration_actor(_team_mate(p), name="owner-bot", owner=p.owner),
+        False),
+    "integration-owner-filed-through-it-for-someone": (
+        lambda p: integration_actor(_team_mate(p), name="owner-bot", owner=p.owner),
+        lambda p: actor(_with_group(p.owner, p)), True),
+    "second-integration-of-the-same-person": (
+        lambda p: actor(p.owner), lambda p: integration_actor(p.approver, name="cab-2"), False,
+        lambda p: integration_actor(_team_mate(p), name="cab", owner=p.approver)),
+    "same-person-directly-after-their-integration": (
+        lambda p: actor(p.owner), lambda p: actor(p.approver), False,
+        lambda p: integration_actor(_team_mate(p), name="cab", owner=p.approver)),
+    "two-people-through-two-integrations": (
+        lambda p: actor(p.owner), lambda p: integration_actor(p.approver, name="cab-2"), False,
+        lambda p: integration_actor(_team_mate(p), name="carls-bot")),
+    "integration-owned-by-a-security-admin-for-the-approver": (
+        lambda p: actor(p.owner), lambda p: integration_actor(p.approver, name="sec-bot", owner=p.secadmin), False),
+    "security-admins-integration-on-their-own-request": (
+        lambda p: actor(p.secadmin), lambda p: integration_actor(p.approver, name="sec-bot", owner=p.secadmin), False),
+    "delegation-expired": (lambda p: actor(p.owner), lambda p: _ended_delegation(p, how="expired"), False),
+    "delegation-revoked": (lambda p: actor(p.owner), lambda p: _ended_delegation(p, how="revoked"), False),
 }
 ALLOWED = {"owner-allowed-by-policy", "approver", "superuser-approver", "approver-after-integration",
-           "approver-through-another-integration"}
+           "approver-through-another-integration", "team-mate-directly", "two-people-through-two-integrations",
+           "integration-owned-by-a-security-admin-for-the-approver"}
 
 
 def expected(case: str, action: str) -> bool:
     if case == "owner" and action == A.REGISTER_WORKFLOW:
         return True  # a new workflow has no owner yet but its requester
+    if case == "owners-integration-for-team-mate-on-a-team-mates-request" and action == A.REGISTER_WORKFLOW:
+        return True  # the same: no owner, and the integration's owner is not the requester
     return case in ALLOWED
 
 
@@ -271,9 +320,11 @@ class Undo(Exception):
 
 
 def _sod_case(personas, estate, case, action) -> str | None:
-    filer, decider, owner_may_approve = SOD_CASES[case]
-    make_policy(groups=[personas.other_team.group], owner_may_approve=owner_may_approve)
+    filer, decider, owner_may_approve, *before = SOD_CASES[case]
+    make_policy(groups=[personas.other_team.group], owner_may_approve=owner_may_approve, required=len(before) + 1)
     request = file_request(filer(personas), action, estate, personas)
+    for earlier in before:
+        approvals.approval_request_approve(actor=earlier(personas), request_id=request.pk)
     decide_as = decider(personas)
     reason = approvals.decision_blocker(person=decide_as.person, request=request, actor=decide_as)
     if expected(case, action):
@@ -293,7 +344,7 @@ def _sod_case(personas, estate, case, action) -> str | None:
         else:
             return "the service let a forbidden decision through"
     request.refresh_from_db()
-    return None if request.status == S.PENDING and not request.decisions.exists() else "the request changed"
+    return None if request.status == S.PENDING and request.decisions.count() == len(before) else "the request changed"
 
 
 @pytest.mark.parametrize("action", SOD_ACTIONS)
@@ -336,7 +387,8 @@ def test_people_who_cannot_see_the_request_find_nothing(personas, estate, policy
 
 def test_n_of_m_counts_distinct_people_once(personas, estate):
     make_policy(groups=[personas.other_team.group, personas.team.group], required=2)
-    second_group_member = _with_group(personas.backup_owner, personas)  # in both approver groups
+    # in both approver groups (not the backup owner: as the backup team's manager she may not approve now)
+    second_group_member = _with_group(PersonFactory(username="dora.both", teams=[personas.team]), personas)
     request = file_request(actor(personas.owner), A.RETIREMENT, estate, personas)
     approvals.approval_request_approve(actor=actor(second_group_member), request_id=request.pk)
     request.refresh_from_db()
@@ -386,11 +438,15 @@ def test_filing_validates_target_payload_and_text(personas, estate, policy):
 
 def test_filing_records_requester_integration_and_ticket(personas, estate, policy):
     target, payload = payload_for(A.RETIREMENT, estate, personas)
+    through = integration_actor(personas.owner)
     request = approvals.approval_request_file(
-        actor=integration_actor(personas.owner), action=A.RETIREMENT, target=target, payload=payload,
+        actor=through, action=A.RETIREMENT, target=target, payload=payload,
         justification="Decommissioned in CHG-1042",
         ticket={"system": "Jira", "key": "CHG-1042", "url": "https://jira.example.com/browse/CHG-1042"})
-    assert request.requested_by == personas.owner and request.filed_by_integration_id == 7001
+    assert request.requested_by == personas.owner and request.filed_by_integration_id == through.id
+    assert request.filed_by_integration_owner == personas.owner
+    # the owner and the backup team's manager at filing are recorded: they count while it is pending
+    assert request.owners_at_filing == sorted([personas.owner.pk, personas.backup_owner.pk])
     assert request.filed_by_label == "integration:ci-bot" and request.ticket_key == "CHG-1042"
     assert request.target == estate["workflow"] and request.target_fingerprint
     with pytest.raises(ValidationError, match="already pending"):

@@ -13,10 +13,11 @@ from rest_framework.test import APIClient
 from governance.audit import Actor, verify_chain
 from governance.choices import CredentialKind, CredentialStatus
 from governance.models import AuditEvent, Credential
-from governance.models.integrations import Integration, IntegrationToken
+from governance.models.integrations import Delegation, Integration, IntegrationToken
+from governance.services import delegations
 from governance.services import integrations as services
 from tests.factories import PersonFactory
-from tests.factories_integrations import bearer, make_integration
+from tests.factories_integrations import bearer, delegate, make_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -148,25 +149,54 @@ def test_registration_is_for_security_admins_and_validated(personas):
 
 
 class TestOnBehalfOf:
-    """The rule: the owner by default; else an active person who is the owner, in the integration's
-    team, or explicitly allowed. Anyone else is refused with a 403."""
+    """The rule: the owner by default; else an active person who delegated to the integration themself, in
+    force (not expired, not revoked). Team membership is not consent. Anyone else is refused with a 403."""
 
     def test_default_is_the_owner(self, personas):
         _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo")
         response = APIClient().get(WHOAMI, **bearer(token))
         assert response.json()["username"] == personas.owner.username
+        assert status_with(token, personas.owner.username) == 200  # naming the owner is the same
 
-    def test_team_member_and_explicitly_allowed_person(self, personas):
+    def test_team_membership_alone_is_not_consent(self, personas):
+        """Old rule: a member of the integration's team could be named in X-On-Behalf-Of without asking."""
+        _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo-team", team=personas.team)
+        assert status_with(token, personas.backup_owner.username) == 403
+
+    def test_a_person_who_delegated_is_acted_for(self, personas):
         _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo2",
-                                    allowed_people=[personas.approver])
+                                    delegated_by=[personas.backup_owner, personas.approver])
         for person in (personas.backup_owner, personas.approver):
             response = APIClient().get(WHOAMI, **bearer(token, person.username))
             assert response.status_code == 200 and response.json()["username"] == person.username
 
+    def test_an_expired_or_revoked_delegation_is_not_consent(self, personas):
+        integration, token = make_integration(owner=personas.owner, scopes=["read"], name="obo-ended",
+                                              delegated_by=[personas.backup_owner, personas.approver])
+        revoked = Delegation.objects.get(person=personas.backup_owner, integration=integration)
+        delegations.delegation_revoke(actor=Actor.for_user(personas.backup_owner), delegation=revoked)
+        past = timezone.now() - dt.timedelta(seconds=1)
+        Delegation.objects.filter(person=personas.approver).update(created_at=past - dt.timedelta(days=1),
+                                                                   expires_at=past)
+        assert status_with(token, personas.backup_owner.username) == 403
+        assert status_with(token, personas.approver.username) == 403
+
+    def test_admin_scoped_token_acting_as_a_team_security_admin(self, personas):
+        """Reproduction: with a security admin in the team, the owner's admin-scoped token acted as them."""
+        personas.secadmin.groups.add(personas.team.group)
+        _, token = make_integration(owner=personas.owner, scopes=["admin"], name="obo-admin", team=personas.team)
+        response = APIClient().get(WHOAMI, **bearer(token, personas.secadmin.username))
+        assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+        store = APIClient().post("/api/v1/secret-stores/", {"name": "via-admin", "kind": "openbao_kv"},
+                                 format="json", **bearer(token, personas.secadmin.username))
+        assert store.status_code == 403
+
     def test_outsiders_unknown_and_departed_people_are_refused(self, personas):
         _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo3")
-        departed = PersonFactory(username="left", teams=[personas.team], status="departed",
-                                 departed_at=timezone.now(), is_active=False)
+        departed = PersonFactory(username="left", teams=[personas.team])
+        delegate(departed, Integration.objects.get(name="obo3"))
+        departed.status, departed.departed_at, departed.is_active = "departed", timezone.now(), False
+        departed.save()
         for name in (personas.outsider.username, personas.secadmin.username, "nobody", departed.username):
             response = APIClient().get(WHOAMI, **bearer(token, name))
             assert response.status_code == 403, name
@@ -175,18 +205,28 @@ class TestOnBehalfOf:
     def test_departed_owner_stops_the_integration(self, personas):
         from governance.services.people import person_mark_departed
 
-        _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo4")
+        integration, token = make_integration(owner=personas.owner, scopes=["read"], name="obo4",
+                                              delegated_by=[personas.backup_owner])
         person_mark_departed(actor=Actor.for_user(personas.secadmin), person=personas.owner)
         assert status_with(token) == 403
-        assert status_with(token, personas.backup_owner.username) == 200
+        assert status_with(token, personas.backup_owner.username) == 200  # she delegated to it herself
 
     def test_rights_are_those_of_the_person_acted_for(self, personas, estate):
         _, token = make_integration(owner=personas.owner, scopes=["read"], name="obo5",
-                                    allowed_people=[personas.approver])
+                                    delegated_by=[personas.approver])
         client = APIClient()
         own = client.get(f"/api/v1/systems/{estate['system'].pk}/", **bearer(token))
         theirs = client.get(f"/api/v1/systems/{estate['system'].pk}/", **bearer(token, personas.approver.username))
         assert (own.status_code, theirs.status_code) == (200, 404)
+
+    def test_allowed_people_is_gone_from_the_api(self, personas):
+        integration, _ = make_integration(owner=personas.owner, scopes=["read"], name="obo6")
+        api = APIClient()
+        api.force_authenticate(personas.secadmin)
+        response = api.patch(f"/api/v1/integrations/{integration.pk}/", {"allowed_people": [personas.approver.pk]},
+                             format="json")
+        assert response.status_code == 400 and "allowed_people" in str(response.json())
+        assert not Delegation.objects.exists()
 
 
 def test_create_integration_command_prints_the_token_once(personas):
@@ -224,7 +264,7 @@ def test_the_sweep_task_revokes_ended_overlaps_and_forgets_old_idempotency_keys(
 
 def test_only_security_admins_widen_or_move_an_integration(personas):
     integration, _ = make_integration(owner=personas.owner, scopes=["read"], name="narrow")
-    for data in ({"team": personas.other_team}, {"allowed_people": [personas.outsider]},
+    for data in ({"team": personas.other_team},
                  {"expires_at": timezone.now() + dt.timedelta(days=300)}, {"owner": personas.backup_owner}):
         with pytest.raises(PermissionDenied):
             services.integration_update(actor=Actor.for_user(personas.owner), integration=integration, data=data)
