@@ -26,4 +26,7 @@ app.conf.beat_schedule = {
     # Integrations: re-send due webhook deliveries whose message was lost, revoke tokens whose rotation
     # overlap ended, forget ended webhook-secret overlaps and expired idempotency records.
     "integrations-sweep": {"task": "governance.integrations.sweep", "schedule": 300.0},
+    # Leases: resume, or fail with the reason, running work whose worker was lost (governance.leases).
+    "leases-recover": {"task": "governance.leases.recover",
+                       "schedule": float(os.environ.get("STEWARD_LEASE_RECOVERY_SECONDS", "60"))},
 }
