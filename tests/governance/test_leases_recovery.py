@@ -20,11 +20,14 @@ from django.utils import timezone
 
 from governance import leases
 from governance.audit import Actor, verify_chain
+from governance.connectors import registry
 from governance.models import AuditEvent, Binding
 from governance.models.checks import Check, Finding, SweepRun, SweepStatus
 from governance.models.lifecycle import (
+    CredentialRevocation,
     KillSwitchActivation,
     KillSwitchStatus,
+    RevocationStatus,
     RotationJob,
     RotationStatus,
     StepStatus,
@@ -34,6 +37,8 @@ from governance.services.sweep import SWEEP_LOCK_CLASS
 from governance.tasks.checks import sweep_task
 from governance.tasks.leases import leases_recover_task
 from governance.tasks.lifecycle import rotation_batch_run
+from reports.models import ReportJob
+from reports.services import report_job_create
 from tests.celery_worker import CeleryWorker, broker_flush, wait_for
 from tests.factories import CredentialFactory, WorkflowFactory
 from tests.factories_checks import load_catalogue
@@ -138,6 +143,46 @@ def test_the_recovery_resumes_lapsed_work_and_leaves_held_work_alone(short_lease
     assert (held.status, held.lease_token) == (SweepStatus.RUNNING, "alive")
     assert (lost.status, lost.lease_takeovers, lost.lease_token) == (SweepStatus.SUCCEEDED, 1, "")
     assert leases_recover_task.apply().get() == {}  # nothing lapsed any more
+
+
+@pytest.mark.django_db
+def test_a_revocation_whose_worker_was_lost_after_revoking_is_recorded_not_revoked_again(
+        personas, kv_store, openbao, kv, short_lease):
+    path = f"app/{unique('revoked')}"
+    kv_put(openbao, path, {"value": "live"})
+    credential = make_credential(personas, store=kv_store, path=path)
+    revocation = CredentialRevocation.objects.create(
+        credential=credential, reason="manual", status=RevocationStatus.RUNNING, lease_token="a-dead-worker",
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    connector, ref = registry.connector_for(credential)
+    connector.revoke(ref)  # what the dead worker did before it could record it
+    destroyed = kv.metadata(path)["versions"]
+    assert leases_recover_task.apply().get() == {"revocations": {"succeeded": 1}}
+    revocation.refresh_from_db()
+    credential.refresh_from_db()
+    assert (revocation.status, credential.status) == (RevocationStatus.SUCCEEDED, "revoked")
+    assert revocation.proof[0].startswith("Found already revoked in its system")
+    assert kv.metadata(path)["versions"] == destroyed  # nothing was destroyed a second time
+    assert events("credential.revoke", credential) == 1
+
+
+@pytest.mark.django_db
+def test_a_report_job_whose_renderer_was_lost_is_rendered_again_once(personas, estate, settings, short_lease,
+                                                                     tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    job = report_job_create(actor=Actor.for_user(personas.auditor), kind="inventory", parameters={}, enqueue=False)
+    ReportJob.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now(), lease_token="dead",
+                                               lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    reports_dir = settings.MEDIA_ROOT / "reports"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    leftover = reports_dir / f".{job.pk}-dead.pdf.partial"
+    leftover.write_bytes(b"%PDF half")
+    assert leases_recover_task.apply().get() == {"report_jobs": {"succeeded": 1}}
+    job.refresh_from_db()
+    assert (job.status, job.lease_takeovers, job.lease_token) == ("succeeded", 1, "")
+    assert len(job.sha256) == 64 and not leftover.exists()
+    assert events("report.generate", job) == 1
+    assert leases_recover_task.apply().get() == {}
 
 
 def test_celery_is_configured_for_leases(settings):
