@@ -174,6 +174,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Leases on running work (governance.leases): renewed while the work runs; when a worker is lost the
 # lease lapses after this long and the recovery task (every STEWARD_LEASE_RECOVERY_SECONDS) resumes it.
 STEWARD_LEASE_SECONDS = int(os.environ.get("STEWARD_LEASE_SECONDS", "300"))
+# Work taken over more often than this (something in it kills its worker) is failed with the reason instead.
+STEWARD_LEASE_MAX_TAKEOVERS = int(os.environ.get("STEWARD_LEASE_MAX_TAKEOVERS", "3"))
 
 # Celery: embedded default is kombu's filesystem transport under var/ (no server needed).
 _BROKER_DIR = VAR_DIR / "broker"
