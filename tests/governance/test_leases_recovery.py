@@ -75,6 +75,7 @@ def lapse(model, pk) -> None:
     model.objects.filter(pk=pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db
 def test_a_claim_holds_the_row_until_its_lease_lapses(short_lease):
     run = running_run()  # running without a holder: free to claim
@@ -93,6 +94,7 @@ def test_a_claim_holds_the_row_until_its_lease_lapses(short_lease):
     assert (run.lease_token, run.lease_owner, run.lease_takeovers) == (second.token, "second", 1)
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db
 def test_renewal_pushes_the_expiry_and_a_stale_holder_can_neither_renew_nor_finish(short_lease):
     run = running_run()
@@ -114,6 +116,7 @@ def test_renewal_pushes_the_expiry_and_a_stale_holder_can_neither_renew_nor_fini
     assert (run.status, run.lease_token, run.lease_expires_at) == (SweepStatus.FAILED, "", None)
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db
 def test_a_heartbeat_renews_only_once_a_third_of_the_lease_has_passed(short_lease, django_assert_num_queries):
     run = running_run()
@@ -125,6 +128,7 @@ def test_a_heartbeat_renews_only_once_a_third_of_the_lease_has_passed(short_leas
         lease.heartbeat()
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db
 def test_work_taken_over_too_often_is_exhausted(short_lease):
     run = running_run(lease_token="dead", lease_takeovers=leases.max_takeovers(),
@@ -133,6 +137,7 @@ def test_work_taken_over_too_often_is_exhausted(short_lease):
     assert lease.exhausted()
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db
 def test_the_recovery_resumes_lapsed_work_and_leaves_held_work_alone(short_lease):
     held = running_run(lease_token="alive", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
