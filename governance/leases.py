@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from fast_update.fast import fast_update
 
 from governance.transitions import compare_and_set
 
@@ -117,6 +118,32 @@ class Lease:
         return self.model.objects.filter(pk=self.pk if pk is None else pk, lease_token=self.token,
                                          **{self.field: self.running}).exists()
 
+    def release_many(self, values_by_pk: dict, *, target: str) -> set:
+        """Finish several rows at once, each with its own fields (the same names for all), only those this
+        lease still holds; returns their pks. Two statements: the held rows locked, then one bulk update."""
+        if not values_by_pk:
+            return set()
+        now = timezone.now()
+        stamp = any(f.name == "updated_at" for f in self.model._meta.concrete_fields)
+        names = sorted({name for values in values_by_pk.values() for name in values})
+        with transaction.atomic(savepoint=False):
+            held = set(self.model.objects.select_for_update().filter(
+                pk__in=list(values_by_pk), lease_token=self.token, **{self.field: self.running},
+            ).values_list("pk", flat=True))
+            rows = []
+            for pk in sorted(held):
+                row = self.model(pk=pk, **values_by_pk[pk])
+                setattr(row, self.field, target)
+                row.lease_token, row.lease_expires_at = "", None
+                if stamp:
+                    row.updated_at = now
+                rows.append(row)
+            if rows:
+                fast_update(self.model.objects.all(), rows,
+                            [self.field, "lease_token", "lease_expires_at", *(["updated_at"] if stamp else []),
+                             *names], batch_size=500)
+        return held
+
     def release(self, pk=None, *, target: str, where: dict | None = None, **fields) -> bool:
         """Finish the work on a row (running -> target), only while this lease still holds it."""
         return compare_and_set(self.model, self.pk if pk is None else pk, field=self.field,
@@ -143,33 +170,55 @@ def _claim_one(model, pk, *, sources, running, field_name, token, owner, now, wh
 
 
 def lease_claim_many(model: type[models.Model], pks: Iterable, *, sources: Iterable[str], running: str,
-                     field: str = "status", owner: str = "", where: Q | None = None, **fields) -> Lease | None:
-    """Claim each row (one compare-and-set per row, one token for all); None when none was free.
+                     field: str = "status", owner: str = "", **fields) -> Lease | None:
+    """Claim a batch of rows under one token, in a few statements whatever its size; None when none was free.
 
-    A row is free when its state is one of sources other than running, or running without a holder;
-    a running row whose lease lapsed is taken over (took_over says which). fields are written with
-    the claim. Call inside a transaction to make the claims of a batch one commit.
+    The same compare-and-set as lease_claim, over a set: the rows that meet the guard are selected and
+    locked (rows another worker is claiming are skipped, never waited for), then updated by pk while the
+    lock holds, so the guard still holds when they are written. A row is free when its state is one of
+    sources other than running, or running without a holder; a running row whose lease lapsed is taken
+    over (took_over says which). fields are written with the claim.
     """
     sources = [sources] if isinstance(sources, str) else list(sources)
     token, now = uuid.uuid4().hex, timezone.now()
-    claimed, took_over = [], set()
-    for pk in pks:
-        ok, taken = _claim_one(model, pk, sources=sources, running=running, field_name=field, token=token,
-                               owner=owner or lease_owner(), now=now, where=where, fields=fields)
-        if ok:
-            claimed.append(pk)
-            if taken:
-                took_over.add(pk)
+    free = ~Q(**{field: running}) | Q(lease_token="")
+    guard = free | (Q(**{field: running}) & ~Q(lease_token="") & lapsed(now)) if running in sources else free
+    values = {field: running, "lease_token": token, "lease_owner": owner or lease_owner(),
+              "lease_expires_at": now + lease_duration(), **fields}
+    if "updated_at" not in values and any(f.name == "updated_at" for f in model._meta.concrete_fields):
+        values["updated_at"] = now
+    with transaction.atomic(savepoint=False):
+        rows = list(model.objects.filter(guard, pk__in=list(pks), **{f"{field}__in": sources})
+                    .select_for_update(skip_locked=True).values_list("pk", field, "lease_token"))
+        taken = [pk for pk, state, holder in rows if state == running and holder]
+        unheld = [pk for pk, state, holder in rows if not (state == running and holder)]
+        if unheld:
+            model.objects.filter(pk__in=unheld).update(**values)
+        takeovers = {}
+        if taken:
+            model.objects.filter(pk__in=taken).update(**values, lease_takeovers=F("lease_takeovers") + 1)
+            takeovers = dict(model.objects.filter(pk__in=taken).values_list("pk", "lease_takeovers"))
+    if not rows:
+        return None
+    return Lease(model=model, pks=tuple(sorted(pk for pk, *_ in rows)), token=token, running=running,
+                 claimed_at=now, field=field, took_over=frozenset(taken), takeovers=takeovers)
+
+
+def lease_claim(model: type[models.Model], pk, *, sources: Iterable[str], running: str, field: str = "status",
+                owner: str = "", where: Q | None = None, **fields) -> Lease | None:
+    """Claim one row (compare-and-set): free (waiting, or running without a holder), or its lease lapsed.
+
+    where adds a guard of the caller's. None when the row is held, finished, or not there.
+    """
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    token, now = uuid.uuid4().hex, timezone.now()
+    claimed, taken = _claim_one(model, pk, sources=sources, running=running, field_name=field, token=token,
+                                owner=owner or lease_owner(), now=now, where=where, fields=fields)
     if not claimed:
         return None
-    takeovers = dict(model.objects.filter(pk__in=claimed).values_list("pk", "lease_takeovers")) if took_over else {}
-    return Lease(model=model, pks=tuple(claimed), token=token, running=running, claimed_at=now, field=field,
-                 took_over=frozenset(took_over), takeovers=takeovers)
-
-
-def lease_claim(model: type[models.Model], pk, **kwargs) -> Lease | None:
-    """lease_claim_many for one row."""
-    return lease_claim_many(model, [pk], **kwargs)
+    takeovers = dict(model.objects.filter(pk=pk).values_list("pk", "lease_takeovers")) if taken else {}
+    return Lease(model=model, pks=(pk,), token=token, running=running, claimed_at=now, field=field,
+                 took_over=frozenset({pk} if taken else ()), takeovers=takeovers)
 
 
 def lease_new(*, owner: str = "") -> dict:

@@ -248,18 +248,16 @@ def rotation_jobs_claim(job_ids: list[int], *, task_id: str = "") -> leases.Leas
     unfinished attempt is recorded as lost in the same transaction; attempt_count counts the new one.
     """
     now = timezone.now()
-    with transaction.atomic():
-        claimable = RotationJob.objects.filter(pk__in=job_ids).filter(
-            Q(status=RotationStatus.PENDING)
-            | Q(status=RotationStatus.RUNNING) & (Q(lease_token="") | leases.lapsed(now)))
-        before = {job.pk: job for job in claimable.select_for_update(skip_locked=True).order_by("pk")}
+    with transaction.atomic(savepoint=False):
+        # As they were before the claim: the attempt a lost worker left unfinished is recorded from these.
+        lapsed = {job.pk: job for job in RotationJob.objects.filter(
+            leases.lapsed(now), pk__in=job_ids, status=RotationStatus.RUNNING).exclude(lease_token="")}
         lease = leases.lease_claim_many(
-            RotationJob, list(before), sources=[RotationStatus.PENDING, RotationStatus.RUNNING],
+            RotationJob, job_ids, sources=[RotationStatus.PENDING, RotationStatus.RUNNING],
             running=RotationStatus.RUNNING, owner=leases.lease_owner(task_id), claimed_at=now,
             attempt_count=F("attempt_count") + 1)
-        if lease is not None:
-            close_lost_attempts([job for pk, job in before.items()
-                                 if pk in lease.pks and job.status == RotationStatus.RUNNING], now)
+        if lease is not None and lease.took_over:
+            close_lost_attempts([lapsed[pk] for pk in lease.took_over if pk in lapsed], now)
     return lease
 
 

@@ -117,9 +117,10 @@ def _record_successes(successes, lease: leases.Lease, task_id: str) -> set[int]:
     with transaction.atomic():
         # Compare-and-set on the lease token: a job whose lease lapsed and that another worker took over
         # is left to it (it reads the version written here back and records it).
-        mine = [(job, result, kind) for job, result, kind in successes
-                if lease.release(job.pk, target=RotationStatus.SUCCEEDED, finished_at=finished, last_error="",
-                                 new_version=result.version)]
+        released = lease.release_many({
+            job.pk: {"finished_at": finished, "last_error": "", "new_version": result.version}
+            for job, result, _kind in successes}, target=RotationStatus.SUCCEEDED)
+        mine = [(job, result, kind) for job, result, kind in successes if job.pk in released]
         if not mine:
             return set()
         credential_record_changes(actor=actor, changes=[

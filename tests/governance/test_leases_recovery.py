@@ -118,6 +118,27 @@ def test_renewal_pushes_the_expiry_and_a_stale_holder_can_neither_renew_nor_fini
 
 @pytest.mark.embedded
 @pytest.mark.django_db
+def test_a_batch_claim_takes_the_free_and_the_lapsed_rows_and_releases_only_those_it_still_holds(short_lease):
+    free = running_run()
+    lost = running_run(lease_token="dead", lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    held = running_run(lease_token="alive", lease_expires_at=timezone.now() + dt.timedelta(minutes=1))
+    done = running_run()
+    SweepRun.objects.filter(pk=done.pk).update(status=SweepStatus.SUCCEEDED)
+    lease = leases.lease_claim_many(SweepRun, [free.pk, lost.pk, held.pk, done.pk], sources=[SweepStatus.RUNNING],
+                                    running=SweepStatus.RUNNING)
+    assert lease.pks == (free.pk, lost.pk) and lease.took_over == {lost.pk} and lease.takeovers == {lost.pk: 1}
+    assert set(SweepRun.objects.filter(lease_token=lease.token).values_list("pk", flat=True)) == {free.pk, lost.pk}
+    SweepRun.objects.filter(pk=lost.pk).update(lease_token="taken-over-meanwhile")
+    released = lease.release_many({free.pk: {"counts": {"a": 1}}, lost.pk: {"counts": {"b": 2}}},
+                                  target=SweepStatus.SUCCEEDED)
+    assert released == {free.pk}
+    assert SweepRun.objects.filter(pk=free.pk).values_list("status", "counts", "lease_token").get() == (
+        SweepStatus.SUCCEEDED, {"a": 1}, "")
+    assert SweepRun.objects.filter(pk=lost.pk).values_list("status", "counts").get() == (SweepStatus.RUNNING, {})
+
+
+@pytest.mark.embedded
+@pytest.mark.django_db
 def test_a_heartbeat_renews_only_once_a_third_of_the_lease_has_passed(short_lease, django_assert_num_queries):
     run = running_run()
     lease = leases.lease_claim(SweepRun, run.pk, sources=[SweepStatus.RUNNING], running=SweepStatus.RUNNING)
