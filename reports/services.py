@@ -147,6 +147,8 @@ def _render(job_id: int, lease: leases.Lease) -> ReportJob:
             result = write_pdf(html=built.html, metadata=built.metadata, attachments=built.attachments,
                                target=partial_path)
         final_path = reports_dir / f"{job.pk}-{built.file_stem}.pdf"
+        if not lease.holds():  # taken over while rendering: the file name is the new holder's to publish
+            raise leases.LeaseLost("the job's lease was taken over while it rendered")
         os.replace(partial_path, final_path)
         relative = f"{REPORTS_SUBDIR}/{final_path.name}"
         with transaction.atomic():
@@ -161,12 +163,14 @@ def _render(job_id: int, lease: leases.Lease) -> ReportJob:
                                   "pages": result.page_count, "kind": job.kind, "parameters": job.parameters})
         return job
     except Exception as exc:  # the job records any failure; nothing partial is left behind
+        if isinstance(exc, leases.LeaseLost):  # the new holder renders it; this worker writes nothing more
+            logger.warning("report job %s: %s", job_id, exc)
+            partial_path.unlink(missing_ok=True)  # the published name may be the new holder's file now
+            return ReportJob.objects.get(pk=job_id)
         logger.exception("report job %s failed", job_id)
         for path in (partial_path, final_path):
             if path is not None and path.exists():
                 path.unlink()
-        if isinstance(exc, leases.LeaseLost):  # the new holder renders it; this worker writes nothing more
-            return ReportJob.objects.get(pk=job_id)
         return _fail(job_id, actor, exc, lease=lease)
 
 

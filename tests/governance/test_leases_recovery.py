@@ -38,7 +38,8 @@ from governance.tasks.checks import sweep_task
 from governance.tasks.leases import leases_recover_task
 from governance.tasks.lifecycle import rotation_batch_run
 from reports.models import ReportJob
-from reports.services import report_job_create
+from reports import builders
+from reports.services import report_job_create, report_job_run
 from tests.celery_worker import CeleryWorker, broker_flush, wait_for
 from tests.factories import CredentialFactory, WorkflowFactory
 from tests.factories_checks import load_catalogue
@@ -209,6 +210,23 @@ def test_a_report_job_whose_renderer_was_lost_is_rendered_again_once(personas, e
     assert len(job.sha256) == 64 and not leftover.exists()
     assert events("report.generate", job) == 1
     assert leases_recover_task.apply().get() == {}
+
+
+@pytest.mark.django_db
+def test_a_renderer_whose_job_was_taken_over_publishes_nothing(personas, estate, settings, tmp_path, monkeypatch):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    job = report_job_create(actor=Actor.for_user(personas.auditor), kind="inventory", parameters={}, enqueue=False)
+    real_build = builders.build
+
+    def build(*args, **kwargs):  # meanwhile, its lease lapsed and another worker took the job over
+        ReportJob.objects.filter(pk=job.pk).update(lease_token="the-new-holder")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(builders, "build", build)
+    job = report_job_run(job_id=job.pk)
+    assert (job.status, job.file.name, job.sha256, job.lease_token) == ("running", "", "", "the-new-holder")
+    assert list((tmp_path / "media" / "reports").iterdir()) == []
+    assert events("report.generate", job) == 0 and events("report.fail", job) == 0
 
 
 def test_celery_is_configured_for_leases(settings):
