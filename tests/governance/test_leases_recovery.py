@@ -37,8 +37,8 @@ from governance.services.sweep import SWEEP_LOCK_CLASS
 from governance.tasks.checks import sweep_task
 from governance.tasks.leases import leases_recover_task
 from governance.tasks.lifecycle import rotation_batch_run
-from reports.models import ReportJob
 from reports import builders
+from reports.models import ReportJob
 from reports.services import report_job_create, report_job_run
 from tests.celery_worker import CeleryWorker, broker_flush, wait_for
 from tests.factories import CredentialFactory, WorkflowFactory
