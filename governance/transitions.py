@@ -67,19 +67,20 @@ def compare_and_set(
     field: str,
     sources: Iterable[str] | str,
     target: str,
-    where: dict | None = None,
+    where: dict | models.Q | None = None,
     **fields,
 ) -> bool:
     """Move model(pk).field from one of sources to target in one guarded UPDATE; True when this call did.
 
-    where adds further guards (a lease's claimed_at, a version); fields are written in the same
-    statement. updated_at is stamped where the model has one.
+    where adds further guards (a lease's token, a version), as keyword filters or a Q; fields are
+    written in the same statement. updated_at is stamped where the model has one.
     """
     sources = [sources] if isinstance(sources, str) else list(sources)
     values = {field: target, **fields}
     if "updated_at" not in values and any(f.name == "updated_at" for f in model._meta.concrete_fields):
         values["updated_at"] = timezone.now()
-    guarded = model.objects.filter(pk=pk, **{f"{field}__in": sources}, **(where or {}))
+    guarded = model.objects.filter(pk=pk, **{f"{field}__in": sources})
+    guarded = guarded.filter(where) if isinstance(where, models.Q) else guarded.filter(**(where or {}))
     return guarded.update(**values) == 1
 
 

@@ -29,4 +29,7 @@ app.conf.beat_schedule = {
     # Audit anchoring: a signed checkpoint of the chain's head, written outside the database.
     "audit-checkpoint": {"task": "governance.audit.checkpoint",
                          "schedule": float(os.environ.get("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "300"))},
+    # Leases: resume, or fail with the reason, running work whose worker was lost (governance.leases).
+    "leases-recover": {"task": "governance.leases.recover",
+                       "schedule": float(os.environ.get("STEWARD_LEASE_RECOVERY_SECONDS", "60"))},
 }

@@ -213,6 +213,11 @@ MEDIA_ROOT = VAR_DIR / "media"
 # upload (the inventory import) may carry a file of up to STEWARD_MAX_UPLOAD_BYTES. Larger: 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STEWARD_MAX_BODY_BYTES", str(2_621_440)))
 STEWARD_MAX_UPLOAD_BYTES = int(os.environ.get("STEWARD_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+# Leases on running work (governance.leases): renewed while the work runs; when a worker is lost the
+# lease lapses after this long and the recovery task (every STEWARD_LEASE_RECOVERY_SECONDS) resumes it.
+STEWARD_LEASE_SECONDS = int(os.environ.get("STEWARD_LEASE_SECONDS", "300"))
+# Work taken over more often than this (something in it kills its worker) is failed with the reason instead.
+STEWARD_LEASE_MAX_TAKEOVERS = int(os.environ.get("STEWARD_LEASE_MAX_TAKEOVERS", "3"))
 
 # Celery: embedded default is kombu's filesystem transport under var/ (no server needed).
 _BROKER_DIR = VAR_DIR / "broker"
@@ -227,10 +232,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
+else:
+    # Redis (and other brokers with a visibility timeout): a message taken by a worker that is killed is
+    # delivered again after this many seconds, just after the lease of its work lapsed (governance.leases).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": STEWARD_LEASE_SECONDS + 60}
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "") == "1"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Leases and recovery (docs/architecture.md): a message is acknowledged only after its task ran, and
+# given back to the broker when the worker running it is lost; one message at a time per worker process.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE

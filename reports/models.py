@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from governance.choices import check_in
-from governance.models.base import RestrictedQuerySet
+from governance.models.base import LeasedModel, RestrictedQuerySet
 
 
 class ReportKind(models.TextChoices):
@@ -28,14 +28,14 @@ class ReportJobStatus(models.TextChoices):
 # The one place the job's state machine is declared: status -> statuses it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {
     ReportJobStatus.QUEUED: frozenset({ReportJobStatus.RUNNING, ReportJobStatus.FAILED}),
-    # RUNNING -> RUNNING: a job whose worker died (started too long ago) is claimed again.
+    # RUNNING -> RUNNING: a job whose worker died (its lease lapsed) is taken over (governance.leases).
     ReportJobStatus.RUNNING: frozenset({ReportJobStatus.RUNNING, ReportJobStatus.SUCCEEDED, ReportJobStatus.FAILED}),
     ReportJobStatus.SUCCEEDED: frozenset(),
     ReportJobStatus.FAILED: frozenset(),
 }
 
 
-class ReportJob(models.Model):
+class ReportJob(LeasedModel):
     kind = models.CharField(max_length=32, choices=ReportKind.choices)
     parameters = models.JSONField(default=dict, help_text="Normalised inputs; the PDF depends on nothing else.")
     requester = models.ForeignKey(
@@ -76,7 +76,8 @@ class ReportJob(models.Model):
                 name="reportjob_failed_has_no_file",
             ),
         ]
-        indexes = [models.Index(fields=["requester", "created_at"])]
+        indexes = [models.Index(fields=["requester", "created_at"]),
+                   models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self):
         return self.title

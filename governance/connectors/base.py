@@ -217,6 +217,18 @@ class Connector(ABC):
     def probe(self, ref: CredentialRef) -> ProbeResult:
         """Verification mode: check reachability and permissions for every action; change nothing."""
 
+    def rotation_resume(self, ref: CredentialRef, *, since: dt.datetime) -> RotationResult | None:
+        """Before a rotation is tried again: the rotation an earlier attempt (whose worker was lost) made.
+
+        The store's current version is read first: when it is newer than the recorded one
+        (ref.store_version) and was written after since, that attempt's work is completed where
+        needed and proven, and returned, so that it is recorded rather than overwritten by a second
+        new version. None when there is nothing of it to find; then the rotation runs as usual. This
+        default finds nothing: a connector whose new secret lived only in memory (a certificate's
+        private key) has no earlier work to recover.
+        """
+        return None
+
 
 # Small shared helpers -------------------------------------------------------------------------
 

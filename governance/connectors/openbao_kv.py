@@ -197,6 +197,20 @@ class OpenBaoKV(Connector):
     def current_version(self, path: str) -> int:
         return int(self.metadata(path).get("current_version") or 0)
 
+    def written_since(self, path: str, *, recorded: str, since) -> tuple[int, dict, object] | None:
+        """(version, data, created) of the current version when it is newer than the recorded one, was
+        written at or after since and is readable; None otherwise (what a lost attempt may have written)."""
+        meta = self.metadata(path)
+        current = int(meta.get("current_version") or 0)
+        if not current or (str(recorded).isdigit() and current <= int(recorded)):
+            return None
+        info = (meta.get("versions") or {}).get(str(current)) or {}
+        created = parse_time(info.get("created_time"))
+        if created is None or created < since or info.get("destroyed") or info.get("deletion_time"):
+            return None
+        data = self.read_value(path, current)
+        return (current, data, created) if data else None
+
     def verify_written(self, path: str, version: int, key: str, value: str) -> tuple[str, ...]:
         """Read the current version back: it must be the one just written, holding the new value."""
         data, current, meta = self.read_current(path)
@@ -231,6 +245,18 @@ class OpenBaoKV(Connector):
         proof = self.verify_written(path, version, self.settings.value_key, value)
         return RotationResult(version=str(version), rotated_at=now(),
                               proof=(*proof, f"Previous version {current} kept in the store's history."))
+
+    def rotation_resume(self, ref: CredentialRef, *, since) -> RotationResult | None:
+        path = self.path_of(ref.store_path)
+        found = self.written_since(path, recorded=ref.store_version, since=since)
+        if found is None or not str(found[1].get(self.settings.value_key) or ""):
+            return None
+        version, _data, created = found
+        return RotationResult(version=str(version), rotated_at=created, proof=(
+            f"OpenBao {self.label(path)}: version {version}, written {created:%Y-%m-%d %H:%M:%S} UTC by an attempt "
+            "whose worker was lost, is current and holds a value: recorded as this rotation, not rotated again.",
+            f"Previous version {ref.store_version or 'unknown'} kept in the store's history.",
+        ))
 
     def suspend(self, ref: CredentialRef) -> ActionResult:
         path = self.path_of(ref.store_path)

@@ -216,6 +216,36 @@ class PostgresRole(Connector):
             proof.append(f"PostgreSQL: a sign-in of {role} with the previous password is refused.")
         return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
 
+    def rotation_resume(self, ref: CredentialRef, *, since) -> RotationResult | None:
+        """A lost attempt wrote the new password to OpenBao: make sure the role has it (its ALTER ROLE may
+        have died uncommitted), then prove it as rotate() does."""
+        role, path = ref.identifier, self.kv.path_of(ref.store_path)
+        found = self.kv.written_since(path, recorded=ref.store_version, since=since)
+        if found is None or not found[1].get("password"):
+            return None
+        version, data, created = found
+        password = data["password"]
+        proof = [f"OpenBao {self.kv.label(path)}: version {version}, written {created:%Y-%m-%d %H:%M:%S} UTC by an "
+                 "attempt whose worker was lost, is current: completed and recorded, not rotated again."]
+        if not self.login_works(role, password):
+            with self._errors(f"Completing the password change of {role}"), self.admin() as conn:
+                self._require_role(conn, role)
+                conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scram_verifier(password))))
+                conn.commit()
+            proof.append(f"PostgreSQL: {role} was given version {version}'s password (the lost attempt had not "
+                         "committed it).")
+            if not self.login_works(role, password):
+                raise VerificationFailed(f"{role} cannot sign in with the password of version {version}.")
+        proof.append(f"PostgreSQL {self.settings.host}:{self.settings.port}: {role} signs in with the new password.")
+        previous = self.kv.read_value(path, int(ref.store_version)) if ref.store_version.isdigit() else None
+        old_password = (previous or {}).get("password")
+        if old_password and old_password != password:
+            if self.login_works(role, old_password):
+                raise VerificationFailed(f"{role} still signs in with the previous password.")
+            proof.append(f"PostgreSQL: a sign-in of {role} with the previous password is refused.")
+        return RotationResult(version=str(version), rotated_at=created, proof=tuple(proof))
+
     def _set_login(self, ref: CredentialRef, *, login: bool) -> ActionResult:
         role = ref.identifier
         _, password = self.stored_password(ref)

@@ -179,6 +179,30 @@ class RedisACL(Connector):
             proof.append("No previous password was stored; its hashes were removed from the ACL user.")
         return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
 
+    def rotation_resume(self, ref: CredentialRef, *, since) -> RotationResult | None:
+        """A lost attempt wrote the new password to OpenBao: make sure the ACL user has it (and only it),
+        then prove it as rotate() does."""
+        user, path = ref.identifier, self.kv.path_of(ref.store_path)
+        found = self.kv.written_since(path, recorded=ref.store_version, since=since)
+        if found is None or not found[1].get("password"):
+            return None
+        version, data, created = found
+        password = data["password"]
+        proof = [f"OpenBao {self.kv.label(path)}: version {version}, written {created:%Y-%m-%d %H:%M:%S} UTC by an "
+                 "attempt whose worker was lost, is current: completed and recorded, not rotated again."]
+        with self._errors(f"Completing the password change of {user}"), self.admin() as client:
+            if (self._user(client, user).get("passwords") or []) != [password_hash(password)]:
+                client.execute_command("ACL", "SETUSER", user, "resetpass", f"#{password_hash(password)}")
+                self._persist(client)
+                proof.append(f"Redis ACL user {user} was given version {version}'s password.")
+            hashes = self._user(client, user).get("passwords") or []
+        if hashes != [password_hash(password)]:
+            raise VerificationFailed(f"ACL user {user} holds {len(hashes)} password(s), not only the new one.")
+        if not self.auth_works(user, password):
+            raise VerificationFailed(f"AUTH as {user} with the password of version {version} fails.")
+        proof.append(f"Redis {self.settings.host}:{self.settings.port}: AUTH as {user} with the new password works.")
+        return RotationResult(version=str(version), rotated_at=created, proof=tuple(proof))
+
     def _switch(self, ref: CredentialRef, *, on: bool) -> ActionResult:
         user = ref.identifier
         _, password = self.stored_password(ref)

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from governance.choices import check_in
-from governance.models.base import RestrictedQuerySet
+from governance.models.base import LeasedModel, RestrictedQuerySet
 from governance.models.people import Person, Team
 
 
@@ -269,7 +269,7 @@ class Finding(models.Model):
         return max(self.last_seen_at, check.last_evaluated_at)
 
 
-class SweepRun(models.Model):
+class SweepRun(LeasedModel):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=SweepStatus.choices, default=SweepStatus.RUNNING)
@@ -285,6 +285,7 @@ class SweepRun(models.Model):
         constraints = [
             models.CheckConstraint(condition=check_in("status", SweepStatus), name="sweeprun_status_valid"),
         ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self):
         return f"sweep #{self.pk} ({self.trigger}, {self.status})"

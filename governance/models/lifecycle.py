@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
 from governance.choices import check_in
-from governance.models.base import RestrictedQuerySet, TimeStampedModel
+from governance.models.base import LeasedModel, RestrictedQuerySet, TimeStampedModel
 from governance.models.inventory import Credential, System, Workflow
 from governance.models.people import Person
 
@@ -93,7 +93,7 @@ class RotationTrigger(models.TextChoices):
 ROTATION_TRANSITIONS = {
     RotationStatus.AWAITING_APPROVAL: {RotationStatus.PENDING, RotationStatus.CANCELLED},
     RotationStatus.PENDING: {RotationStatus.RUNNING, RotationStatus.CANCELLED},
-    # RUNNING -> RUNNING: a lease that ran out is claimed again (the worker died mid-attempt).
+    # RUNNING -> RUNNING: a lease that lapsed is taken over (the worker died mid-attempt; governance.leases).
     RotationStatus.RUNNING: {RotationStatus.SUCCEEDED, RotationStatus.FAILED, RotationStatus.PENDING,
                              RotationStatus.RUNNING, RotationStatus.CANCELLED},
     RotationStatus.SUCCEEDED: set(),
@@ -103,7 +103,7 @@ ROTATION_TRANSITIONS = {
 ROTATION_OPEN = (RotationStatus.AWAITING_APPROVAL, RotationStatus.PENDING, RotationStatus.RUNNING)
 
 
-class RotationJob(TimeStampedModel):
+class RotationJob(LeasedModel, TimeStampedModel):
     """One unit of rotation work: a credential's rotation due on a date (the unique key)."""
 
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="rotation_jobs")
@@ -127,7 +127,7 @@ class RotationJob(TimeStampedModel):
             models.CheckConstraint(condition=~Q(status="succeeded") | ~Q(new_version=""),
                                    name="rotationjob_success_has_version"),
         ]
-        indexes = [models.Index(fields=["status", "claimed_at"])]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self):
         return f"Rotation of {self.credential} due {self.due_on}"
@@ -183,7 +183,7 @@ class RevocationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class CredentialRevocation(TimeStampedModel):
+class CredentialRevocation(LeasedModel, TimeStampedModel):
     """Deprovisioning one credential, with the connector's proof that the old secret no longer works."""
 
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="revocations")
@@ -204,6 +204,7 @@ class CredentialRevocation(TimeStampedModel):
             models.CheckConstraint(condition=check_in("status", RevocationStatus), name="revocation_status_valid"),
             models.CheckConstraint(condition=check_in("reason", RevocationReason), name="revocation_reason_valid"),
         ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self):
         return f"Revocation of {self.credential}"
@@ -221,8 +222,11 @@ class KillSwitchStatus(models.TextChoices):
     FAILED = "failed", "Completed with failures"
 
 
-class KillSwitchActivation(TimeStampedModel):
-    """A workflow stopped in one action (or a drill of it, or its reactivation), step by step."""
+class KillSwitchActivation(LeasedModel, TimeStampedModel):
+    """A workflow stopped in one action (or a drill of it, or its reactivation), step by step.
+
+    Its lease covers its steps: a step is claimed and recorded only under the activation's lease token.
+    """
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="kill_switch_activations")
     mode = models.CharField(max_length=16, choices=KillSwitchMode.choices)
@@ -243,6 +247,7 @@ class KillSwitchActivation(TimeStampedModel):
             models.CheckConstraint(condition=Q(status="running") | Q(finished_at__isnull=False),
                                    name="killswitch_finished_has_time"),
         ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self):
         return f"{self.get_mode_display()} of {self.workflow} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -3,7 +3,8 @@
 Retiring (after the approved retirement request) is followed by deprovision_start(), which lays
 out one revocation per credential that only the retired object uses; a task revokes each through
 its connector, which re-checks that the old secret no longer works. The proof is kept on the
-revocation row and the credential becomes revoked only then. A credential that another live
+revocation row and the credential becomes revoked only then. Each revocation is held under a
+lease (governance.leases); the lease recovery finishes one whose worker was lost. A credential that another live
 workflow still uses is left alone (revoking it would stop that workflow): it is reported.
 """
 
@@ -16,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance import leases
 from governance.audit import Actor, audit_append
 from governance.choices import SystemLifecycle, WorkflowStatus
 from governance.connectors import registry
-from governance.connectors.base import ConnectorError
+from governance.connectors.base import ConnectorError, ReferenceBroken
 from governance.models import Credential, System, Workflow
 from governance.models.lifecycle import CredentialRevocation, RevocationReason, RevocationStatus
 from governance.secret_guard import reject_secret_values
@@ -131,46 +133,89 @@ def credential_revoke(*, actor: Actor, credential: Credential, reason: str) -> C
     return revocation
 
 
+def _found_revoked(connector, ref) -> tuple[str, ...] | None:
+    """A revocation whose worker was lost: when the credential's system shows it gone, that is the proof."""
+    try:
+        observed = connector.observe(ref)
+    except ReferenceBroken as gone:
+        return (f"Found already revoked in its system ({gone.reason}): the worker that began this revocation was "
+                "lost after doing it.",)
+    except ConnectorError:
+        return None
+    if observed.state in ("destroyed", "revoked"):
+        return (f"Found already revoked in its system ({observed.detail}): the worker that began this revocation "
+                "was lost after doing it.",)
+    return None
+
+
 def revocation_execute(*, revocation_id: int, task_id: str = "", final_attempt: bool = True) -> str:
-    """Revoke through the connector and record the proof. Returns succeeded, failed, retry or skipped."""
-    now = timezone.now()
-    claimed = CredentialRevocation.objects.filter(pk=revocation_id, status=RevocationStatus.PENDING).update(
-        status=RevocationStatus.RUNNING, updated_at=now)
-    if not claimed:
+    """Revoke through the connector and record the proof. Returns succeeded, failed, retry, lost or skipped.
+
+    The revocation is held under a lease (governance.leases); one taken over from a lost worker is
+    first re-checked in the credential's system, so a credential is never revoked twice.
+    """
+    lease = leases.lease_claim(CredentialRevocation, revocation_id,
+                               sources=[RevocationStatus.PENDING, RevocationStatus.RUNNING],
+                               running=RevocationStatus.RUNNING, owner=leases.lease_owner(task_id))
+    if lease is None:
         return "skipped"
     revocation = CredentialRevocation.objects.get(pk=revocation_id)
     credential = credential_for_connector(revocation.credential_id)
     actor = lifecycle_actor(task_id or f"revocation-{revocation.pk}")
     try:
         connector, ref = registry.connector_for(credential)
-        result = connector.revoke(ref)
+        proof = _found_revoked(connector, ref) if lease.took_over else None
+        if proof is None and lease.exhausted():
+            return _failed(revocation, credential, actor, lease, f"The worker was lost {lease.takeovers[lease.pk]} "
+                           "times during this revocation; it is failed rather than tried again.")
+        if proof is None:
+            result = connector.revoke(ref)
+            proof, performed_at = tuple(result.proof), result.performed_at
+        else:
+            performed_at = timezone.now()
     except ConnectorError as error:
         if error.transient and not final_attempt:
-            CredentialRevocation.objects.filter(pk=revocation.pk, status=RevocationStatus.RUNNING).update(
-                status=RevocationStatus.PENDING, error=error.reason[:1000], updated_at=timezone.now())
+            lease.release(target=RevocationStatus.PENDING, error=error.reason[:1000])
             return "retry"
-        return _failed(revocation, credential, actor, error.reason)
+        return _failed(revocation, credential, actor, lease, error.reason)
     except Exception:
         logger.exception("revocation %s failed unexpectedly", revocation.pk)
-        return _failed(revocation, credential, actor, "Unexpected error in Steward; see the server log.")
+        return _failed(revocation, credential, actor, lease, "Unexpected error in Steward; see the server log.")
     with transaction.atomic():
+        if not lease.release(target=RevocationStatus.SUCCEEDED, performed_at=performed_at, proof=list(proof),
+                             error=""):
+            return "lost"
         try:
             state_transition(
                 actor=actor, instance=credential, transition="revoke", action="credential.revoke",
                 summary=f"{credential} revoked through {connector.kind} ({revocation.get_reason_display().lower()}): "
-                        f"{result.proof[0]}")
+                        f"{proof[0]}"[:500])
         except StateChangeRefused:  # already revoked (or expired) in Steward: the proof is still recorded
             pass
-        CredentialRevocation.objects.filter(pk=revocation.pk).update(
-            status=RevocationStatus.SUCCEEDED, performed_at=result.performed_at, proof=list(result.proof), error="",
-            updated_at=timezone.now())
     return "succeeded"
 
 
-def _failed(revocation, credential, actor, reason: str) -> str:
+def revocations_recover(revocation_ids: list[int]) -> dict:
+    """Lease recovery: revocations whose worker was lost are finished here, once (re-checked in the system).
+
+    A transient failure goes back to pending and is sent again (_enqueue).
+    """
+    counts: dict[str, int] = {}
+    retry = []
+    for revocation_id in revocation_ids:
+        outcome = revocation_execute(revocation_id=revocation_id, task_id="lease-recovery", final_attempt=False)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "retry":
+            retry.append(revocation_id)
     with transaction.atomic():
-        CredentialRevocation.objects.filter(pk=revocation.pk).update(
-            status=RevocationStatus.FAILED, error=reason[:1000], updated_at=timezone.now())
+        _enqueue(retry)
+    return counts
+
+
+def _failed(revocation, credential, actor, lease, reason: str) -> str:
+    with transaction.atomic():
+        if not lease.release(target=RevocationStatus.FAILED, error=reason[:1000]):
+            return "lost"
         audit_append(actor=actor, action="credential.revoke_failed", target=credential,
                      summary=f"Revocation of {credential} failed: {reason}"[:500],
                      changes={"revocation": {"before": None, "after": revocation.pk}})

@@ -2,7 +2,9 @@
 
 Activation suspends the workflow at once (in the request's transaction) and lays out one step
 per bound credential; a task then suspends each credential through its connector, recording
-each step's result and proof as it goes (the progress page polls them). A credential is marked
+each step's result and proof as it goes (the progress page polls them), under the activation's
+lease (governance.leases): a worker lost mid-way is taken over by the lease recovery, which
+re-checks in the credential's system the step it had begun, so no step is done twice. A credential is marked
 suspended only when its connector proved it. A drill lays out the same steps in verification
 mode (the connector proves it could act; nothing changes) and records the drill's result on the
 workflow. Reactivation needs an approved "reactivation" request; it brings back, through the
@@ -16,10 +18,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from governance import permissions, roles
+from governance import leases, permissions, roles
 from governance.audit import Actor, audit_append
 from governance.choices import CredentialStatus, DrillResult, WorkflowStatus
 from governance.connectors import registry
@@ -43,11 +44,11 @@ from governance.services.lifecycle import (
 )
 from governance.services.states import StateChangeRefused, state_transition
 from governance.services.webhooks import webhook_event_emit
+from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
 REACTIVATION_ACTION = "reactivation"
-STEP_LEASE = dt.timedelta(minutes=5)
 
 
 def may_use_kill_switch(user, workflow: Workflow) -> bool:
@@ -70,9 +71,13 @@ def _bound_credentials(workflow: Workflow):
 def _start(*, actor: Actor, workflow: Workflow, mode: str, reason: str, approval_request_id=None):
     if KillSwitchActivation.objects.filter(workflow=workflow, status=KillSwitchStatus.RUNNING).exists():
         raise ValidationError({"workflow": f"A kill switch, drill or reactivation of {workflow} is still running."})
+    now = timezone.now()
+    # Born running without a holder; the lease's expiry gives its message time to reach a worker, after
+    # which the lease recovery runs it (a message lost on the way).
     return KillSwitchActivation.objects.create(
         workflow=workflow, mode=mode, reason=reason, activated_by=actor.person, actor_label=actor.label[:200],
-        workflow_status_before=workflow.status, approval_request_id=approval_request_id, started_at=timezone.now())
+        workflow_status_before=workflow.status, approval_request_id=approval_request_id, started_at=now,
+        lease_expires_at=now + leases.lease_duration())
 
 
 def _set_workflow_status(*, actor: Actor, workflow: Workflow, transition: str, summary: str, action: str,
@@ -199,10 +204,7 @@ def reactivation_approved_execute(*, request, target, payload, actor):
 
 # Running the steps ------------------------------------------------------------------------------
 
-def _claim_step(step_id: int, now: dt.datetime) -> bool:
-    return KillSwitchStep.objects.filter(pk=step_id).filter(
-        Q(status=StepStatus.PENDING) | Q(status=StepStatus.RUNNING, started_at__lt=now - STEP_LEASE)
-    ).update(status=StepStatus.RUNNING, started_at=now) == 1
+RECOVERY_TASK_ID = "lease-recovery"
 
 
 def _act(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[str], object]:
@@ -216,7 +218,29 @@ def _act(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[
     return True, result.proof[0], list(result.proof), result
 
 
-def _record_step(activation, step, credential, actor, *, ok, detail, proof, result) -> None:
+def _recheck(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[str], object] | None:
+    """A step a lost worker had begun: when the credential's own system shows it done, that is the result.
+
+    None when the system shows it not done, or cannot say (then the step is carried out: suspending
+    or reactivating twice changes nothing more). A drill's probe changes nothing, so it simply runs again.
+    """
+    if step.action == StepAction.PROBE_CREDENTIAL:
+        return None
+    try:
+        connector, ref = registry.connector_for(credential)
+        observed = connector.observe(ref)
+    except ConnectorError:
+        return None
+    suspending = step.action == StepAction.SUSPEND_CREDENTIAL
+    if (observed.state != "active") != suspending:
+        return None
+    detail = (f"Found already {'suspended' if suspending else 'active'} in its system ({observed.detail}): the "
+              "worker that began this step was lost after doing it.")
+    return True, detail[:1000], [detail], None
+
+
+def _record_step(activation, step, credential, actor, lease, *, ok, detail, proof, result) -> None:
+    """The step's outcome and the credential's new status, in one transaction, under the activation's lease."""
     with transaction.atomic():
         if ok and step.action == StepAction.SUSPEND_CREDENTIAL:
             try:
@@ -244,9 +268,12 @@ def _record_step(activation, step, credential, actor, *, ok, detail, proof, resu
             audit_append(actor=actor, action=f"credential.{step.action.split('_')[0]}_failed", target=credential,
                          summary=f"{step.label} failed ({activation}): {detail}"[:500],
                          changes={"kill_switch": {"before": None, "after": activation.pk}})
-        KillSwitchStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
-            status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED, detail=detail[:1000], proof=proof,
-            finished_at=timezone.now())
+        if not compare_and_set(KillSwitchStep, step.pk, field="status",
+                               sources=[StepStatus.PENDING, StepStatus.RUNNING],
+                               target=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
+                               where={"activation__lease_token": lease.token}, detail=detail[:1000], proof=proof,
+                               finished_at=timezone.now()):
+            raise leases.LeaseLost(f"{activation}: taken over while step {step.position} ran")  # rolls it all back
 
 
 def _request_of(activation: KillSwitchActivation):
@@ -254,26 +281,61 @@ def _request_of(activation: KillSwitchActivation):
 
 
 def kill_switch_run(*, activation_id: int, task_id: str = "") -> KillSwitchActivation:
-    """Carry out the pending steps in order, then close the activation. Safe to run twice."""
+    """Carry out the steps in order under the activation's lease, then close it. Safe to run twice.
+
+    A step left running by a worker that was lost is first re-checked in the credential's system.
+    """
+    lease = leases.lease_claim(KillSwitchActivation, activation_id, sources=[KillSwitchStatus.RUNNING],
+                               running=KillSwitchStatus.RUNNING, owner=leases.lease_owner(task_id))
     activation = KillSwitchActivation.objects.select_related("workflow").get(pk=activation_id)
+    if lease is None:
+        return activation
     actor = lifecycle_actor(task_id or f"kill-switch-{activation.pk}")
-    for step in activation.steps.exclude(status__in=(StepStatus.SUCCEEDED, StepStatus.FAILED,
-                                                     StepStatus.SKIPPED)).order_by("position"):
-        if not _claim_step(step.pk, timezone.now()):
-            continue
+    try:
+        if lease.exhausted():
+            _fail_remaining(activation, actor, lease)
+        for step in activation.steps.filter(status__in=(StepStatus.PENDING, StepStatus.RUNNING)).order_by("position"):
+            lease.heartbeat()
+            begun = step.status == StepStatus.RUNNING
+            if not begun and not compare_and_set(KillSwitchStep, step.pk, field="status", sources=[StepStatus.PENDING],
+                                                 target=StepStatus.RUNNING, started_at=timezone.now(),
+                                                 where={"activation__lease_token": lease.token}):
+                raise leases.LeaseLost(f"{activation}: taken over before step {step.position}")
+            credential = credential_for_connector(step.credential_id)
+            try:
+                ok, detail, proof, result = (_recheck(step, credential) if begun else None) or _act(step, credential)
+            except ConnectorError as error:
+                ok, detail, proof, result = False, error.reason, [], None
+            except Exception:
+                logger.exception("kill switch %s: step %s failed unexpectedly", activation.pk, step.pk)
+                ok, detail, proof, result = False, "Unexpected error in Steward; see the server log.", [], None
+            _record_step(activation, step, credential, actor, lease, ok=ok, detail=detail, proof=proof, result=result)
+    except leases.LeaseLost:
+        logger.warning("kill switch %s: the lease was taken over; this worker stops", activation.pk)
+        activation.refresh_from_db()
+        return activation
+    return _close(activation, actor, lease)
+
+
+def _fail_remaining(activation: KillSwitchActivation, actor: Actor, lease: leases.Lease) -> None:
+    """Taken over too often (something in a step kills its worker): the steps left fail, with the reason."""
+    reason = (f"The worker was lost {lease.takeovers.get(activation.pk, 0)} times during this "
+              f"{activation.get_mode_display().lower()}; this step is failed rather than tried again.")
+    for step in activation.steps.filter(status__in=(StepStatus.PENDING, StepStatus.RUNNING)).order_by("position"):
         credential = credential_for_connector(step.credential_id)
-        try:
-            ok, detail, proof, result = _act(step, credential)
-        except ConnectorError as error:
-            ok, detail, proof, result = False, error.reason, [], None
-        except Exception:
-            logger.exception("kill switch %s: step %s failed unexpectedly", activation.pk, step.pk)
-            ok, detail, proof, result = False, "Unexpected error in Steward; see the server log.", [], None
-        _record_step(activation, step, credential, actor, ok=ok, detail=detail, proof=proof, result=result)
-    return _close(activation, actor)
+        _record_step(activation, step, credential, actor, lease, ok=False, detail=reason, proof=[], result=None)
 
 
-def _close(activation: KillSwitchActivation, actor: Actor) -> KillSwitchActivation:
+def kill_switch_recover(activation_ids: list[int]) -> dict:
+    """Lease recovery: activations whose worker was lost (or whose message never came) are finished here."""
+    counts: dict[str, int] = {}
+    for activation_id in activation_ids:
+        status = kill_switch_run(activation_id=activation_id, task_id=RECOVERY_TASK_ID).status
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _close(activation: KillSwitchActivation, actor: Actor, lease: leases.Lease) -> KillSwitchActivation:
     steps = activation.steps.all()
     if steps.filter(status__in=(StepStatus.PENDING, StepStatus.RUNNING)).exists():
         return activation
@@ -281,8 +343,7 @@ def _close(activation: KillSwitchActivation, actor: Actor) -> KillSwitchActivati
     status = KillSwitchStatus.FAILED if failed else KillSwitchStatus.COMPLETED
     now = timezone.now()
     with transaction.atomic():
-        if not KillSwitchActivation.objects.filter(pk=activation.pk, status=KillSwitchStatus.RUNNING).update(
-                status=status, finished_at=now, updated_at=now):
+        if not lease.release(target=status, finished_at=now):
             activation.refresh_from_db()
             return activation
         outcome = f"{failed} step(s) failed" if failed else "every step succeeded"

@@ -1,8 +1,10 @@
 """Rotation and renewal: jobs with a unique key (credential, due date), attempts, proof, failure handling.
 
-A job is claimed with a compare-and-set update (pending -> running, or a running job whose lease
-ran out), so a redelivered or overlapping task changes nothing twice. The connector runs outside
-any transaction; its proven result and the audit event are then written in one transaction.
+A job is claimed under a lease (governance.leases: pending -> running, or a running job whose lease
+lapsed is taken over), so a redelivered or overlapping task changes nothing twice, and every write
+that finishes it is guarded by the lease's token. A job tried again first reads its store's current
+version, so a version a lost worker wrote is recorded, not overwritten by a second one. The connector
+runs outside any transaction; its proven result and the audit event are then written in one transaction.
 Transient failures (the store did not answer) go back to pending for the task to retry; any other
 failure, or the last retry, fails the job, notifies the owner after commit and asks the sweep to
 re-evaluate the rotation checks.
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
+from governance import leases
 from governance.audit import Actor, audit_append
 from governance.choices import CredentialKind, CredentialStatus, PrivilegeLevel, SecretStoreKind
 from governance.connectors import registry
@@ -46,15 +49,12 @@ from governance.services.lifecycle import (
     request_sweep,
 )
 from governance.services.webhooks import webhook_event_emit
+from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
 PRIVILEGED_ROTATION_ACTION = "privileged_rotation"
 BATCH_SIZE = 50
-
-
-def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "STEWARD_ROTATION_LEASE_SECONDS", 900))
 
 
 def renew_before_days() -> int:
@@ -183,10 +183,9 @@ def rotation_schedule_due(*, now: dt.datetime | None = None) -> dict:
     renewals = list(certificates_due_for_renewal(now=now).values_list("pk", flat=True))
     created = _create_jobs(rotations, due_on=now.date(), trigger=RotationTrigger.SCHEDULE, actor=actor)
     created += _create_jobs(renewals, due_on=now.date(), trigger=RotationTrigger.RENEWAL, actor=actor)
-    # Jobs whose message was lost, or whose worker died mid-attempt: send them again.
-    stale = list(RotationJob.objects.filter(
-        Q(status=RotationStatus.PENDING, updated_at__lt=now - lease())
-        | Q(status=RotationStatus.RUNNING, claimed_at__lt=now - lease())).values_list("pk", flat=True))
+    # Jobs whose message was lost: send them again (a running job whose worker died is the lease recovery's).
+    stale = list(RotationJob.objects.filter(status=RotationStatus.PENDING, updated_at__lt=now - leases.lease_duration())
+                 .values_list("pk", flat=True))
     with transaction.atomic():
         _enqueue(stale)
     return {"rotations": len(rotations), "renewals": len(renewals), "scheduled": len(created),
@@ -206,8 +205,8 @@ def rotation_job_approve(*, actor: Actor, credential: Credential, approval_reque
             defaults={"trigger": RotationTrigger.MANUAL, "status": RotationStatus.PENDING,
                       "approval_request_id": approval_request.pk})
         if not created:
-            released = RotationJob.objects.filter(pk=job.pk, status=RotationStatus.AWAITING_APPROVAL).update(
-                status=RotationStatus.PENDING, approval_request_id=approval_request.pk, updated_at=now)
+            released = compare_and_set(RotationJob, job.pk, field="status", sources=[RotationStatus.AWAITING_APPROVAL],
+                                       target=RotationStatus.PENDING, approval_request_id=approval_request.pk)
             if not released and job.status not in ROTATION_OPEN:
                 raise ValidationError({"credential": f"{credential} already had a rotation today."})
             job.refresh_from_db()
@@ -220,59 +219,109 @@ def rotation_job_approve(*, actor: Actor, credential: Credential, approval_reque
 
 # Running a job ---------------------------------------------------------------------------------
 
-def _claim(job_id: int, now: dt.datetime) -> bool:
-    from governance.services.rotation_batch import close_lost_attempts
+LOST_ATTEMPT = ("The worker stopped during this attempt (its lease lapsed); what it did in the store is read "
+                "back before the job runs again.")
+CLOCK_SKEW = dt.timedelta(seconds=60)  # between Steward's clock and the store's, when matching a lost write
 
-    stale = list(RotationJob.objects.filter(pk=job_id, status=RotationStatus.RUNNING, claimed_at__lt=now - lease()))
-    claimed = RotationJob.objects.filter(pk=job_id).filter(
-        Q(status=RotationStatus.PENDING) | Q(status=RotationStatus.RUNNING, claimed_at__lt=now - lease())
-    ).update(status=RotationStatus.RUNNING, claimed_at=now, attempt_count=F("attempt_count") + 1, updated_at=now) == 1
-    if claimed and stale:
-        close_lost_attempts(stale, now)
-    return claimed
+
+class WorkerLost(ConnectorError):
+    """The job was taken over too often after its worker was lost: it is failed, not tried again."""
+
+    code = "lost"
+
+
+def close_lost_attempts(jobs: list[RotationJob], now) -> None:
+    """Jobs taken over after their lease lapsed (rows as they were before): record the attempt left unfinished."""
+    for job in jobs:
+        closed = RotationAttempt.objects.filter(job=job, number=job.attempt_count, outcome=AttemptOutcome.RUNNING) \
+            .update(outcome=AttemptOutcome.FAILED, finished_at=now, error=LOST_ATTEMPT, error_code="lost")
+        if not closed and not RotationAttempt.objects.filter(job=job, number=job.attempt_count).exists():
+            RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=job.claimed_at or now,
+                                           finished_at=now, outcome=AttemptOutcome.FAILED, error=LOST_ATTEMPT,
+                                           error_code="lost")
+
+
+def rotation_jobs_claim(job_ids: list[int], *, task_id: str = "") -> leases.Lease | None:
+    """Claim the pending jobs, and take over the running ones whose lease lapsed, under one lease.
+
+    Rows another worker is claiming are skipped (SKIP LOCKED), never waited for. A taken-over job's
+    unfinished attempt is recorded as lost in the same transaction; attempt_count counts the new one.
+    """
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        # As they were before the claim: the attempt a lost worker left unfinished is recorded from these.
+        lapsed = {job.pk: job for job in RotationJob.objects.filter(
+            leases.lapsed(now), pk__in=job_ids, status=RotationStatus.RUNNING).exclude(lease_token="")}
+        lease = leases.lease_claim_many(
+            RotationJob, job_ids, sources=[RotationStatus.PENDING, RotationStatus.RUNNING],
+            running=RotationStatus.RUNNING, owner=leases.lease_owner(task_id), claimed_at=now,
+            attempt_count=F("attempt_count") + 1)
+        if lease is not None and lease.took_over:
+            close_lost_attempts([lapsed[pk] for pk in lease.took_over if pk in lapsed], now)
+    return lease
+
+
+def rotate_or_resume(job: RotationJob, lease: leases.Lease) -> tuple[RotationResult, str]:
+    """The connector's rotation; or, when an earlier attempt of the job may have written one, that one.
+
+    A job tried before (its worker lost, or a transient failure after the write) first reads the
+    store's current version: a version written since the job's first attempt began is recorded,
+    not overwritten by a second one.
+    """
+    connector, ref = registry.connector_for(job.credential)
+    if job.attempt_count > 1:
+        first = RotationAttempt.objects.filter(job=job).aggregate(first=Min("started_at"))["first"]
+        found = connector.rotation_resume(ref, since=(first or job.created_at) - CLOCK_SKEW)
+        if found is not None:
+            return found, connector.kind
+    if lease.exhausted(job.pk):
+        raise WorkerLost(f"The worker was lost {lease.takeovers[job.pk]} times during this rotation; it is "
+                         "failed rather than tried again. Read the worker's log for what stopped it.")
+    return connector.rotate(ref), connector.kind
 
 
 def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool = True) -> JobOutcome:
-    """Run one attempt of a job. Safe to call twice: only the claimant acts."""
-    now = timezone.now()
+    """Run one attempt of a job. Safe to call twice: only the lease holder acts."""
     with transaction.atomic():  # the claim and its attempt row commit together (one commit)
-        if not _claim(job_id, now):
+        lease = rotation_jobs_claim([job_id], task_id=task_id)
+        if lease is None:
             return JobOutcome("skipped", job_id, "not pending (already done, running, or awaiting approval)")
         job = RotationJob.objects.select_related(
             "credential__store", "credential__system__connector_target", "credential__owner", "credential__team",
         ).get(pk=job_id)
-        attempt = RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=now,
+        attempt = RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=lease.claimed_at,
                                                  task_id=task_id)
     credential = job.credential
     if credential.status != CredentialStatus.ACTIVE:
-        return _finish(job, attempt, now, status=RotationStatus.CANCELLED, outcome=AttemptOutcome.FAILED,
-                       error=f"{credential} is {credential.get_status_display().lower()}: not rotated.", code="skipped")
+        return finish_attempt(job, attempt, lease, status=RotationStatus.CANCELLED, outcome=AttemptOutcome.FAILED,
+                              error=f"{credential} is {credential.get_status_display().lower()}: not rotated.",
+                              code="skipped")
     try:
-        connector, ref = registry.connector_for(credential)
-        result = connector.rotate(ref)
+        result, kind = rotate_or_resume(job, lease)
     except ConnectorError as error:
         retry = error.transient and not final_attempt
-        return _record_failure(job, attempt, now, reason=error.reason, code=error.code, retry=retry)
+        return record_failure(job, attempt, lease, reason=error.reason, code=error.code, retry=retry)
     except Exception:  # a bug must not leave the job running until its lease ends
         logger.exception("rotation job %s failed unexpectedly", job_id)
-        return _record_failure(job, attempt, now, reason="Unexpected error in Steward; see the server log.",
-                               code="internal", retry=False)
-    return _record_success(job, attempt, now, result, connector.kind)
+        return record_failure(job, attempt, lease, reason="Unexpected error in Steward; see the server log.",
+                              code="internal", retry=False)
+    return _record_success(job, attempt, lease, result, kind)
 
 
-def _finish(job, attempt, claimed_at, *, status, outcome, error="", code="", version="", proof=()) -> JobOutcome:
+def finish_attempt(job, attempt, lease, *, status, outcome, error="", code="", version="", proof=()) -> JobOutcome:
+    """Release the job (running -> status) and record its attempt, only while this lease holds it."""
     finished = timezone.now()
-    job_values = {"status": status, "last_error": error[:1000], "updated_at": finished}
+    job_values = {"last_error": error[:1000]}
     if status != RotationStatus.PENDING:
         job_values["finished_at"] = finished
     if version:
         job_values["new_version"] = version
     with transaction.atomic(savepoint=False):
+        if not lease.release(job.pk, target=status, **job_values):
+            return JobOutcome("lost", job.pk, "the lease lapsed and another worker took the job over")
         RotationAttempt.objects.filter(pk=attempt.pk).update(
             outcome=outcome, finished_at=finished, error=error[:1000], error_code=code, new_version=version,
             proof=list(proof))
-        RotationJob.objects.filter(pk=job.pk, status=RotationStatus.RUNNING, claimed_at=claimed_at).update(
-            **job_values)
     label = {RotationStatus.PENDING: "retry"}.get(status, str(status))
     return JobOutcome(label, job.pk, error)
 
@@ -288,12 +337,16 @@ def credential_values(result: RotationResult) -> dict:
     return values
 
 
-def _record_success(job, attempt, claimed_at, result: RotationResult, connector_kind: str) -> JobOutcome:
+def _record_success(job, attempt, lease, result: RotationResult, connector_kind: str) -> JobOutcome:
     credential = job.credential
     values = credential_values(result)
     actor = lifecycle_actor(attempt.task_id or f"rotation-{job.pk}")
     try:
         with transaction.atomic():
+            outcome = finish_attempt(job, attempt, lease, status=RotationStatus.SUCCEEDED,
+                                     outcome=AttemptOutcome.SUCCEEDED, version=result.version, proof=result.proof)
+            if outcome.status != RotationStatus.SUCCEEDED:
+                return outcome  # taken over: the new holder reads this version back and records it
             credential_record_change(
                 actor=actor, credential=credential, values=values, action="credential.rotate",
                 summary=f"Rotated {credential} through {connector_kind}: version {result.version} (job #{job.pk})")
@@ -303,25 +356,26 @@ def _record_success(job, attempt, claimed_at, result: RotationResult, connector_
                 "store_state": "active", "detail": result.proof[0][:1000], "broken_since": None}
             if not CredentialObservation.objects.filter(credential=credential).update(**observed):
                 CredentialObservation.objects.create(credential=credential, **observed)
-            outcome = _finish(job, attempt, claimed_at, status=RotationStatus.SUCCEEDED,
-                              outcome=AttemptOutcome.SUCCEEDED, version=result.version, proof=result.proof)
     except IntegrityError:
         logger.exception("rotation job %s: the proven result could not be recorded", job.pk)
-        return _record_failure(job, attempt, claimed_at, code="internal", retry=False, reason=(
+        return record_failure(job, attempt, lease, code="internal", retry=False, reason=(
             f"{credential} was rotated in its store (version {result.version}) but Steward could not record it; "
             "the next reconciliation will observe the new version."))
     return outcome
 
 
-def _record_failure(job, attempt, claimed_at, *, reason: str, code: str, retry: bool) -> JobOutcome:
+def record_failure(job, attempt, lease, *, reason: str, code: str, retry: bool) -> JobOutcome:
+    """A failed attempt: back to pending for a retry, or the job failed (audited, owner told, checks re-run)."""
     credential = job.credential
     if retry:
-        return _finish(job, attempt, claimed_at, status=RotationStatus.PENDING, outcome=AttemptOutcome.RETRYING,
-                       error=reason, code=code)
+        return finish_attempt(job, attempt, lease, status=RotationStatus.PENDING, outcome=AttemptOutcome.RETRYING,
+                              error=reason, code=code)
     actor = lifecycle_actor(attempt.task_id or f"rotation-{job.pk}")
     with transaction.atomic():
-        outcome = _finish(job, attempt, claimed_at, status=RotationStatus.FAILED, outcome=AttemptOutcome.FAILED,
-                          error=reason, code=code)
+        outcome = finish_attempt(job, attempt, lease, status=RotationStatus.FAILED, outcome=AttemptOutcome.FAILED,
+                                 error=reason, code=code)
+        if outcome.status != RotationStatus.FAILED:
+            return outcome
         summary = f"Rotation of {credential} failed (job #{job.pk}, attempt {attempt.number}): {reason}"
         audit_append(actor=actor, action="credential.rotation_failed", target=credential, summary=summary[:500],
                      changes={"rotation_job": {"before": None, "after": job.pk},

@@ -1,14 +1,15 @@
 """Rotating a sweep's chunk of jobs with two commits in all, instead of two per rotation.
 
 The same rules as rotation_job_execute (services.rotation), applied to many jobs at once: the
-jobs are claimed (SELECT ... FOR UPDATE SKIP LOCKED, then one UPDATE: attempt_count counts the
-attempt) in one transaction; each connector runs outside any transaction; the proven results,
-their attempt rows and one audit event per credential are recorded in one more transaction. A
-failure is recorded for its own job as rotation_job_execute records it (a transient one goes
-back to pending, for rotation_job_run to retry). If the worker dies between the connector calls
-and the final commit, the jobs stay claimed until their lease ends; the next claim records the
-lost attempt as failed (close_lost_attempts) and runs the job again, and reconciliation observes
-the versions already written.
+jobs are claimed under one lease (governance.leases; SKIP LOCKED, attempt_count counts the
+attempt) in one transaction; each connector runs outside any transaction, with a heartbeat
+between them; the proven results, their attempt rows and one audit event per credential are
+recorded in one more transaction, each job's release guarded by the lease token. A failure is
+recorded for its own job as rotation_job_execute records it (a transient one goes back to
+pending, for rotation_job_run to retry). If the worker dies between the connector calls and the
+final commit, the lease lapses and the recovery task (rotation_jobs_recover) takes the jobs
+over: each reads its store's current version first, so the versions the dead worker wrote are
+recorded, and only the jobs it had not reached are rotated.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
-from fast_update.fast import fast_update
 
+from governance import leases
 from governance.choices import CredentialStatus
-from governance.connectors import registry
 from governance.connectors.base import ConnectorError
 from governance.models.lifecycle import (
     AttemptOutcome,
@@ -32,107 +31,112 @@ from governance.models.lifecycle import (
     RotationStatus,
 )
 from governance.services.lifecycle import credential_record_changes, lifecycle_actor
-from governance.services.rotation import _finish, _record_failure, credential_values, lease
+from governance.services.rotation import (
+    credential_values,
+    finish_attempt,
+    record_failure,
+    rotate_or_resume,
+    rotation_jobs_claim,
+)
 
 logger = logging.getLogger(__name__)
 
-
-LOST_ATTEMPT = ("The worker stopped during this attempt; its outcome is unknown (the next reconciliation observes "
-                "what the store holds).")
-
-
-def close_lost_attempts(jobs: list[RotationJob], now) -> None:
-    """Jobs claimed again after their lease ran out: record the attempt that never finished as failed."""
-    for job in jobs:
-        closed = RotationAttempt.objects.filter(job=job, number=job.attempt_count, outcome=AttemptOutcome.RUNNING) \
-            .update(outcome=AttemptOutcome.FAILED, finished_at=now, error=LOST_ATTEMPT, error_code="lost")
-        if not closed and not RotationAttempt.objects.filter(job=job, number=job.attempt_count).exists():
-            RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=job.claimed_at or now,
-                                           finished_at=now, outcome=AttemptOutcome.FAILED, error=LOST_ATTEMPT,
-                                           error_code="lost")
-
-
-def _claim_all(job_ids: list[int], now) -> list[RotationJob]:
-    """Claim the jobs that are free; their attempt rows are written with the outcome (one INSERT for all)."""
-    with transaction.atomic():
-        claimable = RotationJob.objects.filter(pk__in=job_ids).filter(
-            Q(status=RotationStatus.PENDING) | Q(status=RotationStatus.RUNNING, claimed_at__lt=now - lease()))
-        rows = list(claimable.select_for_update(skip_locked=True).values_list("pk", "status"))
-        if not rows:
-            return []
-        close_lost_attempts(list(RotationJob.objects.filter(pk__in=[pk for pk, status in rows if status == "running"])),
-                            now)
-        RotationJob.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-            status=RotationStatus.RUNNING, claimed_at=now, attempt_count=F("attempt_count") + 1, updated_at=now)
-        return list(RotationJob.objects.filter(pk__in=[pk for pk, _ in rows]).select_related(
-            "credential__store", "credential__system__connector_target").order_by("pk"))
+RECOVERY_TASK_ID = "lease-recovery"
 
 
 def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str, list[int]]:
-    """One attempt for each of these jobs. Returns job ids by outcome (succeeded, failed, retry, ...)."""
-    now = timezone.now()
-    outcomes: dict[str, list[int]] = {}
-    claimed = _claim_all(job_ids, now)
-    outcomes["skipped"] = sorted(set(job_ids) - {job.pk for job in claimed})
+    """One attempt for each of these jobs. Returns job ids by outcome (succeeded, failed, retry, lost, ...)."""
+    lease = rotation_jobs_claim(job_ids, task_id=task_id)
+    outcomes: dict[str, list[int]] = {"skipped": sorted(set(job_ids) - set(lease.pks if lease else ()))}
+    if lease is None:
+        return outcomes
+    now = lease.claimed_at
+    claimed = list(RotationJob.objects.filter(pk__in=lease.pks).select_related(
+        "credential__store", "credential__system__connector_target").order_by("pk"))
     successes = []
-    for job in claimed:
+    for position, job in enumerate(claimed):
+        try:
+            lease.heartbeat()
+        except leases.LeaseLost:
+            outcomes.setdefault("lost", []).extend(j.pk for j in claimed[position:])
+            break
         credential = job.credential
         if credential.status != CredentialStatus.ACTIVE:
-            outcome = _finish(job, _attempt(job, now, task_id), now, status=RotationStatus.CANCELLED,
-                              outcome=AttemptOutcome.FAILED, code="skipped",
-                              error=f"{credential} is {credential.status}: not rotated.")
+            outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
+                                     outcome=AttemptOutcome.FAILED, code="skipped",
+                                     error=f"{credential} is {credential.status}: not rotated.")
         else:
             try:
-                connector, ref = registry.connector_for(credential)
-                successes.append((job, connector.rotate(ref), connector.kind))
+                successes.append((job, *rotate_or_resume(job, lease)))
                 continue
             except ConnectorError as error:
-                outcome = _record_failure(job, _attempt(job, now, task_id), now, reason=error.reason,
-                                          code=error.code, retry=error.transient)
+                outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
+                                         code=error.code, retry=error.transient)
             except Exception:
                 logger.exception("rotation job %s failed unexpectedly", job.pk)
-                outcome = _record_failure(job, _attempt(job, now, task_id), now, code="internal", retry=False,
-                                          reason="Unexpected error in Steward; see the server log.")
+                outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
+                                         reason="Unexpected error in Steward; see the server log.")
         outcomes.setdefault(outcome.status, []).append(job.pk)
     if successes:
-        _record_successes(successes, now, task_id)
-        outcomes.setdefault("succeeded", []).extend(job.pk for job, *_ in successes)
+        recorded = _record_successes(successes, lease, task_id)
+        outcomes.setdefault("succeeded", []).extend(pk for pk in recorded)
+        lost = [job.pk for job, *_ in successes if job.pk not in recorded]
+        if lost:
+            outcomes.setdefault("lost", []).extend(lost)
     return outcomes
+
+
+def rotation_jobs_recover(job_ids: list[int]) -> dict:
+    """Lease recovery: take over jobs whose worker was lost and finish them here, each once.
+
+    Transient failures go back to pending and are sent again, with the unit task's backoff.
+    """
+    outcomes = rotation_jobs_execute(job_ids=job_ids, task_id=RECOVERY_TASK_ID)
+    if outcomes.get("retry"):
+        with transaction.atomic():
+            _resend(outcomes["retry"])
+    return {status: len(ids) for status, ids in outcomes.items() if ids}
+
+
+def _resend(job_ids: list[int]) -> None:
+    """The one place the lease recovery sends rotation work to the workers again (after commit)."""
+    from governance.tasks.lifecycle import backoff, rotation_job_run  # tasks import this module
+
+    for job_id in job_ids:
+        transaction.on_commit(lambda job_id=job_id: rotation_job_run.apply_async((job_id,), countdown=backoff(0)))
 
 
 def _attempt(job: RotationJob, started_at, task_id: str) -> RotationAttempt:
     return RotationAttempt.objects.create(job=job, number=job.attempt_count, started_at=started_at, task_id=task_id)
 
 
-def _record_successes(successes, claimed_at, task_id: str) -> None:
+def _record_successes(successes, lease: leases.Lease, task_id: str) -> set[int]:
+    """Record the proven rotations of the jobs this lease still holds; returns their ids."""
     actor = lifecycle_actor(task_id or "rotation-batch")
     finished = timezone.now()
     with transaction.atomic():
+        # Compare-and-set on the lease token: a job whose lease lapsed and that another worker took over
+        # is left to it (it reads the version written here back and records it).
+        released = lease.release_many({
+            job.pk: {"finished_at": finished, "last_error": "", "new_version": result.version}
+            for job, result, _kind in successes}, target=RotationStatus.SUCCEEDED)
+        mine = [(job, result, kind) for job, result, kind in successes if job.pk in released]
+        if not mine:
+            return set()
         credential_record_changes(actor=actor, changes=[
             (job.credential, credential_values(result), "credential.rotate",
              f"Rotated {job.credential} through {kind}: version {result.version} (job #{job.pk})")
-            for job, result, kind in successes])
+            for job, result, kind in mine])
         # The observation is a snapshot of the store: replaced whole (two statements for the batch).
-        credential_ids = [job.credential_id for job, *_ in successes]
+        credential_ids = [job.credential_id for job, *_ in mine]
         CredentialObservation.objects.filter(credential_id__in=credential_ids).delete()
         CredentialObservation.objects.bulk_create([CredentialObservation(
             credential_id=job.credential_id, state=ObservationState.OK, observed_at=result.rotated_at,
             observed_version=result.version, observed_rotated_at=result.rotated_at,
             observed_expires_at=result.expires_at, store_state="active", detail=result.proof[0][:1000],
-        ) for job, result, _kind in successes])
+        ) for job, result, _kind in mine])
         RotationAttempt.objects.bulk_create([RotationAttempt(
-            job=job, number=job.attempt_count, started_at=claimed_at, finished_at=finished, task_id=task_id,
+            job=job, number=job.attempt_count, started_at=lease.claimed_at, finished_at=finished, task_id=task_id,
             outcome=AttemptOutcome.SUCCEEDED, new_version=result.version, proof=list(result.proof),
-        ) for job, result, _kind in successes])
-        # Compare-and-set: a job whose lease ran out and that another worker claimed is left to it.
-        still_mine = set(RotationJob.objects.select_for_update().filter(
-            pk__in=[job.pk for job, *_ in successes], status=RotationStatus.RUNNING, claimed_at=claimed_at,
-        ).values_list("pk", flat=True))
-        finished_jobs = []
-        for job, result, _kind in successes:
-            if job.pk in still_mine:
-                job.status, job.finished_at, job.updated_at = RotationStatus.SUCCEEDED, finished, finished
-                job.last_error, job.new_version = "", result.version
-                finished_jobs.append(job)
-        fast_update(RotationJob.objects.all(), finished_jobs,
-                    ["status", "finished_at", "updated_at", "last_error", "new_version"], batch_size=500)
+        ) for job, result, _kind in mine])
+    return {job.pk for job, *_ in mine}

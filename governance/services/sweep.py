@@ -9,7 +9,9 @@ strings, and only the differences are written, with a handful of bulk statements
 state change (opened, resolved, reopened, risk acceptance expired) appends one audit event,
 after the row writes. An unresolved finding is confirmed by every sweep of its check
 (Check.last_evaluated_at), so the sweep does not rewrite each finding's row to say so:
-last_seen_at moves when the sweep opens, reopens or refreshes the finding.
+last_seen_at moves when the sweep opens, reopens or refreshes the finding. A run holds a lease
+(governance.leases), renewed with the counts written after each check; the lease recovery takes
+over a run whose worker was lost and goes on from the check it was in.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from governance import leases
 from governance.audit import Actor, PendingEvent, audit_append_many
 from governance.checks import Context, NotEvaluated, all_checks
 from governance.checks.base import Check as CheckDefinition
 from governance.checks.base import Failure, JSONText, Outcome
 from governance.models.checks import UNRESOLVED_STATES, Check, CheckStatus, Finding, FindingState, SweepRun, SweepStatus
+from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
@@ -215,10 +219,23 @@ def sweep_run(*, checks: list[str] | None = None, trigger: str) -> SweepRun:
                                          f"The codes are: {', '.join(sorted(registry))}."})
     ensure_catalogue()
     rows = list(Check.objects.filter(code__in=checks or list(registry)).order_by("sort_order", "code"))
-    run = SweepRun.objects.create(started_at=timezone.now(), trigger=trigger[:40], checks=[r.code for r in rows])
+    run = SweepRun.objects.create(started_at=timezone.now(), trigger=trigger[:40], checks=[r.code for r in rows],
+                                  **leases.lease_new())
+    return _sweep_checks(run, leases.lease_of(run, running=SweepStatus.RUNNING), rows)
+
+
+def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> SweepRun:
+    """Evaluate the run's checks not yet done, recording each one's counts as it goes, then close the run.
+
+    The counts written after each check are the heartbeat (the lease is renewed with them), so a run
+    taken over from a lost worker goes on from the first check that was not finished.
+    """
+    registry = all_checks()
     actor = Actor.system(task_id=f"sweep-{run.pk}", label="sweep")
-    counts, errors = {}, {}
+    counts, errors = dict(run.counts), dict(run.errors)
     for check in rows:
+        if check.code in counts or check.code in errors:
+            continue
         try:
             counts[check.code] = _sweep_check(check, registry[check.code], actor)
         except Exception as exc:  # one failing check must not stop the others; the run records it
@@ -226,10 +243,42 @@ def sweep_run(*, checks: list[str] | None = None, trigger: str) -> SweepRun:
             errors[check.code] = f"{type(exc).__name__}: {exc}"[:1000]
             Check.objects.filter(pk=check.pk).update(last_status=CheckStatus.ERROR,
                                                      last_detail=errors[check.code][:500])
-    run.counts, run.errors, run.finished_at = counts, errors, timezone.now()
+        if not compare_and_set(SweepRun, run.pk, field="status", sources=[SweepStatus.RUNNING],
+                               target=SweepStatus.RUNNING, where={"lease_token": lease.token}, counts=counts,
+                               errors=errors, lease_expires_at=timezone.now() + leases.lease_duration()):
+            logger.warning("sweep %s: the lease was taken over; this worker stops", run.pk)
+            run.refresh_from_db()
+            return run
     if not errors:
-        run.status = SweepStatus.SUCCEEDED
+        status = SweepStatus.SUCCEEDED
     else:
-        run.status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
-    run.save(update_fields=["counts", "errors", "finished_at", "status"])
+        status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
+    lease.release(target=status, counts=counts, errors=errors, finished_at=timezone.now())
+    run.refresh_from_db()
     return run
+
+
+def sweep_runs_recover(run_ids: list[int]) -> dict:
+    """Lease recovery: a run whose worker was lost is taken over and goes on from the check it was in.
+
+    A check is evaluated in one transaction, so the one the worker died in left nothing and is evaluated
+    again; those it finished are not. A run taken over too often is failed with the reason ("worker lost").
+    """
+    counts: dict[str, int] = {}
+    for run_id in run_ids:
+        lease = leases.lease_claim(SweepRun, run_id, sources=[SweepStatus.RUNNING], running=SweepStatus.RUNNING,
+                                   owner=leases.lease_owner("lease-recovery"))
+        if lease is None:
+            continue
+        run = SweepRun.objects.get(pk=run_id)
+        if lease.exhausted():
+            left = [code for code in run.checks if code not in run.counts and code not in run.errors]
+            errors = {**run.errors, **{code: f"worker lost {lease.takeovers[run_id]} times; not evaluated"
+                                       for code in left}}
+            lease.release(target=SweepStatus.FAILED, errors=errors, finished_at=timezone.now())
+            status = SweepStatus.FAILED
+        else:
+            rows = list(Check.objects.filter(code__in=run.checks).order_by("sort_order", "code"))
+            status = _sweep_checks(run, lease, rows).status
+        counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -40,6 +40,7 @@ from governance.secret_guard import reject_secret_values
 from governance.services import webhook_secrets
 from governance.services.common import ensure_security_admin, record, snapshot
 from governance.services.webhook_targets import sign, webhook_url_check
+from governance.transitions import compare_and_set
 
 ENDPOINT_FIELDS = ("name", "url", "description", "event_types", "owner", "team", "status")
 RESPONSE_BODY_LIMIT = 2000
@@ -259,14 +260,14 @@ def retry_delay(attempt_number: int) -> float:
     return min(cap, base * 2 ** (attempt_number - 1)) * random.uniform(0.8, 1.2)
 
 
-def _claim(delivery_id: int, now: dt.datetime) -> bool:
+def _claim(delivery_id: int, now: dt.datetime) -> dt.datetime | None:
+    """Hold a due delivery for one attempt (compare-and-set); the held-until time is the claim's token."""
     lease = now + dt.timedelta(seconds=_setting("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 10) * 2 + 30)
-    return bool(
-        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + dt.timedelta(seconds=1)))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=lease)
-    )
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + dt.timedelta(seconds=1))
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    claimed = compare_and_set(WebhookDelivery, delivery_id, field="status", sources=[DeliveryStatus.PENDING],
+                              target=DeliveryStatus.PENDING, where=due & free, claimed_until=lease)
+    return lease if claimed else None
 
 
 def _send(delivery: WebhookDelivery, now: dt.datetime) -> dict:
@@ -313,7 +314,8 @@ def _send(delivery: WebhookDelivery, now: dt.datetime) -> dict:
 def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
     """Claim a due delivery (compare-and-set), make one attempt, record it. None if not ours to send."""
     now = timezone.now()
-    if not _claim(delivery_id, now):
+    held_until = _claim(delivery_id, now)
+    if held_until is None:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     started = time.monotonic()
@@ -336,11 +338,16 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
             response_body=sent["response_body"], error=sent["error"], outcome=outcome)
         update = {"attempt_count": number, "last_response_status": status, "claimed_until": None}
         if outcome == AttemptOutcome.RETRY:
+            target = DeliveryStatus.PENDING
             update["next_attempt_at"] = finished + dt.timedelta(seconds=retry_in)
         else:
-            update.update(status=DeliveryStatus.SUCCEEDED if outcome == AttemptOutcome.SUCCEEDED
-                          else DeliveryStatus.FAILED, completed_at=finished, next_attempt_at=None)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(**update)
+            target = DeliveryStatus.SUCCEEDED if outcome == AttemptOutcome.SUCCEEDED else DeliveryStatus.FAILED
+            update.update(completed_at=finished, next_attempt_at=None)
+        # Released only while this claim holds it: a claim that ran out and was taken over records nothing.
+        if not compare_and_set(WebhookDelivery, delivery.pk, field="status", sources=[DeliveryStatus.PENDING],
+                               target=target, where={"claimed_until": held_until}, **update):
+            transaction.set_rollback(True)
+            return None
     return AttemptResult(outcome=outcome, retry_in=retry_in, response_status=status)
 
 

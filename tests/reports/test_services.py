@@ -102,12 +102,14 @@ def test_the_task_renders_once_and_a_redelivery_changes_nothing(personas, estate
 
 def test_a_job_whose_worker_died_is_claimed_again_and_a_live_one_is_left_alone(personas, estate, settings):
     job = report_job_create(actor=Actor.for_user(personas.auditor), kind="inventory", parameters={}, enqueue=False)
-    ReportJob.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now() - dt.timedelta(minutes=5))
+    ReportJob.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now() - dt.timedelta(minutes=5),
+                                               lease_token="a-worker", lease_expires_at=timezone.now() + dt.timedelta(
+                                                   minutes=1))
     assert report_job_run(job_id=job.pk) is None  # still within its lease: another worker is on it
     reports_dir = settings.MEDIA_ROOT / "reports"
     reports_dir.mkdir(parents=True, exist_ok=True)
     leftover = reports_dir / f".{job.pk}-dead.pdf.partial"
     leftover.write_bytes(b"%PDF half")
-    ReportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - dt.timedelta(hours=2))
+    ReportJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert report_job_run(job_id=job.pk).status == "succeeded"
     assert not leftover.exists()

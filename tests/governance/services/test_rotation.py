@@ -145,9 +145,11 @@ def test_a_running_job_whose_lease_ran_out_is_claimed_again(personas, kv_store, 
     kv_put(openbao, path, {"value": "x"})
     credential = make_credential(personas, store=kv_store, path=path)
     job = RotationJob.objects.create(credential=credential, due_on=timezone.now().date(), trigger="schedule",
-                                     status=RotationStatus.RUNNING, claimed_at=timezone.now(), attempt_count=1)
+                                     status=RotationStatus.RUNNING, claimed_at=timezone.now(), attempt_count=1,
+                                     lease_token="a-worker-that-died", lease_expires_at=timezone.now() + dt.timedelta(
+                                         minutes=5))
     assert rotation.rotation_job_execute(job_id=job.pk).status == "skipped"
-    RotationJob.objects.filter(pk=job.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
+    RotationJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert rotation.rotation_job_execute(job_id=job.pk).status == "succeeded"
     assert list(job.attempts.values_list("number", "outcome", "error_code")) == [
         (1, "failed", "lost"), (2, "succeeded", "")]  # the attempt the dead worker left is recorded as lost
@@ -298,13 +300,17 @@ def test_a_batch_leaves_a_job_another_worker_reclaimed_to_that_worker(personas, 
 
     def connector_for(credential):
         if credential.pk == credentials[1].pk:  # meanwhile, another worker took this job over
-            RotationJob.objects.filter(pk=jobs[1].pk).update(claimed_at=timezone.now() + dt.timedelta(seconds=5))
+            RotationJob.objects.filter(pk=jobs[1].pk).update(lease_token="another-worker")
         return real_connector_for(credential)
 
-    monkeypatch.setattr(rotation_batch.registry, "connector_for", connector_for)
+    monkeypatch.setattr(rotation.registry, "connector_for", connector_for)
     counts = rotation_batch.rotation_jobs_execute(job_ids=[j.pk for j in jobs])
-    assert counts["succeeded"] == [jobs[0].pk, jobs[1].pk]
+    # Only the job still held is reported and recorded as rotated; the other is the new holder's to record.
+    assert (counts["succeeded"], counts["lost"]) == ([jobs[0].pk], [jobs[1].pk])
     for job in jobs:
         job.refresh_from_db()
     assert (jobs[0].status, jobs[0].new_version) == (RotationStatus.SUCCEEDED, "2")
     assert (jobs[1].status, jobs[1].new_version) == (RotationStatus.RUNNING, "")  # left to the other worker
+    credentials[1].refresh_from_db()
+    assert credentials[1].store_version == "1"  # a stale holder records nothing
+    assert not AuditEvent.objects.filter(action="credential.rotate", object_id=str(credentials[1].pk)).exists()
