@@ -26,4 +26,6 @@ app.conf.beat_schedule = {
     # Integrations: re-send due webhook deliveries whose message was lost, revoke tokens whose rotation
     # overlap ended, forget ended webhook-secret overlaps and expired idempotency records.
     "integrations-sweep": {"task": "governance.integrations.sweep", "schedule": 300.0},
+    # Mail: send again the pending deliveries whose message was lost (the outbox publishes the rest).
+    "mail-sweep": {"task": "governance.mail.sweep", "schedule": 300.0},
 }

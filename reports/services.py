@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from governance import outbox
 from governance.audit import Actor, audit_append
 from governance.models import ActorKind
 from reports.models import TRANSITIONS, ReportJob, ReportJobStatus
@@ -70,7 +71,7 @@ def report_job_create(*, actor: Actor, kind: str, parameters: dict, enqueue: boo
         if enqueue:
             from reports.tasks import run_report_job
 
-            transaction.on_commit(lambda: run_report_job.delay(job.pk))
+            outbox.enqueue(run_report_job, job.pk)
     return job
 
 
