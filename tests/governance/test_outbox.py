@@ -169,7 +169,8 @@ def test_the_relay_publishes_to_the_embedded_filesystem_broker(monkeypatch, tmp_
     queue.mkdir()
     monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://")
     monkeypatch.setattr(app.conf, "broker_transport_options", {
-        "data_folder_in": str(queue), "data_folder_out": str(queue), "store_processed": False})
+        "data_folder_in": str(queue), "data_folder_out": str(queue), "control_folder": str(tmp_path / "control"),
+        "store_processed": False})
     with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
         message = outbox.enqueue(sweep_task, checks=["owner-active"], trigger="test")
     call_command("outbox_relay", "--once")
