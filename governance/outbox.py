@@ -41,7 +41,7 @@ CLAIM_SECONDS = 60  # a claimed row is its publisher's for this long; then anoth
 BATCH_SIZE = 100
 CONNECT_TIMEOUT = 2.0  # seconds; a broker that does not answer costs the request at most this, once
 ERROR_LIMIT = 2000
-BROKER_ERRORS = (BrokerOperationalError, ConnectionError, OSError, TimeoutError)
+BROKER_ERRORS = (BrokerOperationalError, OSError)  # OSError: refused, reset, timed out
 
 
 def _setting(name: str, default):
