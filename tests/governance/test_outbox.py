@@ -1,8 +1,8 @@
 """The transactional outbox: work survives a broker outage, is published once it returns, and runs once.
 
 The broker-down tests take a private redis-server away (SIGKILL) while people press the kill
-switch, rotate a credential, request reports and file a request that sends a webhook and mail
-through the portal and the API; each answer must be a success, the work waits as outbox rows, and
+switch, rotate a credential, request reports, and file and approve a request that sends a webhook
+and mail, through the portal and the API; each answer must be a success, the work waits as outbox rows, and
 once the broker is back the relay publishes it and a real Celery worker (a subprocess on that broker
 and on this test's database) carries out each piece exactly once.
 """
@@ -280,7 +280,9 @@ def outage_estate(personas, estate, kv_store, openbao, settings):
     rotated = make_credential(personas, store=kv_store, path=rotate_path)
     make_policy(name="Standard", groups=[personas.other_team.group, personas.team.group])
     _, token = make_integration(owner=personas.owner, scopes=["read", "file_requests"], name="jira")
-    return {"flow": flow, "killed": killed, "rotated": rotated, "rotate_path": rotate_path, "token": token}
+    _, decider = make_integration(owner=personas.approver, scopes=["read", "decide_requests"], name="chatops")
+    return {"flow": flow, "killed": killed, "rotated": rotated, "rotate_path": rotate_path, "token": token,
+            "decider": decider}
 
 
 def test_broker_down_kill_switch_rotation_reports_webhook_and_mail_answer_and_complete_once(
@@ -309,9 +311,13 @@ def test_broker_down_kill_switch_rotation_reports_webhook_and_mail_answer_and_co
                 "justification": "Olivia moves to Platform"}, format="json", HTTP_IDEMPOTENCY_KEY="file-1",
                 **bearer(outage_estate["token"])),
         }
+        filed = answers["file a request (API)"].json()["id"]
+        answers["approve it (API)"] = api.post(f"/api/v1/approval-requests/{filed}/approve/", {"comment": "ok"},
+                                               format="json", **bearer(outage_estate["decider"]))
         statuses = {what: response.status_code for what, response in answers.items()}
         assert statuses == {"kill switch (portal)": 302, "rotate now (portal)": 302, "report (portal)": 302,
-                            "report (API)": 201, "file a request (API)": 201}
+                            "report (API)": 201, "file a request (API)": 201, "approve it (API)": 200}
+        assert answers["approve it (API)"].json()["status"] == "executed"
 
         waiting = OutboxMessage.objects.exclude(pk__in=baseline)
         mails = MailDelivery.objects.all()
