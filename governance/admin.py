@@ -5,6 +5,7 @@ from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
+from governance.models.outbox import MailDelivery, OutboxMessage
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -78,3 +79,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("sequence", "occurred_at", "actor_label", "action", "object_type", "object_id", "summary")
     list_filter = ("actor_kind", "object_type")
     search_fields = ("summary", "object_repr", "actor_label")
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    """What waits for the broker: unpublished rows, their attempts and the broker's last answer."""
+
+    list_display = ("id", "task_name", "created_at", "attempts", "next_attempt_at", "published_at", "last_error")
+    list_filter = ("task_name",)
+    search_fields = ("message_id", "task_name", "dedupe_key")
+
+
+@admin.register(MailDelivery)
+class MailDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "subject", "status", "attempts", "created_at", "sent_at", "last_error")
+    list_filter = ("status",)
+    search_fields = ("subject",)

@@ -32,4 +32,6 @@ app.conf.beat_schedule = {
     # Leases: resume, or fail with the reason, running work whose worker was lost (governance.leases).
     "leases-recover": {"task": "governance.leases.recover",
                        "schedule": float(os.environ.get("STEWARD_LEASE_RECOVERY_SECONDS", "60"))},
+    # Mail: send again the pending deliveries whose message was lost (the outbox publishes the rest).
+    "mail-sweep": {"task": "governance.mail.sweep", "schedule": 300.0},
 }

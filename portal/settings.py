@@ -247,6 +247,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
 
+# The outbox (governance/outbox.py): background work is a row committed with the change; the relay
+# (`manage.py outbox_relay`) publishes it, polling this often, retrying a broker that is away with
+# backoff up to the maximum, and forgets published rows after the retention.
+STEWARD_OUTBOX_POLL_SECONDS = float(os.environ.get("STEWARD_OUTBOX_POLL_SECONDS", "1"))
+STEWARD_OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("STEWARD_OUTBOX_RETRY_MAX_SECONDS", "60"))
+STEWARD_OUTBOX_RETAIN_DAYS = float(os.environ.get("STEWARD_OUTBOX_RETAIN_DAYS", "7"))
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "steward@localhost")
 

@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from governance import leases
+from governance import leases, outbox
 from governance.audit import Actor, audit_append
 from governance.audit_anchor import checkpoint_after_commit
 from governance.models import ActorKind
@@ -72,7 +72,7 @@ def report_job_create(*, actor: Actor, kind: str, parameters: dict, enqueue: boo
         if enqueue:
             from reports.tasks import run_report_job
 
-            transaction.on_commit(lambda: run_report_job.delay(job.pk))
+            outbox.enqueue(run_report_job, job.pk)
     return job
 
 

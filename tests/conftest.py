@@ -22,6 +22,24 @@ def _own_audit_checkpoints(settings, tmp_path):
     settings.STEWARD_AUDIT_CHECKPOINT_SINKS = ["file"]
 
 
+@pytest.fixture(autouse=True)
+def _mail_sent_in_process(request, monkeypatch):
+    """Mail is outbox work: a MailDelivery that the task governance.mail.deliver sends in a worker.
+
+    In tests that task runs in-process, the real task body, when the outbox publishes its message
+    (once the captured on-commit callbacks run), so a test sees the message in mail.outbox as a
+    person would see it in their inbox. Tests with a real broker and worker (live_broker) opt out.
+    """
+    if "live_broker" in request.fixturenames:
+        return
+    from governance.tasks.mail import mail_deliver
+
+    def run_here(args=None, kwargs=None, **options):
+        return mail_deliver.apply(args=args, kwargs=kwargs, task_id=options.get("task_id"))
+
+    monkeypatch.setattr(mail_deliver, "apply_async", run_here)
+
+
 @dataclass
 class Personas:
     owner: object

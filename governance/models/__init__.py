@@ -3,6 +3,7 @@ from governance.models import attestation as _attestation  # noqa: F401
 from governance.models import checks as _checks  # noqa: F401
 from governance.models import integrations as _integrations  # noqa: F401
 from governance.models import lifecycle as _lifecycle  # noqa: F401
+from governance.models import outbox as _outbox  # noqa: F401
 from governance.models.audit import ActorKind, AuditEvent
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.grants import (

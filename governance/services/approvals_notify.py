@@ -1,26 +1,25 @@
-"""The emails of the approval engine: one message per event, sent after the transaction commits.
+"""The emails of the approval engine: one message per event, queued in the transaction of the event.
 
-A mail outage must not undo a decision that committed, so a failed send is logged; the stamps
-on the request (reminded_at, escalated_at, the status) are the evidence that a notice was due,
-and the compare-and-set on them is what keeps a second sweep from sending it again.
+Each message is a MailDelivery (governance.services.mail), sent by a worker after the commit and
+retried while the mail server is down, so a mail outage neither undoes a committed decision nor
+loses its notice. The stamps on the request (reminded_at, escalated_at, the status) are the
+evidence that a notice was due, and the compare-and-set on them is what keeps a second sweep from
+queueing it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db import transaction
 from django.urls import reverse
 
 from governance.models import Person
 from governance.models.approvals import ApprovalRequest
+from governance.services.mail import mail_queue
 
-logger = logging.getLogger(__name__)
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("steward_approval_mail_off", default=False)
 
 
@@ -42,17 +41,10 @@ def _addresses(people: Iterable[Person]) -> list[str]:
     return sorted({p.email for p in people if p.email and p.is_active and not p.is_departed})
 
 
-def _send(subject: str, body: str, recipients: list[str]) -> None:
-    try:
-        EmailMessage(subject=subject, body=body, to=recipients).send()
-    except Exception:  # the change committed; the outage is logged, not raised into the caller
-        logger.exception("approval notice %r could not be sent", subject)
-
-
 def _queue(subject: str, body: str, recipients: list[str]) -> None:
     if not recipients or _suppressed.get():
         return
-    transaction.on_commit(lambda: _send(subject, body, recipients))
+    mail_queue(subject=subject, body=body, recipients=recipients)
 
 
 def _describe(request: ApprovalRequest) -> str:

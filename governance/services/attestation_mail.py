@@ -1,26 +1,24 @@
-"""The emails of owner attestation, sent after the transaction that caused them commits.
+"""The emails of owner attestation, queued in the transaction that caused them and sent after it commits.
 
-A mail server that is down must not undo an attestation or a sweep whose writes have committed,
-so a failed send is logged (the stamp on the item stays the evidence that the notice was due).
+Each notice is a MailDelivery (governance.services.mail): written with the attestation or sweep
+that caused it, sent by a worker, retried while the mail server is down and recorded as sent or
+failed. The stamp on the item stays the evidence that the notice was due.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
 
 from governance import roles
 from governance.models import Person
+from governance.services.mail import mail_queue
 
-logger = logging.getLogger(__name__)
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("attestation_mail_off", default=False)
 
 
@@ -53,20 +51,12 @@ def security_admin_addresses() -> tuple[str, ...]:
     return addresses(Person.objects.filter(groups__name=roles.SECURITY_ADMINS, is_active=True).distinct())
 
 
-def _send(notices: list[Notice]) -> None:
-    for notice in notices:
-        if not notice.recipients:
-            continue
-        try:
-            send_mail(notice.subject, notice.body, None, list(notice.recipients))
-        except Exception:  # a mail outage must not fail the committed change; it is logged instead
-            logger.exception("attestation notice %r could not be sent", notice.subject)
-
-
 def send_after_commit(notices: list[Notice]) -> None:
-    notices = [n for n in notices if n.recipients]
-    if notices and not _suppressed.get():
-        transaction.on_commit(lambda: _send(notices))
+    """Queue the notices in the caller's transaction; a worker sends them once it commits."""
+    if _suppressed.get():
+        return
+    for notice in notices:
+        mail_queue(subject=notice.subject, body=notice.body, recipients=notice.recipients)
 
 
 def opened_notice(person: Person, campaign, count: int) -> Notice:

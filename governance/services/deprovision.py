@@ -24,6 +24,7 @@ from governance.connectors import registry
 from governance.connectors.base import ConnectorError, ReferenceBroken
 from governance.models import Credential, System, Workflow
 from governance.models.lifecycle import CredentialRevocation, RevocationReason, RevocationStatus
+from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_can_change
 from governance.services.lifecycle import (
@@ -61,7 +62,7 @@ def _enqueue(revocation_ids: list[int]) -> None:
     from governance.tasks.lifecycle import revocations_run_task
 
     if revocation_ids:
-        transaction.on_commit(lambda: revocations_run_task.delay(revocation_ids))
+        enqueue(revocations_run_task, list(revocation_ids))
 
 
 def _create(credential, *, actor, reason, subject=None) -> CredentialRevocation | None:

@@ -35,6 +35,7 @@ from governance.models.lifecycle import (
     StepAction,
     StepStatus,
 )
+from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_may_write, record, snapshot
 from governance.services.lifecycle import (
@@ -89,7 +90,7 @@ def _set_workflow_status(*, actor: Actor, workflow: Workflow, transition: str, s
 def _enqueue(activation: KillSwitchActivation) -> None:
     from governance.tasks.lifecycle import kill_switch_run_task
 
-    transaction.on_commit(lambda: kill_switch_run_task.delay(activation.pk))
+    enqueue(kill_switch_run_task, activation.pk)
 
 
 def kill_switch_activate(*, actor: Actor, workflow: Workflow, reason: str) -> KillSwitchActivation:

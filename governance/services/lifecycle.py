@@ -16,12 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from fast_update.fast import fast_update
 
 from governance.audit import Actor, PendingEvent, audit_append, audit_append_many, field_changes, object_type_of
+from governance.checks import all_checks
 from governance.choices import CredentialStatus
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError, Misconfigured, ReferenceBroken, Unreachable, Unsupported
@@ -29,8 +29,10 @@ from governance.connectors.postgres_role import PostgresSettings
 from governance.connectors.redis_acl import RedisSettings
 from governance.models import Credential, System
 from governance.models.lifecycle import ConnectorKind, ConnectorTarget, CredentialObservation, ObservationState
+from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_security_admin, snapshot
+from governance.services.mail import mail_queue
 
 logger = logging.getLogger(__name__)
 
@@ -226,35 +228,22 @@ def approval_granted(approval_request, *, action: str) -> bool:
     return status in ("approved", "executed")
 
 
-# Side effects after commit ------------------------------------------------------------------------
+# Side effects after commit (outbox work, written in the caller's transaction) --------------------
 
 def request_sweep(codes: list[str], *, trigger: str) -> None:
-    """After commit, re-evaluate the checks whose findings this change affects (those that are registered)."""
-    def enqueue():
-        try:
-            from governance.checks import all_checks
-            from governance.tasks.checks import sweep_task
-        except ImportError:
-            return
-        known = [code for code in codes if code in all_checks()]
-        if known:
-            sweep_task.delay(checks=known, trigger=trigger[:40])
+    """After commit, re-evaluate the registered checks whose findings this change affects."""
+    from governance.tasks.checks import sweep_task  # tasks import the services: resolved at call time
 
-    transaction.on_commit(enqueue)
+    known = [code for code in codes if code in all_checks()]
+    if known:
+        enqueue(sweep_task, checks=known, trigger=trigger[:40])
 
 
 def notify_owner(credential: Credential, *, subject: str, body: str) -> None:
-    """Email the credential's owner (or its team's manager) after commit."""
+    """Email the credential's owner (or its team's manager): queued now, sent by a worker after commit."""
     recipient = credential.owner or getattr(credential.team, "manager", None)
     if recipient is None or not recipient.email:
         return
     base = getattr(settings, "STEWARD_BASE_URL", "").rstrip("/")
-    text = f"{body}\n\n{base}{credential.get_absolute_url()}\n"
-
-    def send():
-        try:
-            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient.email])
-        except Exception:  # a mail outage must not undo what was recorded
-            logger.exception("could not email %s about %s", recipient, credential)
-
-    transaction.on_commit(send)
+    mail_queue(subject=subject, body=f"{body}\n\n{base}{credential.get_absolute_url()}\n",
+               recipients=[recipient.email], from_email=settings.DEFAULT_FROM_EMAIL)

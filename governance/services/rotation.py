@@ -38,6 +38,7 @@ from governance.models.lifecycle import (
     RotationStatus,
     RotationTrigger,
 )
+from governance.outbox import enqueue
 from governance.selectors.lifecycle import with_observed_expiry, with_observed_rotation
 from governance.services.common import ensure_can_change
 from governance.services.lifecycle import (
@@ -97,7 +98,7 @@ def _enqueue(job_ids: list[int]) -> None:
 
     for start in range(0, len(job_ids), BATCH_SIZE):
         chunk = job_ids[start:start + BATCH_SIZE]
-        transaction.on_commit(lambda chunk=chunk: rotation_batch_run.delay(chunk))
+        enqueue(rotation_batch_run, chunk)
 
 
 def rotation_request(*, actor: Actor, credential: Credential, now: dt.datetime | None = None) -> RotationJob:

@@ -19,7 +19,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from governance import leases
+from governance import leases, outbox
 from governance.choices import CredentialStatus
 from governance.connectors.base import ConnectorError
 from governance.models.lifecycle import (
@@ -103,7 +103,7 @@ def _resend(job_ids: list[int]) -> None:
     from governance.tasks.lifecycle import backoff, rotation_job_run  # tasks import this module
 
     for job_id in job_ids:
-        transaction.on_commit(lambda job_id=job_id: rotation_job_run.apply_async((job_id,), countdown=backoff(0)))
+        outbox.enqueue(rotation_job_run, job_id, dedupe_key=f"rotation-recovery-{job_id}", countdown=backoff(0))
 
 
 def _attempt(job: RotationJob, started_at, task_id: str) -> RotationAttempt:

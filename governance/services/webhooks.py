@@ -36,6 +36,7 @@ from governance.models.integrations import (
     WebhookEndpoint,
     WebhookEventType,
 )
+from governance.outbox import enqueue_many
 from governance.secret_guard import reject_secret_values
 from governance.services import webhook_secrets
 from governance.services.common import ensure_security_admin, record, snapshot
@@ -177,10 +178,10 @@ def _envelope(event_type: str, payload: Mapping[str, Any], now: dt.datetime) -> 
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
-    from governance.tasks.integrations import deliver_webhook
+    """One outbox message per delivery, in the caller's transaction (published after it commits)."""
+    from governance.tasks.integrations import deliver_webhook  # the tasks import this module
 
-    for pk in delivery_ids:
-        deliver_webhook.delay(pk)
+    enqueue_many(deliver_webhook, [[pk] for pk in delivery_ids])
 
 
 def _create_deliveries(endpoints, event_type: str, payloads: Iterable[Mapping[str, Any]]) -> list[WebhookDelivery]:
@@ -191,9 +192,7 @@ def _create_deliveries(endpoints, event_type: str, payloads: Iterable[Mapping[st
                         payload=_envelope(event_type, payload, now), next_attempt_at=now)
         for payload in payloads for e in endpoints
     ], batch_size=1000)
-    ids = [d.pk for d in deliveries]
-    if ids:
-        transaction.on_commit(lambda: _enqueue(ids))
+    _enqueue([d.pk for d in deliveries])
     return deliveries
 
 
@@ -242,7 +241,7 @@ def webhook_delivery_retry(*, actor: Actor, delivery: WebhookDelivery) -> Webhoo
         record(actor=actor, action="webhook_delivery.retry", instance=delivery.endpoint,
                summary=f"Re-sent delivery {delivery.message_id} to {delivery.endpoint}", before={},
                after={"message_id": delivery.message_id})
-        transaction.on_commit(lambda: _enqueue([delivery.pk]))
+        _enqueue([delivery.pk])
     return delivery
 
 

@@ -3,4 +3,4 @@
 Celery's autodiscovery imports this package; importing the modules here registers their tasks.
 """
 
-from governance.tasks import approvals, attestation, audit, checks, integrations, leases, lifecycle  # noqa: F401
+from governance.tasks import approvals, attestation, audit, checks, integrations, leases, lifecycle, mail  # noqa: F401

@@ -10,6 +10,8 @@ webhook secret overlaps and idempotency records.
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance.outbox import enqueue, enqueue_many
+
 MAX_DB_RETRIES = 3
 
 
@@ -24,7 +26,7 @@ def deliver_webhook(self, delivery_id: int) -> str:
     if result is None:
         return "not-due-or-claimed"
     if result.retry_in is not None:
-        deliver_webhook.apply_async(args=[delivery_id], countdown=result.retry_in)
+        enqueue(deliver_webhook, delivery_id, countdown=result.retry_in)
     return result.outcome
 
 
@@ -33,8 +35,7 @@ def integrations_sweep() -> dict:
     from governance.services import integrations, webhooks
 
     due = webhooks.webhook_deliveries_due()
-    for delivery_id in due:
-        deliver_webhook.delay(delivery_id)
+    enqueue_many(deliver_webhook, [[delivery_id] for delivery_id in due])
     return {
         "deliveries_requeued": len(due),
         "tokens_revoked": integrations.integration_tokens_sweep(),

@@ -11,6 +11,8 @@ import random
 
 from celery import shared_task
 
+from governance.outbox import enqueue
+
 MAX_RETRIES = 5
 
 
@@ -39,7 +41,7 @@ def rotation_batch_run(self, job_ids: list[int]) -> dict:
 
     outcomes = rotation_jobs_execute(job_ids=job_ids, task_id=self.request.id or "")
     for job_id in outcomes.get("retry", []):
-        rotation_job_run.apply_async((job_id,), countdown=backoff(0))
+        enqueue(rotation_job_run, job_id, countdown=backoff(0))
     return {status: len(ids) for status, ids in outcomes.items()}
 
 
@@ -87,6 +89,6 @@ def revocations_run_task(revocation_ids: list[int]) -> dict:
     for revocation_id in revocation_ids:
         outcome = revocation_execute(revocation_id=revocation_id, final_attempt=False)
         if outcome == "retry":
-            revocation_run_task.apply_async((revocation_id,), countdown=backoff(0))
+            enqueue(revocation_run_task, revocation_id, countdown=backoff(0))
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

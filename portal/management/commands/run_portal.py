@@ -1,4 +1,4 @@
-"""Run the whole portal on a laptop: web server, one Celery worker and beat; Ctrl-C stops all of it."""
+"""Run the whole portal on a laptop: web server, outbox relay, one Celery worker and beat; Ctrl-C stops all of it."""
 
 import os
 import shutil
@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the web server, one Celery worker and Celery beat together (the embedded default)."
+    help = "Start the web server, the outbox relay, one Celery worker and Celery beat together (the embedded default)."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default=os.environ.get("STEWARD_ADDR", "127.0.0.1:8000"))
@@ -22,6 +22,8 @@ class Command(BaseCommand):
         var = str(settings.VAR_DIR)
         commands = {
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
+            # Publishes the outbox (the work the web server and the tasks committed) to the broker.
+            "relay": [python, "manage.py", "outbox_relay"],
             "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO", "--concurrency=1",
                        "--pool=solo", "--without-gossip", "--without-mingle"],
             "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
@@ -57,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo sign-in names: demo-owner, demo-approver, demo-auditor, demo-secadmin (password: {shown})"
         )
-        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
+        self.stdout.write("Press Ctrl-C to stop the web server, the outbox relay, the worker and beat.\n")
         exit_code = 0
         try:
             while not stopping:
