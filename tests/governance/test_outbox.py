@@ -58,7 +58,8 @@ def _point_celery_at(url: str, monkeypatch) -> None:
     from portal.celery import app
 
     monkeypatch.setenv("CELERY_BROKER_URL", url)
-    monkeypatch.setattr(app.conf, "broker_url", url)
+    # setitem on the changes map, not setattr on the property: undone exactly (setattr's undo was not)
+    monkeypatch.setitem(app.conf.changes, "broker_url", url)
 
 
 @pytest.fixture
