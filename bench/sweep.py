@@ -291,13 +291,13 @@ def batched_append_rate(count: int = 20000) -> tuple[float, bool]:
     from django.db import transaction
     from django.utils import timezone
 
-    from governance.audit import _lock_and_read_head, compute_event_hash, jsonable
+    from governance.audit import compute_event_hash, jsonable, lock_and_read_head
     from governance.checks.estate import verify_after
     from governance.models import AuditEvent
 
     with transaction.atomic():
         started = time.monotonic()
-        head = _lock_and_read_head()
+        head = lock_and_read_head()
         sequence, prev_hash = head
         first, events, now = sequence, [], timezone.now()
         for i in range(count):

@@ -7,6 +7,8 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from governance.services.recovery import register_lease_recoveries  # services need the models loaded
+        # Imported here, not at the top: they need the models, which are loaded only now.
+        import governance.tasks  # noqa: F401 - registers the tasks the outbox publishes by name (task_names)
+        from governance.services.recovery import register_lease_recoveries
 
         register_lease_recoveries()

@@ -180,7 +180,7 @@ _PG_LOCK_AND_HEAD = (
 )
 
 
-def _lock_and_read_head() -> tuple[int, str]:
+def lock_and_read_head() -> tuple[int, str]:
     """Take the chain lock and read the head under it: (sequence, hash), (0, genesis) when empty."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -232,7 +232,7 @@ def audit_append(
     )
     digest = content_digest(event)  # computed before the chain lock: the critical section stays short
     key = chain_key()
-    head_sequence, event.prev_hash = _lock_and_read_head()
+    head_sequence, event.prev_hash = lock_and_read_head()
     event.sequence = head_sequence + 1
     event.hash = link_hash(event.sequence, event.prev_hash, digest, key=key)
     if connection.vendor == "postgresql":
@@ -287,7 +287,7 @@ def audit_append_many(*, actor: Actor, events: list[PendingEvent]) -> int:
     if not connection.in_atomic_block:
         raise RuntimeError("audit_append_many must run inside the transaction of the changes it records")
     key = chain_key()
-    sequence, prev_hash = _lock_and_read_head()
+    sequence, prev_hash = lock_and_read_head()
     now, request_id, source = timezone.now(), _request_id.get(), _source_address.get()
     client_request_id = _client_request_id.get()
     rows = []

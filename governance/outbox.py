@@ -13,8 +13,8 @@ marking the row published leaves the row to be published again once its claim la
 publish of a row carries the row's message_id as the Celery task id, and the tasks claim their unit
 of work with compare-and-set, so that a second delivery changes nothing twice.
 
-Core infrastructure: this module imports no capability; tasks are passed in as Celery task objects
-and published by name.
+Core infrastructure: this module imports no capability. A task is given by its registered name
+(governance.task_names, so services need not import the tasks) or as the Celery task object.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _eta(countdown: float | None, now: dt.datetime) -> dt.datetime | None:
 
 def _row(task, args: Sequence, kwargs: dict, *, dedupe_key: str | None, eta: dt.datetime | None,
          now: dt.datetime) -> OutboxMessage:
-    return OutboxMessage(task_name=task.name, args=list(args), kwargs=dict(kwargs), dedupe_key=dedupe_key or None,
+    task_name = task if isinstance(task, str) else task.name
+    return OutboxMessage(task_name=task_name, args=list(args), kwargs=dict(kwargs), dedupe_key=dedupe_key or None,
                          eta=eta, created_at=now, next_attempt_at=now)
 
 
@@ -64,6 +65,8 @@ def _publish_after_commit(ids: list[int]) -> None:
 
 def enqueue(task, *args, dedupe_key: str | None = None, countdown: float | None = None, **kwargs) -> OutboxMessage:
     """Run task(*args, **kwargs) once the caller's transaction commits, even if the broker is away now.
+
+    task: a name from governance.task_names, or the Celery task object.
 
     dedupe_key: while a message with this key is still unpublished, enqueueing another with the same
     key returns that one instead (for work that reads the current state when it runs: recoveries).

@@ -8,6 +8,7 @@ class ReportsConfig(AppConfig):
 
     def ready(self):
         # Report jobs are leased work: the lease recovery re-renders one whose worker was lost.
+        import reports.tasks  # noqa: F401 - registers the task the outbox publishes by name
         from governance import leases  # the apps' models are loaded only now
         from reports.models import ReportJob, ReportJobStatus
         from reports.services import report_jobs_recover

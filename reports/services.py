@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 REPORTS_SUBDIR = "reports"
 ERROR_LIMIT = 2000
 
+# The report task registers under this name (reports.tasks); services enqueue by it, never importing the tasks.
+RUN_REPORT_JOB_TASK = "reports.tasks.run_report_job"
+
 
 def requester_label(job: ReportJob) -> str:
     if job.requester_id is None:
@@ -70,9 +73,7 @@ def report_job_create(*, actor: Actor, kind: str, parameters: dict, enqueue: boo
         audit_append(actor=actor, action="report.request", target=job,
                      summary=f"Requested report: {job.title}", changes={"kind": kind, "parameters": params})
         if enqueue:
-            from reports.tasks import run_report_job
-
-            outbox.enqueue(run_report_job, job.pk)
+            outbox.enqueue(RUN_REPORT_JOB_TASK, job.pk)
     return job
 
 

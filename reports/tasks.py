@@ -6,12 +6,12 @@ import random
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from reports.services import report_job_fail_queued, report_job_run
+from reports.services import RUN_REPORT_JOB_TASK, report_job_fail_queued, report_job_run
 
 MAX_RETRIES = 3
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, name=RUN_REPORT_JOB_TASK)
 def run_report_job(self, job_id: int) -> str:
     try:
         job = report_job_run(job_id=job_id)

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance import leases
+from governance import leases, task_names
 from governance.audit import Actor, audit_append
 from governance.choices import SystemLifecycle, WorkflowStatus
 from governance.connectors import registry
@@ -59,10 +59,8 @@ def credentials_kept_for_others(workflow: Workflow):
 
 
 def _enqueue(revocation_ids: list[int]) -> None:
-    from governance.tasks.lifecycle import revocations_run_task
-
     if revocation_ids:
-        enqueue(revocations_run_task, list(revocation_ids))
+        enqueue(task_names.REVOCATIONS_RUN, list(revocation_ids))
 
 
 def _create(credential, *, actor, reason, subject=None) -> CredentialRevocation | None:

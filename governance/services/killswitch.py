@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from governance import leases, permissions, roles
+from governance import leases, permissions, roles, task_names
 from governance.audit import Actor, audit_append
 from governance.choices import CredentialStatus, DrillResult, WorkflowStatus
 from governance.connectors import registry
@@ -88,9 +88,7 @@ def _set_workflow_status(*, actor: Actor, workflow: Workflow, transition: str, s
 
 
 def _enqueue(activation: KillSwitchActivation) -> None:
-    from governance.tasks.lifecycle import kill_switch_run_task
-
-    enqueue(kill_switch_run_task, activation.pk)
+    enqueue(task_names.KILL_SWITCH_RUN, activation.pk)
 
 
 def kill_switch_activate(*, actor: Actor, workflow: Workflow, reason: str) -> KillSwitchActivation:

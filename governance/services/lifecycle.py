@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from fast_update.fast import fast_update
 
+from governance import task_names
 from governance.audit import Actor, PendingEvent, audit_append, audit_append_many, field_changes, object_type_of
 from governance.checks import all_checks
 from governance.choices import CredentialStatus
@@ -232,11 +233,9 @@ def approval_granted(approval_request, *, action: str) -> bool:
 
 def request_sweep(codes: list[str], *, trigger: str) -> None:
     """After commit, re-evaluate the registered checks whose findings this change affects."""
-    from governance.tasks.checks import sweep_task  # tasks import the services: resolved at call time
-
     known = [code for code in codes if code in all_checks()]
     if known:
-        enqueue(sweep_task, checks=known, trigger=trigger[:40])
+        enqueue(task_names.CHECKS_SWEEP, checks=known, trigger=trigger[:40])
 
 
 def notify_owner(credential: Credential, *, subject: str, body: str) -> None:

@@ -19,6 +19,7 @@ from django.core.mail import EmailMessage
 from django.db.models import F, Q
 from django.utils import timezone
 
+from governance import task_names
 from governance.models.outbox import MailDelivery, MailStatus
 from governance.outbox import enqueue
 
@@ -35,12 +36,6 @@ class MailAttempt:
     retry_in: float | None = None
 
 
-def _deliver_task():
-    from governance.tasks.mail import mail_deliver  # tasks import this module: resolved at call time
-
-    return mail_deliver
-
-
 def mail_queue(*, subject: str, body: str, recipients: Iterable[str], from_email: str = "") -> MailDelivery | None:
     """Queue one email for sending after the caller's transaction commits; None when nobody is to receive it."""
     recipients = sorted({r for r in recipients if r})
@@ -48,7 +43,7 @@ def mail_queue(*, subject: str, body: str, recipients: Iterable[str], from_email
         return None
     delivery = MailDelivery.objects.create(subject=subject, body=body, recipients=recipients,
                                            from_email=from_email or "")
-    enqueue(_deliver_task(), delivery.pk)
+    enqueue(task_names.MAIL_DELIVER, delivery.pk)
     return delivery
 
 
@@ -102,5 +97,5 @@ def mail_deliveries_requeue(*, now: dt.datetime | None = None) -> int:
     """Enqueue the deliveries whose message was lost (the periodic mail sweep)."""
     due = mail_deliveries_due(now=now)
     for delivery_id in due:
-        enqueue(_deliver_task(), delivery_id, dedupe_key=f"mail:{delivery_id}")
+        enqueue(task_names.MAIL_DELIVER, delivery_id, dedupe_key=f"mail:{delivery_id}")
     return len(due)

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from governance import leases
+from governance import leases, task_names
 from governance.audit import Actor, audit_append
 from governance.choices import CredentialKind, CredentialStatus, PrivilegeLevel, SecretStoreKind
 from governance.connectors import registry
@@ -94,11 +94,9 @@ def rotation_requires_approval(credential: Credential) -> bool:
 # Creating jobs ---------------------------------------------------------------------------------
 
 def _enqueue(job_ids: list[int]) -> None:
-    from governance.tasks.lifecycle import rotation_batch_run
-
     for start in range(0, len(job_ids), BATCH_SIZE):
         chunk = job_ids[start:start + BATCH_SIZE]
-        enqueue(rotation_batch_run, chunk)
+        enqueue(task_names.ROTATION_BATCH_RUN, chunk)
 
 
 def rotation_request(*, actor: Actor, credential: Credential, now: dt.datetime | None = None) -> RotationJob:

@@ -19,7 +19,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from governance import leases, outbox
+from governance import leases, outbox, task_names
 from governance.choices import CredentialStatus
 from governance.connectors.base import ConnectorError
 from governance.models.lifecycle import (
@@ -40,6 +40,7 @@ from governance.services.rotation import (
 )
 
 logger = logging.getLogger(__name__)
+RESEND_DELAY_SECONDS = 30  # a recovered job that must be tried again waits as a first retry would
 
 RECOVERY_TASK_ID = "lease-recovery"
 
@@ -100,10 +101,9 @@ def rotation_jobs_recover(job_ids: list[int]) -> dict:
 
 def _resend(job_ids: list[int]) -> None:
     """The one place the lease recovery sends rotation work to the workers again (after commit)."""
-    from governance.tasks.lifecycle import backoff, rotation_job_run  # tasks import this module
-
     for job_id in job_ids:
-        outbox.enqueue(rotation_job_run, job_id, dedupe_key=f"rotation-recovery-{job_id}", countdown=backoff(0))
+        outbox.enqueue(task_names.ROTATION_JOB_RUN, job_id, dedupe_key=f"rotation-recovery-{job_id}",
+                       countdown=RESEND_DELAY_SECONDS)
 
 
 def _attempt(job: RotationJob, started_at, task_id: str) -> RotationAttempt:

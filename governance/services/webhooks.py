@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance import task_names
 from governance.audit import Actor, jsonable
 from governance.models import Person, Team
 from governance.models.integrations import (
@@ -179,9 +180,7 @@ def _envelope(event_type: str, payload: Mapping[str, Any], now: dt.datetime) -> 
 
 def _enqueue(delivery_ids: list[int]) -> None:
     """One outbox message per delivery, in the caller's transaction (published after it commits)."""
-    from governance.tasks.integrations import deliver_webhook  # the tasks import this module
-
-    enqueue_many(deliver_webhook, [[pk] for pk in delivery_ids])
+    enqueue_many(task_names.WEBHOOK_DELIVER, [[pk] for pk in delivery_ids])
 
 
 def _create_deliveries(endpoints, event_type: str, payloads: Iterable[Mapping[str, Any]]) -> list[WebhookDelivery]:

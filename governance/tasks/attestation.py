@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from governance.services.attestation import attestation_campaigns_sweep
+
 
 @shared_task(
     name="governance.tasks.attestation.attestation_sweep",
@@ -12,6 +14,4 @@ from django.db import OperationalError
 )
 def attestation_sweep() -> dict:
     """Open scheduled campaigns, remind, escalate, apply consequences, close; idempotent by design."""
-    from governance.services.attestation import attestation_campaigns_sweep
-
     return attestation_campaigns_sweep()

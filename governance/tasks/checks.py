@@ -10,7 +10,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-SWEEP_TASK_NAME = "governance.checks.sweep"
+from governance import task_names
+from governance.services.posture import posture_snapshot_take
+from governance.services.sweep import sweep_run
+
+SWEEP_TASK_NAME = task_names.CHECKS_SWEEP
 SNAPSHOT_TASK_NAME = "governance.checks.posture_snapshot"
 
 
@@ -23,8 +27,6 @@ SNAPSHOT_TASK_NAME = "governance.checks.posture_snapshot"
 )
 def sweep_task(checks: list[str] | None = None, trigger: str = "beat") -> dict:
     """Run a sweep (all checks, or the codes given) and return its run's id, status and errors."""
-    from governance.services.sweep import sweep_run
-
     run = sweep_run(checks=checks or None, trigger=trigger)
     return {"sweep_run": run.pk, "status": run.status, "errors": run.errors}
 
@@ -38,6 +40,4 @@ def sweep_task(checks: list[str] | None = None, trigger: str = "beat") -> dict:
 )
 def posture_snapshot_task() -> dict:
     """Record today's posture (estate and per team, per check) for the trend charts; idempotent per day."""
-    from governance.services.posture import posture_snapshot_take
-
     return {"rows": posture_snapshot_take()}

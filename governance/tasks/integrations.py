@@ -10,15 +10,15 @@ webhook secret overlaps and idempotency records.
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance import task_names
 from governance.outbox import enqueue, enqueue_many
+from governance.services import integrations, webhooks
 
 MAX_DB_RETRIES = 3
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_DB_RETRIES, name="governance.webhooks.deliver")
+@shared_task(bind=True, acks_late=True, max_retries=MAX_DB_RETRIES, name=task_names.WEBHOOK_DELIVER)
 def deliver_webhook(self, delivery_id: int) -> str:
-    from governance.services import webhooks
-
     try:
         result = webhooks.webhook_delivery_attempt(delivery_id=delivery_id)
     except (OperationalError, InterfaceError) as exc:
@@ -32,8 +32,6 @@ def deliver_webhook(self, delivery_id: int) -> str:
 
 @shared_task(name="governance.integrations.sweep")
 def integrations_sweep() -> dict:
-    from governance.services import integrations, webhooks
-
     due = webhooks.webhook_deliveries_due()
     enqueue_many(deliver_webhook, [[delivery_id] for delivery_id in due])
     return {

@@ -6,12 +6,12 @@ message: every recovered unit is claimed with compare-and-set first, so each is 
 
 from celery import shared_task
 
+from governance.leases import leases_recover
+
 RECOVER_TASK_NAME = "governance.leases.recover"
 
 
 @shared_task(name=RECOVER_TASK_NAME)
 def leases_recover_task() -> dict:
     """Resume, or fail with the reason, every running unit of work whose lease lapsed."""
-    from governance.leases import leases_recover  # tasks are imported before the apps are ready
-
     return leases_recover()

@@ -11,7 +11,13 @@ import random
 
 from celery import shared_task
 
+from governance import task_names
 from governance.outbox import enqueue
+from governance.services.deprovision import revocation_execute
+from governance.services.killswitch import kill_switch_run
+from governance.services.lifecycle import credentials_reconcile
+from governance.services.rotation import rotation_job_execute, rotation_schedule_due
+from governance.services.rotation_batch import rotation_jobs_execute
 
 MAX_RETRIES = 5
 
@@ -22,11 +28,9 @@ def backoff(retries: int) -> float:
     return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
 
 
-@shared_task(bind=True, name="governance.lifecycle.rotation_job_run", max_retries=MAX_RETRIES)
+@shared_task(bind=True, name=task_names.ROTATION_JOB_RUN, max_retries=MAX_RETRIES)
 def rotation_job_run(self, job_id: int) -> str:
     """One attempt of one rotation job; retried (as a new attempt) only when the store did not answer."""
-    from governance.services.rotation import rotation_job_execute
-
     final = self.request.retries >= self.max_retries
     outcome = rotation_job_execute(job_id=job_id, task_id=self.request.id or "", final_attempt=final)
     if outcome.status == "retry":
@@ -34,11 +38,9 @@ def rotation_job_run(self, job_id: int) -> str:
     return outcome.status
 
 
-@shared_task(bind=True, name="governance.lifecycle.rotation_batch_run")
+@shared_task(bind=True, name=task_names.ROTATION_BATCH_RUN)
 def rotation_batch_run(self, job_ids: list[int]) -> dict:
     """A sweep's chunk of jobs (two commits for the chunk); a transient failure hands its job to rotation_job_run."""
-    from governance.services.rotation_batch import rotation_jobs_execute
-
     outcomes = rotation_jobs_execute(job_ids=job_ids, task_id=self.request.id or "")
     for job_id in outcomes.get("retry", []):
         enqueue(rotation_job_run, job_id, countdown=backoff(0))
@@ -48,31 +50,23 @@ def rotation_batch_run(self, job_ids: list[int]) -> dict:
 @shared_task(name="governance.lifecycle.rotation_schedule")
 def rotation_schedule_task() -> dict:
     """Beat: jobs for due rotations and certificate renewals."""
-    from governance.services.rotation import rotation_schedule_due
-
     return rotation_schedule_due()
 
 
 @shared_task(name="governance.lifecycle.reconcile")
 def reconcile_task() -> dict:
     """Beat: observe every managed credential in its store (observed versions and times, broken references)."""
-    from governance.services.lifecycle import credentials_reconcile
-
     return credentials_reconcile()
 
 
-@shared_task(bind=True, name="governance.lifecycle.kill_switch_run", max_retries=3)
+@shared_task(bind=True, name=task_names.KILL_SWITCH_RUN, max_retries=3)
 def kill_switch_run_task(self, activation_id: int) -> str:
     """Carry out a kill switch's (or drill's, or reactivation's) steps."""
-    from governance.services.killswitch import kill_switch_run
-
     return kill_switch_run(activation_id=activation_id, task_id=self.request.id or "").status
 
 
-@shared_task(bind=True, name="governance.lifecycle.revocation_run", max_retries=MAX_RETRIES)
+@shared_task(bind=True, name=task_names.REVOCATION_RUN, max_retries=MAX_RETRIES)
 def revocation_run_task(self, revocation_id: int) -> str:
-    from governance.services.deprovision import revocation_execute
-
     final = self.request.retries >= self.max_retries
     outcome = revocation_execute(revocation_id=revocation_id, task_id=self.request.id or "", final_attempt=final)
     if outcome == "retry":
@@ -80,11 +74,9 @@ def revocation_run_task(self, revocation_id: int) -> str:
     return outcome
 
 
-@shared_task(name="governance.lifecycle.revocations_run")
+@shared_task(name=task_names.REVOCATIONS_RUN)
 def revocations_run_task(revocation_ids: list[int]) -> dict:
     """A deprovisioning's revocations, one after the other; transient failures go to revocation_run_task."""
-    from governance.services.deprovision import revocation_execute
-
     counts: dict[str, int] = {}
     for revocation_id in revocation_ids:
         outcome = revocation_execute(revocation_id=revocation_id, final_attempt=False)

@@ -8,13 +8,12 @@ through the outbox with the backoff the service computed.
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance import task_names
 from governance.outbox import enqueue
 from governance.services.mail import mail_deliveries_requeue, mail_delivery_attempt
 
-DELIVER_TASK_NAME = "governance.mail.deliver"
 
-
-@shared_task(bind=True, acks_late=True, max_retries=3, name=DELIVER_TASK_NAME)
+@shared_task(bind=True, acks_late=True, max_retries=3, name=task_names.MAIL_DELIVER)
 def mail_deliver(self, delivery_id: int) -> str:
     try:
         result = mail_delivery_attempt(delivery_id=delivery_id)
