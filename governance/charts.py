@@ -64,7 +64,7 @@ def line_chart(
         last.isoformat(),
     )
     return format_html(
-        '<svg role="img" aria-label="{}" viewBox="0 0 {} {}" width="100%" style="max-width:{}px" '
+        '<svg role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" class="chart" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>{}<polyline points="{}" fill="none" '
         'stroke="#1f5fbf" stroke-width="2"/>{}{}</svg>',
         label,
@@ -133,7 +133,7 @@ def bar_chart(values: dict[str, int], *, label: str, width: int = 420, bar: int 
             )
         )
     return format_html(
-        '<svg role="img" aria-label="{}" viewBox="0 0 {} {}" width="100%" style="max-width:{}px" '
+        '<svg role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" class="chart" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>{}</svg>',
         label,
         width,

@@ -35,13 +35,11 @@ from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEASE_SECONDS = 300
-DEFAULT_MAX_TAKEOVERS = 3
 RECOVERY_BATCH = 100
 
 
 def lease_seconds() -> int:
-    return int(getattr(settings, "STEWARD_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+    return int(settings.STEWARD_LEASE_SECONDS)
 
 
 def lease_duration() -> dt.timedelta:
@@ -50,7 +48,7 @@ def lease_duration() -> dt.timedelta:
 
 def max_takeovers() -> int:
     """After this many takeovers the work is failed, not resumed: something in it kills its worker."""
-    return int(getattr(settings, "STEWARD_LEASE_MAX_TAKEOVERS", DEFAULT_MAX_TAKEOVERS))
+    return int(settings.STEWARD_LEASE_MAX_TAKEOVERS)
 
 
 def lease_owner(task_id: str = "") -> str:

@@ -44,9 +44,6 @@ ERROR_LIMIT = 2000
 BROKER_ERRORS = (BrokerOperationalError, OSError)  # OSError: refused, reset, timed out
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
 
 def _eta(countdown: float | None, now: dt.datetime) -> dt.datetime | None:
     return now + dt.timedelta(seconds=float(countdown)) if countdown else None
@@ -104,7 +101,7 @@ def enqueue_many(task, calls: Iterable[Sequence]) -> list[OutboxMessage]:
 
 def retry_delay(attempts: int) -> float:
     """1 s, 2 s, 4 s ... with jitter, at most STEWARD_OUTBOX_RETRY_MAX_SECONDS (60 s)."""
-    cap = float(_setting("STEWARD_OUTBOX_RETRY_MAX_SECONDS", 60))
+    cap = float(settings.STEWARD_OUTBOX_RETRY_MAX_SECONDS)
     return min(cap, 2.0 ** max(0, attempts - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
 
 
@@ -198,7 +195,7 @@ def outbox_relay_once(*, limit: int = BATCH_SIZE) -> dict[str, int]:
 def outbox_purge(*, now: dt.datetime | None = None) -> int:
     """Forget published rows after STEWARD_OUTBOX_RETAIN_DAYS (7); unpublished rows are never purged."""
     now = now or timezone.now()
-    before = now - dt.timedelta(days=float(_setting("STEWARD_OUTBOX_RETAIN_DAYS", 7)))
+    before = now - dt.timedelta(days=float(settings.STEWARD_OUTBOX_RETAIN_DAYS))
     deleted, _ = OutboxMessage.objects.filter(published_at__lt=before).delete()
     return deleted
 

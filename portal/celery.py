@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from portal.env import env_float
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("steward")
@@ -21,17 +23,17 @@ app.conf.beat_schedule = {
     # Checks: the posture sweep (one message per run); the posture snapshot, idempotent per day (the
     # day's last run wins), hourly so that a day is never missed when beat restarts.
     "checks-sweep": {"task": "governance.checks.sweep",
-                     "schedule": float(os.environ.get("STEWARD_SWEEP_INTERVAL_SECONDS", "900"))},
+                     "schedule": env_float("STEWARD_SWEEP_INTERVAL_SECONDS", 900, minimum=10)},
     "checks-posture-snapshot": {"task": "governance.checks.posture_snapshot", "schedule": 3600.0},
     # Integrations: re-send due webhook deliveries whose message was lost, revoke tokens whose rotation
     # overlap ended, forget ended webhook-secret overlaps and expired idempotency records.
     "integrations-sweep": {"task": "governance.integrations.sweep", "schedule": 300.0},
     # Audit anchoring: a signed checkpoint of the chain's head, written outside the database.
     "audit-checkpoint": {"task": "governance.audit.checkpoint",
-                         "schedule": float(os.environ.get("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "300"))},
+                         "schedule": env_float("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 300, minimum=10)},
     # Leases: resume, or fail with the reason, running work whose worker was lost (governance.leases).
     "leases-recover": {"task": "governance.leases.recover",
-                       "schedule": float(os.environ.get("STEWARD_LEASE_RECOVERY_SECONDS", "60"))},
+                       "schedule": env_float("STEWARD_LEASE_RECOVERY_SECONDS", 60, minimum=5)},
     # Mail: send again the pending deliveries whose message was lost (the outbox publishes the rest).
     "mail-sweep": {"task": "governance.mail.sweep", "schedule": 300.0},
 }

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render, resolve_url
 from governance.api.errors import error_body
 from governance.api.parsers import too_large_message
 from governance.audit import clean_client_request_id, new_request_id, reset_request_context, set_request_context
+from portal.client_address import client_address
 
 SESSION_STARTED = "steward_session_started"
 SESSION_SEEN = "steward_session_seen"
@@ -55,7 +56,7 @@ class AuditContextMiddleware:
         request_id = new_request_id()
         request.request_id = request_id
         request.client_request_id = clean_client_request_id(request.headers.get("X-Request-ID"))
-        tokens = set_request_context(request_id=request_id, source_address=request.META.get("REMOTE_ADDR"),
+        tokens = set_request_context(request_id=request_id, source_address=client_address(request),
                                      client_request_id=request.client_request_id)
         try:
             response = self.get_response(request)

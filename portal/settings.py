@@ -10,14 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("STEWARD_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 STEWARD_VERSION = "0.1.0"
-STEWARD_ENV = os.environ.get("STEWARD_ENV", "development")
+STEWARD_ENV = env_str("STEWARD_ENV", "development")
 PRODUCTION = STEWARD_ENV == "production"
 
 _DEFAULT_SECRET_KEY = "steward-insecure-development-key-do-not-use-in-production"
@@ -27,24 +30,28 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",
 
 # Audit anchoring (docs/architecture.md, "Audit anchoring"): the chain's HMAC key and the checkpoints'
 # Ed25519 signing key live outside the database; checkpoints go to one or more sinks (file, openbao, syslog).
-STEWARD_AUDIT_CHAIN_KEY = os.environ.get("STEWARD_AUDIT_CHAIN_KEY", "")
-STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH = os.environ.get("STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH", "")
-STEWARD_AUDIT_OPENBAO_ADDR = os.environ.get("STEWARD_AUDIT_OPENBAO_ADDR", os.environ.get("STEWARD_OPENBAO_ADDR", ""))
-STEWARD_AUDIT_OPENBAO_TOKEN_ENV = os.environ.get("STEWARD_AUDIT_OPENBAO_TOKEN_ENV", "STEWARD_OPENBAO_TOKEN")
-STEWARD_AUDIT_OPENBAO_MOUNT = os.environ.get("STEWARD_AUDIT_OPENBAO_MOUNT", "secret")
-STEWARD_AUDIT_SIGNING_KEY = os.environ.get("STEWARD_AUDIT_SIGNING_KEY", "")
+STEWARD_AUDIT_CHAIN_KEY = env_str("STEWARD_AUDIT_CHAIN_KEY", "")
+STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH = env_str("STEWARD_AUDIT_CHAIN_KEY_OPENBAO_PATH", "")
+# Steward's own OpenBao (webhook signing secrets; the audit key's default home): the token is read from the
+# variable named by STEWARD_OPENBAO_TOKEN_ENV, never from the settings.
+STEWARD_OPENBAO_ADDR = env_str("STEWARD_OPENBAO_ADDR", "")
+STEWARD_OPENBAO_TOKEN_ENV = env_str("STEWARD_OPENBAO_TOKEN_ENV", "STEWARD_OPENBAO_TOKEN")
+STEWARD_OPENBAO_KV_MOUNT = env_str("STEWARD_OPENBAO_KV_MOUNT", "secret")
+STEWARD_AUDIT_OPENBAO_ADDR = env_str("STEWARD_AUDIT_OPENBAO_ADDR", STEWARD_OPENBAO_ADDR)
+STEWARD_AUDIT_OPENBAO_TOKEN_ENV = env_str("STEWARD_AUDIT_OPENBAO_TOKEN_ENV", "STEWARD_OPENBAO_TOKEN")
+STEWARD_AUDIT_OPENBAO_MOUNT = env_str("STEWARD_AUDIT_OPENBAO_MOUNT", "secret")
+STEWARD_AUDIT_SIGNING_KEY = env_str("STEWARD_AUDIT_SIGNING_KEY", "")
 STEWARD_AUDIT_SIGNING_KEY_FILE = os.environ.get("STEWARD_AUDIT_SIGNING_KEY_FILE", "" if PRODUCTION else str(
     VAR_DIR / "audit-signing-key.pem"))
-STEWARD_AUDIT_CHECKPOINT_SINKS = [s.strip() for s in os.environ.get("STEWARD_AUDIT_CHECKPOINT_SINKS", "file").split(",")
-                                  if s.strip()]
+STEWARD_AUDIT_CHECKPOINT_SINKS = env_list("STEWARD_AUDIT_CHECKPOINT_SINKS", ("file",))
 STEWARD_AUDIT_CHECKPOINT_FILE = os.environ.get("STEWARD_AUDIT_CHECKPOINT_FILE", str(
     # Test servers and workers (per-process test databases) must not anchor into the development file.
     Path(tempfile.gettempdir()) / f"steward-test-audit-checkpoints-{os.getpid()}.jsonl" if STEWARD_ENV == "test"
     else VAR_DIR / "audit-checkpoints.jsonl"))
 STEWARD_AUDIT_CHECKPOINT_OPENBAO_PATH = os.environ.get("STEWARD_AUDIT_CHECKPOINT_OPENBAO_PATH",
                                                        "steward/audit-checkpoints")
-STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS = os.environ.get("STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS", "/dev/log")
-STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS = int(os.environ.get("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "300"))
+STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS = env_str("STEWARD_AUDIT_CHECKPOINT_SYSLOG_ADDRESS", "/dev/log")
+STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("STEWARD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 300)
 
 if PRODUCTION:
     problems = []
@@ -86,6 +93,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "csp",
     "governance",
     "reports",
     "portal",
@@ -103,6 +111,7 @@ MIDDLEWARE = [
     "portal.middleware.AuditContextMiddleware",
     "portal.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -120,6 +129,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.steward",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -158,20 +168,25 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sign-in hardening: failed sign-ins limited per account and per address (django-axes).
-AXES_FAILURE_LIMIT = int(os.environ.get("STEWARD_LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("STEWARD_LOGIN_COOLOFF_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Sign-in hardening (django-axes): failed sign-ins are counted per (account, address) pair, so a stranger
+# guessing names from one address locks out nobody else there, and nobody elsewhere is locked out of
+# their own account. The address is the client's as seen through STEWARD_TRUSTED_PROXIES
+# (portal/client_address.py): behind a proxy, list its address or network, or everyone shares its address.
+STEWARD_TRUSTED_PROXIES = env_list("STEWARD_TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "portal.client_address.client_address"
+AXES_FAILURE_LIMIT = env_int("STEWARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STEWARD_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
 # Session lifetime: idle timeout and absolute lifetime (seconds).
-STEWARD_SESSION_IDLE_SECONDS = int(os.environ.get("STEWARD_SESSION_IDLE_SECONDS", str(30 * 60)))
-STEWARD_SESSION_ABSOLUTE_SECONDS = int(os.environ.get("STEWARD_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))
+STEWARD_SESSION_IDLE_SECONDS = env_int("STEWARD_SESSION_IDLE_SECONDS", 30 * 60)
+STEWARD_SESSION_ABSOLUTE_SECONDS = env_int("STEWARD_SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = STEWARD_SESSION_ABSOLUTE_SECONDS
 # API Idempotency-Key: how long a running request holds its key (a dead worker's key is retryable after).
-STEWARD_IDEMPOTENCY_LEASE_SECONDS = int(os.environ.get("STEWARD_IDEMPOTENCY_LEASE_SECONDS", "120"))
+STEWARD_IDEMPOTENCY_LEASE_SECONDS = env_int("STEWARD_IDEMPOTENCY_LEASE_SECONDS", 120)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -187,6 +202,23 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from Steward's own static files, never inline; styles
+# from the stylesheet, and a <style> element only with the response's nonce; no style attributes, no
+# plugins, no framing, forms post only to Steward. The API docs page is no exception: its script is a file.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -211,13 +243,13 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Request bodies: 2.5 MB (Django's default, stated here) for forms and API bodies; a multipart
 # upload (the inventory import) may carry a file of up to STEWARD_MAX_UPLOAD_BYTES. Larger: 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STEWARD_MAX_BODY_BYTES", str(2_621_440)))
-STEWARD_MAX_UPLOAD_BYTES = int(os.environ.get("STEWARD_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STEWARD_MAX_BODY_BYTES", 2_621_440)
+STEWARD_MAX_UPLOAD_BYTES = env_int("STEWARD_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # Leases on running work (governance.leases): renewed while the work runs; when a worker is lost the
 # lease lapses after this long and the recovery task (every STEWARD_LEASE_RECOVERY_SECONDS) resumes it.
-STEWARD_LEASE_SECONDS = int(os.environ.get("STEWARD_LEASE_SECONDS", "300"))
+STEWARD_LEASE_SECONDS = env_int("STEWARD_LEASE_SECONDS", 300)
 # Work taken over more often than this (something in it kills its worker) is failed with the reason instead.
-STEWARD_LEASE_MAX_TAKEOVERS = int(os.environ.get("STEWARD_LEASE_MAX_TAKEOVERS", "3"))
+STEWARD_LEASE_MAX_TAKEOVERS = env_int("STEWARD_LEASE_MAX_TAKEOVERS", 3)
 
 # Celery: embedded default is kombu's filesystem transport under var/ (no server needed).
 _BROKER_DIR = VAR_DIR / "broker"
@@ -250,15 +282,54 @@ CELERY_TIMEZONE = TIME_ZONE
 # The outbox (governance/outbox.py): background work is a row committed with the change; the relay
 # (`manage.py outbox_relay`) publishes it, polling this often, retrying a broker that is away with
 # backoff up to the maximum, and forgets published rows after the retention.
-STEWARD_OUTBOX_POLL_SECONDS = float(os.environ.get("STEWARD_OUTBOX_POLL_SECONDS", "1"))
-STEWARD_OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("STEWARD_OUTBOX_RETRY_MAX_SECONDS", "60"))
-STEWARD_OUTBOX_RETAIN_DAYS = float(os.environ.get("STEWARD_OUTBOX_RETAIN_DAYS", "7"))
+STEWARD_OUTBOX_POLL_SECONDS = env_float("STEWARD_OUTBOX_POLL_SECONDS", 1)
+STEWARD_OUTBOX_RETRY_MAX_SECONDS = env_float("STEWARD_OUTBOX_RETRY_MAX_SECONDS", 60)
+STEWARD_OUTBOX_RETAIN_DAYS = env_float("STEWARD_OUTBOX_RETAIN_DAYS", 7)
+
+# Webhooks (governance/services/webhook_targets.py, webhooks.py): targets must be public addresses unless
+# allow-listed here (host names, addresses or networks such as 10.1.0.0/16, comma-separated); proxy
+# variables (HTTPS_PROXY...) are ignored unless STEWARD_WEBHOOK_TRUST_ENV, because a proxy would reach
+# the target by name and undo the address pinning.
+STEWARD_WEBHOOK_ALLOWED_HOSTS = env_list("STEWARD_WEBHOOK_ALLOWED_HOSTS")
+STEWARD_WEBHOOK_TRUST_ENV = env_bool("STEWARD_WEBHOOK_TRUST_ENV", False)
+STEWARD_WEBHOOK_TIMEOUT_SECONDS = env_float("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+STEWARD_WEBHOOK_RETRY_BASE_SECONDS = env_float("STEWARD_WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1)
+STEWARD_WEBHOOK_RETRY_MAX_SECONDS = env_float("STEWARD_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600, minimum=1)
+STEWARD_WEBHOOK_SECRET_OVERLAP_HOURS = env_float("STEWARD_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+STEWARD_WEBHOOK_SECRET_PATH = env_str("STEWARD_WEBHOOK_SECRET_PATH", "steward/webhook-endpoints")
+
+# Integrations (API tokens) and the API's Idempotency-Key records.
+STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS = env_int("STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS", 180, minimum=1)
+STEWARD_INTEGRATION_MAX_LIFETIME_DAYS = env_int("STEWARD_INTEGRATION_MAX_LIFETIME_DAYS", 366, minimum=1)
+STEWARD_INTEGRATION_TOKEN_OVERLAP_HOURS = env_float("STEWARD_INTEGRATION_TOKEN_OVERLAP_HOURS", 24)
+STEWARD_IDEMPOTENCY_TTL_HOURS = env_float("STEWARD_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+if STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS > STEWARD_INTEGRATION_MAX_LIFETIME_DAYS:
+    raise ImproperlyConfigured("STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS must not exceed "
+                               "STEWARD_INTEGRATION_MAX_LIFETIME_DAYS.")
+
+# Attestation (governance/services/attestation.py holds the campaign calendar): days of grace after the
+# due date, the reminder's lead, and what an unanswered item brings: a finding, or suspension.
+STEWARD_ATTESTATION_SCHEDULE = {
+    "grace_days": env_int("STEWARD_ATTESTATION_GRACE_DAYS", 14),
+    "remind_days_before_due": env_int("STEWARD_ATTESTATION_REMIND_DAYS", 7),
+    "consequence": env_str("STEWARD_ATTESTATION_CONSEQUENCE", "finding"),
+}
+if STEWARD_ATTESTATION_SCHEDULE["consequence"] not in ("finding", "suspension"):
+    raise ImproperlyConfigured("STEWARD_ATTESTATION_CONSEQUENCE must be finding or suspension.")
+
+# Lifecycle timing: certificates are renewed this many days before they expire; rotations are scheduled
+# this many days before they fall due. Links in mail start with STEWARD_BASE_URL.
+STEWARD_CERT_RENEW_BEFORE_DAYS = env_int("STEWARD_CERT_RENEW_BEFORE_DAYS", 30)
+STEWARD_ROTATION_LEAD_DAYS = env_int("STEWARD_ROTATION_LEAD_DAYS", 0)
+STEWARD_AUDIT_FULL_VERIFY_SECONDS = env_int("STEWARD_AUDIT_FULL_VERIFY_SECONDS", 24 * 3600, minimum=60)
+STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "steward@localhost")
 
 # Demo accounts' password; demo mode only (seed_demo refuses under STEWARD_ENV=production).
-STEWARD_DEMO_PASSWORD = os.environ.get("STEWARD_DEMO_PASSWORD", "steward-demo")
+STEWARD_DEMO_PASSWORD = env_str("STEWARD_DEMO_PASSWORD", "steward-demo")
 
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
@@ -332,16 +403,16 @@ LOGGING = {
 # Governance thresholds (the checks read these; each can be set by environment variable).
 STEWARD_THRESHOLDS = {
     "rotation_max_age_days": {
-        "service_account": int(os.environ.get("STEWARD_MAX_AGE_SERVICE_ACCOUNT_DAYS", "90")),
-        "api_key": int(os.environ.get("STEWARD_MAX_AGE_API_KEY_DAYS", "90")),
-        "certificate": int(os.environ.get("STEWARD_MAX_AGE_CERTIFICATE_DAYS", "397")),
-        "oauth_client": int(os.environ.get("STEWARD_MAX_AGE_OAUTH_CLIENT_DAYS", "180")),
-        "ssh_key": int(os.environ.get("STEWARD_MAX_AGE_SSH_KEY_DAYS", "180")),
-        "access_token": int(os.environ.get("STEWARD_MAX_AGE_ACCESS_TOKEN_DAYS", "30")),
-        "password": int(os.environ.get("STEWARD_MAX_AGE_PASSWORD_DAYS", "90")),
+        "service_account": env_int("STEWARD_MAX_AGE_SERVICE_ACCOUNT_DAYS", 90),
+        "api_key": env_int("STEWARD_MAX_AGE_API_KEY_DAYS", 90),
+        "certificate": env_int("STEWARD_MAX_AGE_CERTIFICATE_DAYS", 397),
+        "oauth_client": env_int("STEWARD_MAX_AGE_OAUTH_CLIENT_DAYS", 180),
+        "ssh_key": env_int("STEWARD_MAX_AGE_SSH_KEY_DAYS", 180),
+        "access_token": env_int("STEWARD_MAX_AGE_ACCESS_TOKEN_DAYS", 30),
+        "password": env_int("STEWARD_MAX_AGE_PASSWORD_DAYS", 90),
     },
-    "certificate_warning_days": int(os.environ.get("STEWARD_CERT_WARNING_DAYS", "30")),
-    "attestation_period_days": int(os.environ.get("STEWARD_ATTESTATION_PERIOD_DAYS", "180")),
-    "drill_max_age_days": int(os.environ.get("STEWARD_DRILL_MAX_AGE_DAYS", "180")),
-    "third_party_review_days": int(os.environ.get("STEWARD_THIRD_PARTY_REVIEW_DAYS", "365")),
+    "certificate_warning_days": env_int("STEWARD_CERT_WARNING_DAYS", 30),
+    "attestation_period_days": env_int("STEWARD_ATTESTATION_PERIOD_DAYS", 180),
+    "drill_max_age_days": env_int("STEWARD_DRILL_MAX_AGE_DAYS", 180),
+    "third_party_review_days": env_int("STEWARD_THIRD_PARTY_REVIEW_DAYS", 365),
 }

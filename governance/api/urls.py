@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView, _get_sidecar_url
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.routers import SimpleRouter
 
@@ -49,20 +49,17 @@ class SchemaView(SpectacularAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class DocsView(SpectacularSwaggerView):
-    """Swagger UI with its assets from drf-spectacular-sidecar (static files): nothing from a CDN."""
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI with its assets from drf-spectacular-sidecar (static files): nothing from a CDN.
+
+    The split view serves the page's script from its own URL, so the Content-Security-Policy needs no
+    inline script; the page's <style> carries the response's nonce (templates/governance/api/).
+    """
 
     authentication_classes = [SessionAuthentication]
     permission_classes = []
     title = "Steward API"
-
-    @staticmethod
-    def _swagger_ui_resource(filename):
-        return _get_sidecar_url(f"swagger-ui-dist/{filename}")
-
-    @staticmethod
-    def _swagger_ui_favicon():
-        return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
+    template_name = "governance/api/swagger_ui.html"
 
 
 v1 = [*router.urls, path("whoami/", integrations.WhoAmIView.as_view(), name="whoami")]

@@ -45,7 +45,7 @@ DEFAULT_THRESHOLDS = {
 
 def thresholds() -> dict[str, Any]:
     """settings.STEWARD_THRESHOLDS over the defaults, so a partial setting still works."""
-    configured = getattr(settings, "STEWARD_THRESHOLDS", {}) or {}
+    configured = settings.STEWARD_THRESHOLDS or {}
     merged = {**DEFAULT_THRESHOLDS, **configured}
     merged["rotation_max_age_days"] = {
         **DEFAULT_THRESHOLDS["rotation_max_age_days"],

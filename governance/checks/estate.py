@@ -20,8 +20,6 @@ from governance.checks.base import ESTATE_OBJECT_ID, ESTATE_OBJECT_TYPE, ESTATE_
 from governance.checks.registry import register
 from governance.models import AuditEvent
 
-FULL_VERIFY_SECONDS = 86400
-
 
 def verify_after(sequence: int, head_hash: str) -> ChainVerification:
     """Verify the events after a checkpoint (sequence, hash) that an earlier full verification established."""
@@ -79,7 +77,7 @@ class AuditTrailIntact(Check):
 
     def evaluate(self, ctx: Context) -> Outcome:
         state = dict(ctx.state or {})
-        every = dt.timedelta(seconds=int(getattr(settings, "STEWARD_AUDIT_FULL_VERIFY_SECONDS", FULL_VERIFY_SECONDS)))
+        every = dt.timedelta(seconds=int(settings.STEWARD_AUDIT_FULL_VERIFY_SECONDS))
         last_full = parse_datetime(state.get("full_verified_at") or "")
         incremental = bool(state.get("sequence")) and last_full is not None and ctx.now - last_full < every
         if incremental:

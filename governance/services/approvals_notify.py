@@ -34,7 +34,7 @@ def notifications_suppressed():
 
 
 def _url(request: ApprovalRequest) -> str:
-    return getattr(settings, "STEWARD_BASE_URL", "").rstrip("/") + reverse("approval-detail", args=[request.pk])
+    return settings.STEWARD_BASE_URL.rstrip("/") + reverse("approval-detail", args=[request.pk])
 
 
 def _addresses(people: Iterable[Person]) -> list[str]:

@@ -59,7 +59,7 @@ CONSEQUENCES = ("finding", "suspension")
 
 def attestation_settings() -> dict[str, Any]:
     """The schedule and deadlines: settings.STEWARD_ATTESTATION_SCHEDULE over the defaults."""
-    configured = getattr(settings, "STEWARD_ATTESTATION_SCHEDULE", {}) or {}
+    configured = settings.STEWARD_ATTESTATION_SCHEDULE or {}
     merged = {**DEFAULT_SCHEDULE, **configured}
     if merged["consequence"] not in CONSEQUENCES:
         raise ValueError(f"STEWARD_ATTESTATION_SCHEDULE consequence must be one of {CONSEQUENCES}")

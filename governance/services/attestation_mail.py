@@ -40,7 +40,7 @@ class Notice:
 
 
 def portal_url(name: str, *args) -> str:
-    return getattr(settings, "STEWARD_BASE_URL", "").rstrip("/") + reverse(name, args=args)
+    return settings.STEWARD_BASE_URL.rstrip("/") + reverse(name, args=args)
 
 
 def addresses(people: Iterable[Person | None]) -> tuple[str, ...]:

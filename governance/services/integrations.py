@@ -45,20 +45,17 @@ ADMIN_ONLY_FIELDS = frozenset({"owner", "team", "scopes", "expires_at"})
 LAST_USED_PRECISION = dt.timedelta(minutes=5)
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
 
 def default_lifetime() -> dt.timedelta:
-    return dt.timedelta(days=_setting("STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS", 180))
+    return dt.timedelta(days=settings.STEWARD_INTEGRATION_DEFAULT_LIFETIME_DAYS)
 
 
 def max_lifetime() -> dt.timedelta:
-    return dt.timedelta(days=_setting("STEWARD_INTEGRATION_MAX_LIFETIME_DAYS", 366))
+    return dt.timedelta(days=settings.STEWARD_INTEGRATION_MAX_LIFETIME_DAYS)
 
 
 def default_overlap() -> dt.timedelta:
-    return dt.timedelta(hours=_setting("STEWARD_INTEGRATION_TOKEN_OVERLAP_HOURS", 24))
+    return dt.timedelta(hours=settings.STEWARD_INTEGRATION_TOKEN_OVERLAP_HOURS)
 
 
 def hash_token(raw: str) -> str:
@@ -396,12 +393,12 @@ def integration_tokens_sweep(*, now: dt.datetime | None = None) -> int:
 
 
 def idempotency_ttl() -> dt.timedelta:
-    return dt.timedelta(hours=_setting("STEWARD_IDEMPOTENCY_TTL_HOURS", 24))
+    return dt.timedelta(hours=settings.STEWARD_IDEMPOTENCY_TTL_HOURS)
 
 
 def idempotency_lease() -> dt.timedelta:
     """How long a request holds its Idempotency-Key before a retry may run the work (never renewed)."""
-    return dt.timedelta(seconds=_setting("STEWARD_IDEMPOTENCY_LEASE_SECONDS", 120))
+    return dt.timedelta(seconds=settings.STEWARD_IDEMPOTENCY_LEASE_SECONDS)
 
 
 def idempotency_records_sweep(*, now: dt.datetime | None = None) -> int:

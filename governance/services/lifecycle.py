@@ -243,6 +243,6 @@ def notify_owner(credential: Credential, *, subject: str, body: str) -> None:
     recipient = credential.owner or getattr(credential.team, "manager", None)
     if recipient is None or not recipient.email:
         return
-    base = getattr(settings, "STEWARD_BASE_URL", "").rstrip("/")
+    base = settings.STEWARD_BASE_URL.rstrip("/")
     mail_queue(subject=subject, body=f"{body}\n\n{base}{credential.get_absolute_url()}\n",
                recipients=[recipient.email], from_email=settings.DEFAULT_FROM_EMAIL)

@@ -59,11 +59,11 @@ BATCH_SIZE = 50
 
 
 def renew_before_days() -> int:
-    return int(getattr(settings, "STEWARD_CERT_RENEW_BEFORE_DAYS", 30))
+    return int(settings.STEWARD_CERT_RENEW_BEFORE_DAYS)
 
 
 def rotation_lead_days() -> int:
-    return int(getattr(settings, "STEWARD_ROTATION_LEAD_DAYS", 0))
+    return int(settings.STEWARD_ROTATION_LEAD_DAYS)
 
 
 @dataclass(frozen=True)

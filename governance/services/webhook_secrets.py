@@ -70,20 +70,20 @@ def decrypt(ciphertext: str) -> str:
 
 
 def openbao_configured() -> bool:
-    return bool(getattr(settings, "STEWARD_OPENBAO_ADDR", ""))
+    return bool(settings.STEWARD_OPENBAO_ADDR)
 
 
 def _openbao():
     import hvac
 
-    token = os.environ.get(getattr(settings, "STEWARD_OPENBAO_TOKEN_ENV", "STEWARD_OPENBAO_TOKEN"), "")
+    token = os.environ.get(settings.STEWARD_OPENBAO_TOKEN_ENV, "")
     client = hvac.Client(url=settings.STEWARD_OPENBAO_ADDR, token=token, timeout=5)
-    mount = getattr(settings, "STEWARD_OPENBAO_KV_MOUNT", "secret")
+    mount = settings.STEWARD_OPENBAO_KV_MOUNT
     return client, mount
 
 
 def _openbao_path(endpoint: WebhookEndpoint) -> str:
-    prefix = getattr(settings, "STEWARD_WEBHOOK_SECRET_PATH", "steward/webhook-endpoints").strip("/")
+    prefix = settings.STEWARD_WEBHOOK_SECRET_PATH.strip("/")
     return f"{prefix}/{endpoint.pk}"
 
 

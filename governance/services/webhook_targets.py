@@ -4,7 +4,10 @@ Target URLs: https only in production (settings.PRODUCTION); no private, loopbac
 multicast or reserved address, whether written literally or reached through DNS, unless
 STEWARD_WEBHOOK_ALLOWED_HOSTS names the host (a name, an address or a network such as
 "10.1.0.0/16"). Checked when an endpoint is saved and again before every attempt, because a
-name can be re-pointed after it was checked. Redirects are never followed.
+name can be re-pointed after it was checked; the delivery then connects to the address it vetted,
+never to the name (webhooks.py). IPv6 forms that embed an IPv4 address (6to4, NAT64, IPv4-mapped,
+IPv4-compatible) are judged by the address inside; Teredo and local-use NAT64 are refused.
+Redirects are never followed.
 
 Signatures follow the Standard Webhooks specification: webhook-id, webhook-timestamp and
 webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>", space-separated when a
@@ -18,19 +21,46 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import certifi
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from governance.services.webhook_secrets import secret_bytes
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# IPv6 forms that carry an IPv4 address inside them: a host reached through one of them is the IPv4
+# host, so it is judged as that host (6to4 2002:AABB:CCDD::, NAT64 64:ff9b::AABB:CCDD, IPv4-mapped
+# ::ffff:a.b.c.d, the deprecated IPv4-compatible ::a.b.c.d).
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+# The local-use NAT64 prefix and Teredo translate to addresses chosen by someone else's gateway:
+# never a public target.
+NEVER_PUBLIC = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("2001::/32"))
+
+
+@dataclass(frozen=True)
+class VettedTarget:
+    """A webhook URL after its check: the addresses it may be reached at, resolved once.
+
+    The delivery connects to one of these addresses, never to the name again, so a name re-pointed
+    after the check (DNS rebinding) cannot send Steward somewhere else.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    addresses: tuple[Address, ...]
+
 
 def _allowed_entries() -> list[str]:
-    return [str(h).strip().lower() for h in getattr(settings, "STEWARD_WEBHOOK_ALLOWED_HOSTS", []) if str(h).strip()]
+    return [str(h).strip().lower() for h in settings.STEWARD_WEBHOOK_ALLOWED_HOSTS if str(h).strip()]
 
 
-def _allow_listed(host: str, addresses: list[ipaddress._BaseAddress]) -> bool:
+def _allow_listed(host: str, addresses: list[Address]) -> bool:
     for entry in _allowed_entries():
         if entry == host:
             return True
@@ -38,18 +68,36 @@ def _allow_listed(host: str, addresses: list[ipaddress._BaseAddress]) -> bool:
             network = ipaddress.ip_network(entry, strict=False)
         except ValueError:
             continue
-        if addresses and all(address in network for address in addresses):
+        if addresses and all(address.version == network.version and address in network for address in addresses):
             return True
     return False
 
 
-def _is_public(address: ipaddress._BaseAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the forms that embed one."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d (deprecated IPv4-compatible)
+        return ipaddress.IPv4Address(int(address))
+    return None
 
 
-def _resolve(host: str, port: int) -> list[ipaddress._BaseAddress]:
+def is_public(address: Address) -> bool:
+    """A global unicast address, and, for a form that embeds an IPv4 address, a global one there too."""
+    if any(address.version == network.version and address in network for network in NEVER_PUBLIC):
+        return False
+    inner = embedded_ipv4(address)
+    judged = address if inner is None else inner  # a wrapper (6to4, NAT64) is judged by the host inside
+    return judged.is_global and not (judged.is_multicast or judged.is_reserved or judged.is_unspecified)
+
+
+def _resolve(host: str, port: int) -> list[Address]:
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -61,8 +109,8 @@ def _resolve(host: str, port: int) -> list[ipaddress._BaseAddress]:
     return sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=str)
 
 
-def webhook_url_check(url: str) -> None:
-    """Raise ValidationError({"url": ...}) unless url is an acceptable webhook target."""
+def webhook_url_check(url: str) -> VettedTarget:
+    """The vetted target of url, or ValidationError({"url": ...}) when it is not acceptable."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -78,12 +126,65 @@ def webhook_url_check(url: str) -> None:
     host = (parts.hostname or "").lower()
     if not host:
         raise ValidationError({"url": "The URL has no host."})
-    addresses = _resolve(host, port or (443 if scheme == "https" else 80))
-    if _allow_listed(host, addresses):
-        return
-    if not addresses or not all(_is_public(a) for a in addresses):
-        raise ValidationError({"url": f"{host} is a private, loopback or link-local address; Steward only "
-                                      "calls public hosts unless STEWARD_WEBHOOK_ALLOWED_HOSTS names it."})
+    port = port or (443 if scheme == "https" else 80)
+    addresses = _resolve(host, port)
+    if not addresses:
+        raise ValidationError({"url": f"The host {host!r} has no address."})
+    if not _allow_listed(host, addresses) and not all(is_public(a) for a in addresses):
+        raise ValidationError({"url": f"{host} is a private, loopback or link-local address (or an IPv6 form "
+                                      "of one); Steward only calls public hosts unless "
+                                      "STEWARD_WEBHOOK_ALLOWED_HOSTS names it."})
+    return VettedTarget(scheme=scheme, host=host, port=port, addresses=tuple(addresses))
+
+
+class DeliveryFailed(Exception):
+    """The target could not be reached or did not answer in time; the text is stored on the attempt."""
+
+
+def _host_header(target: VettedTarget) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+def _pool(target: VettedTarget, address: Address, timeout: float) -> urllib3.HTTPConnectionPool:
+    common = {"host": str(address), "port": target.port, "retries": False, "maxsize": 1,
+              "timeout": urllib3.Timeout(connect=min(5.0, timeout), read=timeout)}
+    if target.scheme == "https":
+        # The connection goes to the vetted address; the certificate must still name the host.
+        return urllib3.HTTPSConnectionPool(**common, server_hostname=target.host, assert_hostname=target.host,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    return urllib3.HTTPConnectionPool(**common)
+
+
+def post_to_vetted(target: VettedTarget, url: str, *, body: bytes, headers: dict[str, str], timeout: float,
+                   read_limit: int) -> tuple[int, str]:
+    """POST body to the target at the addresses it was vetted at (the first that answers), never by name.
+
+    Returns (status, the start of the body). Redirects are not followed. Raises DeliveryFailed.
+    """
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    errors = []
+    for address in target.addresses:
+        pool = _pool(target, address, timeout)
+        try:
+            response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": _host_header(target)},
+                                    redirect=False, preload_content=False, assert_same_host=False)
+            try:
+                text = response.read(read_limit, decode_content=True).decode("utf-8", "replace")
+            finally:
+                response.release_conn()
+            return response.status, text
+        except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: it is a subclass
+            errors.append(f"ConnectionError: {address}: {exc}")
+        except urllib3.exceptions.TimeoutError as exc:
+            errors.append(f"Timeout: {address}: {exc}")
+        except urllib3.exceptions.HTTPError as exc:
+            errors.append(f"ConnectionError: {address}: {exc}")
+        finally:
+            pool.close()
+    raise DeliveryFailed("; ".join(errors)[:500])
 
 
 def sign(*, message_id: str, timestamp: int, body: bytes, secrets_: list[str]) -> str:

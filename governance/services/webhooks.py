@@ -41,16 +41,13 @@ from governance.outbox import enqueue_many
 from governance.secret_guard import reject_secret_values
 from governance.services import webhook_secrets
 from governance.services.common import ensure_security_admin, record, snapshot
-from governance.services.webhook_targets import sign, webhook_url_check
+from governance.services.webhook_targets import DeliveryFailed, post_to_vetted, sign, webhook_url_check
 from governance.transitions import compare_and_set
 
 ENDPOINT_FIELDS = ("name", "url", "description", "event_types", "owner", "team", "status")
 RESPONSE_BODY_LIMIT = 2000
 USER_AGENT = f"Steward-Webhooks/{getattr(settings, 'STEWARD_VERSION', '0')}"
 
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 def _validate_events(event_types: Iterable[str]) -> list[str]:
@@ -133,7 +130,7 @@ def webhook_endpoint_rotate_secret(
 ) -> tuple[WebhookEndpoint, str]:
     """A new signing secret; during the overlap both signatures are sent so receivers can switch."""
     ensure_security_admin(actor)
-    overlap = dt.timedelta(hours=_setting("STEWARD_WEBHOOK_SECRET_OVERLAP_HOURS", 24)) if overlap is None else overlap
+    overlap = dt.timedelta(hours=settings.STEWARD_WEBHOOK_SECRET_OVERLAP_HOURS) if overlap is None else overlap
     if overlap < dt.timedelta(0) or overlap > dt.timedelta(days=7):
         raise ValidationError({"overlap_hours": "The overlap is between 0 and 168 hours."})
     new_secret = webhook_secrets.generate_secret()
@@ -253,14 +250,14 @@ class AttemptResult:
 
 def retry_delay(attempt_number: int) -> float:
     """Exponential backoff with ±20% jitter: base, 2·base, 4·base, ... capped."""
-    base = float(_setting("STEWARD_WEBHOOK_RETRY_BASE_SECONDS", 30))
-    cap = float(_setting("STEWARD_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600))
+    base = float(settings.STEWARD_WEBHOOK_RETRY_BASE_SECONDS)
+    cap = float(settings.STEWARD_WEBHOOK_RETRY_MAX_SECONDS)
     return min(cap, base * 2 ** (attempt_number - 1)) * random.uniform(0.8, 1.2)
 
 
 def _claim(delivery_id: int, now: dt.datetime) -> dt.datetime | None:
     """Hold a due delivery for one attempt (compare-and-set); the held-until time is the claim's token."""
-    lease = now + dt.timedelta(seconds=_setting("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 10) * 2 + 30)
+    lease = now + dt.timedelta(seconds=settings.STEWARD_WEBHOOK_TIMEOUT_SECONDS * 2 + 30)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + dt.timedelta(seconds=1))
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     claimed = compare_and_set(WebhookDelivery, delivery_id, field="status", sources=[DeliveryStatus.PENDING],
@@ -275,7 +272,7 @@ def _send(delivery: WebhookDelivery, now: dt.datetime) -> dict:
     if endpoint.status != EndpointStatus.ACTIVE:
         return {**result, "error": "The endpoint is disabled."}
     try:
-        webhook_url_check(endpoint.url)
+        target = webhook_url_check(endpoint.url)
     except ValidationError as exc:
         return {**result, "error": " ".join(exc.message_dict.get("url", exc.messages))}
     try:
@@ -293,20 +290,31 @@ def _send(delivery: WebhookDelivery, now: dt.datetime) -> dict:
                                   secrets_=[keys.current, *([keys.previous] if keys.previous else [])]),
     }
     result["request_headers"] = headers
-    session = requests.Session()
-    session.trust_env = bool(_setting("STEWARD_WEBHOOK_TRUST_ENV", False))
-    timeout = _setting("STEWARD_WEBHOOK_TIMEOUT_SECONDS", 10)
+    timeout = float(settings.STEWARD_WEBHOOK_TIMEOUT_SECONDS)
     try:
-        response = session.post(endpoint.url, data=body, headers=headers, timeout=(min(5, timeout), timeout),
-                                allow_redirects=False, stream=True)
-        text = response.raw.read(RESPONSE_BODY_LIMIT * 4, decode_content=True).decode("utf-8", "replace")
-        response.close()
-    except requests.RequestException as exc:
-        return {**result, "error": f"{exc.__class__.__name__}: {str(exc)[:500]}", "transient": True}
-    finally:
-        session.close()
-    return {**result, "response_status": response.status_code, "response_body": text[:RESPONSE_BODY_LIMIT],
-            "transient": response.status_code >= 500}
+        if settings.STEWARD_WEBHOOK_TRUST_ENV and requests.utils.get_environ_proxies(endpoint.url):
+            status, text = _post_through_proxy(endpoint.url, body=body, headers=headers, timeout=timeout)
+        else:
+            status, text = post_to_vetted(target, endpoint.url, body=body, headers=headers, timeout=timeout,
+                                          read_limit=RESPONSE_BODY_LIMIT * 4)
+    except DeliveryFailed as exc:
+        return {**result, "error": str(exc), "transient": True}
+    return {**result, "response_status": status, "response_body": text[:RESPONSE_BODY_LIMIT],
+            "transient": status >= 500}
+
+
+def _post_through_proxy(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """STEWARD_WEBHOOK_TRUST_ENV with a proxy configured: the proxy resolves the name and must itself
+    refuse internal destinations (docs/integrations.md); the address check above still ran."""
+    with requests.Session() as session:
+        try:
+            response = session.post(url, data=body, headers=headers, timeout=(min(5, timeout), timeout),
+                                    allow_redirects=False, stream=True)
+            text = response.raw.read(RESPONSE_BODY_LIMIT * 4, decode_content=True).decode("utf-8", "replace")
+            response.close()
+        except requests.RequestException as exc:
+            raise DeliveryFailed(f"{exc.__class__.__name__}: {str(exc)[:500]}") from exc
+    return response.status_code, text
 
 
 def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
@@ -321,7 +329,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
     duration_ms = int((time.monotonic() - started) * 1000)
     status = sent["response_status"]
     number = delivery.attempt_count + 1
-    max_attempts = int(_setting("STEWARD_WEBHOOK_MAX_ATTEMPTS", 8))
+    max_attempts = int(settings.STEWARD_WEBHOOK_MAX_ATTEMPTS)
     if status is not None and 200 <= status < 300:
         outcome, retry_in = AttemptOutcome.SUCCEEDED, None
     elif sent["transient"] and number < max_attempts:

@@ -82,3 +82,8 @@
       });
   });
 })();
+
+// A value shown once (a new token, a signing secret) is selected when focused, ready to copy.
+document.addEventListener("focusin", function (event) {
+  if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+});

@@ -22,7 +22,7 @@ class Command(BaseCommand):
                             help="Seconds between polls when nothing is due (default STEWARD_OUTBOX_POLL_SECONDS).")
 
     def handle(self, *args, once=False, poll=None, **options):
-        poll = float(poll if poll is not None else getattr(settings, "STEWARD_OUTBOX_POLL_SECONDS", 1.0))
+        poll = float(poll if poll is not None else settings.STEWARD_OUTBOX_POLL_SECONDS)
         if poll <= 0:
             raise CommandError("--poll must be a positive number of seconds.")
         current_app.loader.import_default_modules()  # register every task, so rows publish as task objects
