@@ -83,5 +83,11 @@ def journey(browser, live_server, request):
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Every journey is also a Content-Security-Policy check: the browser reports each refused script,
+    # style or frame on the console, and a journey that caused one fails.
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield Journey(page, live_server.url, request.node.name)
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"

@@ -142,6 +142,11 @@ class RoleTab:
         self.context.add_init_script(AXE_SCRIPT)
         self.page = self.context.new_page()
         self.pages = pages_for(user)
+        # The browser reports every script, style or frame the Content-Security-Policy refused.
+        self.csp_refusals = []
+        self.page.on("console", lambda message: self.csp_refusals.append(
+            f"- [{self.role}] {self.name} ({self.path}): {message.text}")
+            if "Content Security Policy" in message.text else None)
 
     def navigate(self, step: int):
         """Start loading the step's page at laptop size, without waiting, so that the roles' pages load together."""
@@ -197,6 +202,8 @@ def test_key_pages_meet_wcag_aa_and_fit_laptop_screens(browser, live_server, per
         problems.append(f"{len(violations)} axe violation(s) of WCAG 2.1 A/AA:\n{format_violations(violations)}")
     if overflows:
         problems.append("Pages that scroll horizontally:\n" + "\n".join(overflows))
+    if refusals := [line for tab in tabs for line in tab.csp_refusals]:
+        problems.append("Content-Security-Policy refusals:\n" + "\n".join(refusals))
     if stale := set(KNOWN_ELSEWHERE) - {(v["rule"], v["page"]) for v in excluded}:
         problems.append("Fixed, remove from KNOWN_ELSEWHERE: " + ", ".join(f"{r} on {p}" for r, p in sorted(stale)))
     assert not problems, "\n\n".join(problems)
