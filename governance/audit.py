@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
 from governance.audit_keys import chain_key
@@ -347,8 +347,3 @@ def verify_chain(events: Iterable[AuditEvent] | None = None, *, key: bytes | Non
         expected_sequence += 1
         count += 1
     return ChainVerification(True, count, expected_prev)
-
-
-def atomic():
-    """The transaction every service runs in."""
-    return transaction.atomic()

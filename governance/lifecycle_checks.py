@@ -75,6 +75,3 @@ class RotationSucceeds(QueryCheck):
             last_status=Subquery(last.values("status")[:1]), failed_job_id=Subquery(last.values("pk")[:1]),
             failed_at=Subquery(last.values("finished_at")[:1]), failure=Subquery(last.values("last_error")[:1]),
         ).filter(last_status=RotationStatus.FAILED)
-
-
-LIFECYCLE_CHECKS = (CredentialSourceResolves, RotationSucceeds)

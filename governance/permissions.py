@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.contrib.auth.models import Permission
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -118,9 +117,3 @@ def revoke_team(obj: Model, team) -> None:
     name = obj._meta.model_name
     for action in ACTIONS:
         remove_perm(f"{action}_{name}", team.group, obj)
-
-
-def permission_for(model: type[Model], action: str) -> Permission:
-    return Permission.objects.get(
-        content_type__app_label=model._meta.app_label, codename=f"{action}_{model._meta.model_name}"
-    )

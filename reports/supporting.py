@@ -1,8 +1,8 @@
 """Supporting evidence for a period: approvals decided, attestation campaigns and their completion,
 rotations and renewals with outcomes, kill-switch drills and activations.
 
-Each section appears with what exists: a capability that is not installed, or that recorded
-nothing in the period and scope, gives an empty section ("none in this period"). The page shows
+A capability that recorded nothing in the period and scope gives an empty section ("none in this
+period"). The page shows
 the first PAGE_ROWS rows of a section; the attachments hold all of them.
 """
 
@@ -13,10 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.db.models import CharField, Count, Prefetch, Q
 from django.db.models.functions import Cast
 
+from governance.models.approvals import ApprovalDecision, ApprovalRequest
+from governance.models.attestation import AttestationCampaign as Campaign
+from governance.models.attestation import AttestationItem as Item
+from governance.models.lifecycle import KillSwitchActivation as Activation
+from governance.models.lifecycle import RotationAttempt as Attempt
 from reports.parameters import Period
 from reports.scopes import ESTATE, Scope
 
@@ -54,13 +58,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _model(name: str):
-    try:
-        return apps.get_model("governance", name)
-    except LookupError:
-        return None
-
-
 def _content_type_in_scope(scope: Scope, type_field: str, id_field: str) -> Q:
     """Generic (content type, text id) columns pointing at an in-scope inventory object."""
     if scope.kind == ESTATE:
@@ -93,9 +90,6 @@ def _decisions_text(request) -> str:
 def approvals_section(scope: Scope, period: Period) -> Section:
     columns = [("request", "Request"), ("action", "Action"), ("target", "Target"), ("status", "Outcome"),
                ("requested_by", "Requested by"), ("decided_at", "Decided"), ("decisions", "Decisions")]
-    ApprovalRequest, ApprovalDecision = _model("ApprovalRequest"), _model("ApprovalDecision")
-    if ApprovalRequest is None:
-        return Section("approvals", "Approvals decided", columns, note="The approvals capability is not installed.")
     decisions = ApprovalDecision.objects.select_related("approver").order_by("decided_at", "pk")
     qs = (
         ApprovalRequest.objects.filter(decided_at__isnull=False, **period.contains("decided_at"))
@@ -117,9 +111,8 @@ def approvals_section(scope: Scope, period: Period) -> Section:
 
 def approval_requests_summary(request_ids: list[int]) -> dict[int, dict[str, Any]]:
     """For accepted risks: the approving request, its approvers and when it was decided."""
-    ApprovalRequest, ApprovalDecision = _model("ApprovalRequest"), _model("ApprovalDecision")
     ids = sorted({i for i in request_ids if i})
-    if ApprovalRequest is None or not ids:
+    if not ids:
         return {}
     approvals = ApprovalDecision.objects.filter(decision="approve").select_related("approver").order_by("decided_at")
     found = {}
@@ -139,10 +132,6 @@ def attestation_section(scope: Scope, period: Period) -> Section:
     columns = [("campaign", "Campaign"), ("scope", "Scope"), ("period", "Period"), ("status", "Status"),
                ("items", "Items"), ("answered", "Answered"), ("completion", "Completion"),
                ("confirmed", "Confirmed"), ("changes", "Changes asked")]
-    Campaign, Item = _model("AttestationCampaign"), _model("AttestationItem")
-    if Campaign is None:
-        return Section("attestation", "Attestation campaigns", columns,
-                       note="The attestation capability is not installed.")
     items = Item.objects.all()
     if scope.kind != ESTATE:
         items = items.filter(scope.object_condition(text_ids=False))
@@ -176,10 +165,6 @@ def rotations_section(scope: Scope, period: Period) -> Section:
     """Every rotation and renewal attempt that started in the period, success or failure."""
     columns = [("started_at", "Started (UTC)"), ("credential", "Credential"), ("trigger", "Trigger"),
                ("attempt", "Attempt"), ("outcome", "Outcome"), ("new_version", "New version"), ("error", "Error")]
-    Attempt = _model("RotationAttempt")
-    if Attempt is None:
-        return Section("rotations", "Rotations and renewals", columns,
-                       note="The lifecycle capability is not installed.")
     qs = Attempt.objects.filter(**period.contains("started_at")).select_related("job__credential")
     if scope.kind != ESTATE:
         qs = qs.filter(job__credential__in=scope.credentials().values("pk"))
@@ -199,10 +184,6 @@ def drills_section(scope: Scope, period: Period) -> Section:
     """Kill-switch activations, drills (verification mode) and reactivations started in the period."""
     columns = [("started_at", "Started (UTC)"), ("workflow", "Workflow"), ("mode", "Mode"), ("status", "Result"),
                ("steps", "Steps done / failed"), ("by", "By"), ("reason", "Reason")]
-    Activation = _model("KillSwitchActivation")
-    if Activation is None:
-        return Section("drills", "Kill-switch drills and activations", columns,
-                       note="The lifecycle capability is not installed.")
     qs = (
         Activation.objects.filter(**period.contains("started_at"))
         .select_related("workflow")

@@ -7,23 +7,22 @@ credential, or privileged_scope_change whose target is the credential) into exac
 privilege level and scopes (the request's payload is the fingerprint of the state it approved), with
 at least one approve decision that counts for someone other than the requester: not the requester,
 not the owner of the integration that filed it, not through an integration the requester owns. An
-old request for other scopes does not cover a later change made some other way. Where the approvals
-models are not installed the check reports "not evaluated", never a pass.
+old request for other scopes does not cover a later change made some other way.
 """
 
 from __future__ import annotations
 
-from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Case, CharField, Exists, OuterRef, Q, Value, When
 from django.db.models.fields.json import KT, KeyTransform
 from django.db.models.functions import Cast, Coalesce
 
-from governance.checks.base import Context, JSONText, NotEvaluated, QueryCheck
+from governance.checks.base import Context, JSONText, QueryCheck
 from governance.checks.ownership import RUNNING_WORKFLOW
 from governance.checks.registry import register
 from governance.choices import CredentialStatus, PrivilegeLevel
 from governance.models import Binding, Credential
+from governance.models.approvals import ApprovalDecision, ApprovalRequest
 
 PROVISION, SCOPE_CHANGE, EXECUTED, APPROVE = (
     "provision_credential",
@@ -31,62 +30,17 @@ PROVISION, SCOPE_CHANGE, EXECUTED, APPROVE = (
     "executed",
     "approve",
 )
-INTEGER_TYPES = {
-    "BigIntegerField",
-    "IntegerField",
-    "PositiveBigIntegerField",
-    "PositiveIntegerField",
-    "BigAutoField",
-    "AutoField",
-    "SmallIntegerField",
-    "PositiveSmallIntegerField",
-}
+# The requests' generic object ids are text, so the credential's pk is compared as text.
+CREDENTIAL_PK_AS_TEXT = Cast(OuterRef("pk"), output_field=CharField())
 
 
-def approval_models():
-    """(ApprovalRequest, ApprovalDecision), or NotEvaluated when the approvals capability is missing."""
-    try:
-        request_model = apps.get_model("governance", "ApprovalRequest")
-        decision_model = apps.get_model("governance", "ApprovalDecision")
-    except LookupError as exc:
-        raise NotEvaluated(
-            "The approvals models (governance.ApprovalRequest/ApprovalDecision) are not "
-            "installed, so approvals cannot be checked."
-        ) from exc
-    try:
-        for name in (
-            "action",
-            "status",
-            "requested_by",
-            "result_content_type",
-            "result_object_id",
-            "target_content_type",
-            "target_object_id",
-            "payload",
-            "filed_by_integration_owner",
-        ):
-            request_model._meta.get_field(name)
-        for name in ("request", "approver", "decision", "integration_owner"):
-            decision_model._meta.get_field(name)
-    except FieldDoesNotExist as exc:
-        raise NotEvaluated(f"The approvals models lack a field this check reads: {exc}") from exc
-    return request_model, decision_model
-
-
-def _object_ref(request_model, field_name: str):
-    """OuterRef to the credential's pk, cast to text when the request stores object ids as text."""
-    if request_model._meta.get_field(field_name).get_internal_type() in INTEGER_TYPES:
-        return OuterRef("pk")
-    return Cast(OuterRef("pk"), output_field=CharField())
-
-
-def separated_approval(decision_model) -> Exists:
+def separated_approval() -> Exists:
     """An approve decision on the outer request that counts for someone other than its requesters (the
     requester and the owner of the integration that filed it): neither the approver nor the owner of
     the integration the decision was made through is one of them."""
     filing_owner = Coalesce(OuterRef("filed_by_integration_owner"), Value(0))
     decisions = (
-        decision_model.objects.filter(request=OuterRef("pk"), decision=APPROVE, approver__isnull=False)
+        ApprovalDecision.objects.filter(request=OuterRef("pk"), decision=APPROVE, approver__isnull=False)
         .exclude(approver=OuterRef("requested_by")).exclude(approver=filing_owner)
         .exclude(integration_owner=OuterRef("requested_by")).exclude(integration_owner=filing_owner)
     )
@@ -109,25 +63,22 @@ def approvals_with_separation_of_duties() -> list[Exists]:
 
     Two separate Exists (not one with an OR inside) so that PostgreSQL turns each into an anti-join.
     """
-    from django.contrib.contenttypes.models import ContentType
-
-    request_model, decision_model = approval_models()
     content_type = ContentType.objects.get_for_model(Credential)
-    executed = matching_current_state(request_model.objects.filter(status=EXECUTED).filter(
-        separated_approval(decision_model)))
+    executed = matching_current_state(ApprovalRequest.objects.filter(status=EXECUTED).filter(
+        separated_approval()))
     return [
         Exists(
             executed.filter(
                 action=PROVISION,
                 result_content_type=content_type,
-                result_object_id=_object_ref(request_model, "result_object_id"),
+                result_object_id=CREDENTIAL_PK_AS_TEXT,
             )
         ),
         Exists(
             executed.filter(
                 action=SCOPE_CHANGE,
                 target_content_type=content_type,
-                target_object_id=_object_ref(request_model, "target_object_id"),
+                target_object_id=CREDENTIAL_PK_AS_TEXT,
             )
         ),
     ]
@@ -164,7 +115,6 @@ class ApprovalRecorded(QueryCheck):
     )
 
     def evaluated(self, model, ctx: Context):
-        approval_models()
         privileged = Q(privilege_level=PrivilegeLevel.ADMIN) | Q(
             Exists(privileged_automation_bindings()), privilege_level=PrivilegeLevel.WRITE
         )

@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from governance.choices import check_in
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
+from governance.models.checks import Finding
+from governance.models.inventory import Credential, System, Workflow
 from governance.models.people import Person
 
 
@@ -55,7 +57,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.EXECUTED: frozenset(),
     S.FAILED: frozenset(),
 }
-DECIDED_STATUSES = frozenset(TRANSITIONS) - {S.PENDING}
 FINISHED_STATUSES = frozenset({S.EXECUTED, S.FAILED})
 
 
@@ -267,14 +268,8 @@ def queue_condition(user, policy_ref: str = "policy_id", escalated_ref: str = "e
 
 
 def _owns_target(user):
-    from django.apps import apps
-
     condition = None
-    for name in ("Workflow", "Credential", "System", "Finding"):  # a finding's owner is its object's
-        try:
-            model = apps.get_model("governance", name)
-        except LookupError:
-            continue
+    for model in (Workflow, Credential, System, Finding):  # a finding's owner is its object's
         owned = (model.objects.filter(Q(owner=user) | Q(team__group__user=user))
                  .annotate(key=Cast("pk", output_field=models.CharField()))
                  .filter(key=OuterRef("target_object_id")))

@@ -252,10 +252,3 @@ def decision_blockers(*, person: Person, requests) -> dict[int, str | None]:
 def approval_request_timeline(*, request: ApprovalRequest):
     """The audit events of one request (filed, decisions, escalation, execution), oldest first."""
     return AuditEvent.objects.filter(changes__approval_request__after=request.pk).order_by("sequence")
-
-
-def pending_requests_for(*, user, obj):
-    """Pending requests about one object, as far as the user may see them (for object pages)."""
-    return approval_request_list(user=user).filter(
-        status=ApprovalStatus.PENDING, target_content_type=ContentType.objects.get_for_model(obj),
-        target_object_id=str(obj.pk)).order_by("created_at")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from django.apps import apps
 from django.db.models import Count, F, Prefetch, Q
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from governance.models.attestation import (
     ItemAnswer,
     ItemState,
 )
+from governance.models.checks import Finding
 from governance.permissions import VIEW, restrict
 
 INBOX_LIMIT = 100
@@ -36,14 +36,10 @@ def my_open_items(*, user):
 
 
 def _open_finding_counts(object_type: str, ids: list[int]) -> Counter:
-    """Open findings per object, when the checks capability is installed (else none)."""
-    try:
-        finding = apps.get_model("governance", "Finding")
-    except LookupError:
-        return Counter()
+    """Open findings per object."""
     if not ids:
         return Counter()
-    rows = finding.objects.filter(object_type=object_type, object_id__in=ids).exclude(state="resolved")
+    rows = Finding.objects.filter(object_type=object_type, object_id__in=ids).exclude(state="resolved")
     return Counter(int(pk) for pk in rows.values_list("object_id", flat=True))
 
 
@@ -141,12 +137,6 @@ def campaign_progress(*, campaign: AttestationCampaign, now: dt.datetime | None 
 def item_list(*, user):
     return restrict(AttestationItem.objects.all(), user, VIEW).select_related(
         "campaign", "assignee", "answered_by", "team", "original_owner", "escalated_to")
-
-
-def object_attestations(*, user, obj):
-    """The attestation history of one workflow or credential (for its detail page)."""
-    return item_list(user=user).filter(object_type=obj._meta.label_lower, object_id=obj.pk).order_by(
-        "-campaign__period_start")
 
 
 def evidence_rows(*, user, campaign: AttestationCampaign) -> list[dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -26,6 +25,7 @@ from governance.choices import (
 )
 from governance.models import Credential, Person, SecretStore, System, Team, Workflow
 from governance.models.approvals import ApprovalAction
+from governance.models.checks import Finding
 from governance.secret_guard import reject_secret_values
 from governance.services import killswitch
 from governance.services.approvals_registry import (
@@ -342,13 +342,6 @@ def _risk_diff(*, target, payload):
                     payload.get("expires_at"))]
 
 
-def _finding_model():
-    try:
-        return apps.get_model("governance", "Finding")
-    except LookupError:
-        return None
-
-
 A = ApprovalAction
 register_approval_action(
     A.PROVISION_CREDENTIAL, label=A.PROVISION_CREDENTIAL.label, target_models=(Workflow,),
@@ -373,8 +366,7 @@ register_approval_action(
     A.RETIREMENT, label=A.RETIREMENT.label, target_models=(System, Workflow, Credential), schema=EmptyPayload,
     validate=_retirement_validate, execute=_retirement_execute, fingerprint_fields=("status", "lifecycle"),
     may_file=_may_change, diff=_retirement_diff)
-if _finding_model() is not None:
-    register_approval_action(
-        A.RISK_ACCEPTANCE, label=A.RISK_ACCEPTANCE.label, target_models=(_finding_model(),),
-        schema=RiskAcceptancePayload, validate=_risk_validate, execute=_risk_execute,
-        fingerprint_fields=("state",), may_file=_may_change, diff=_risk_diff)
+register_approval_action(
+    A.RISK_ACCEPTANCE, label=A.RISK_ACCEPTANCE.label, target_models=(Finding,),
+    schema=RiskAcceptancePayload, validate=_risk_validate, execute=_risk_execute,
+    fingerprint_fields=("state",), may_file=_may_change, diff=_risk_diff)

@@ -1,12 +1,9 @@
 """What happens to an item still unanswered at its campaign's grace deadline.
 
 The default is an open finding of the check `attestation` (catalogue: attestation-current) for
-the object; a campaign may instead suspend the workflow through the kill switch. Both belong to
-other capabilities (checks, lifecycle), so they are looked up when needed:
-- findings are opened by the checks sweep; when the checks capability offers a service that
-  opens one finding (FINDING_CANDIDATES) it is used, otherwise the lapse is recorded on the item
-  and in the audit trail, for the attestation check to report;
-- without a kill switch, or when it refuses or fails, the finding path is taken instead.
+the object, opened by a checks sweep requested after commit; a campaign may instead suspend the
+workflow through the kill switch, and when the kill switch refuses or fails the finding path is
+taken instead.
 The kill switch talks to connectors over the network, so the sweep calls these functions
 outside any transaction of its own. Each returns (consequence, reference, note) and never raises,
 so one object cannot stall the sweep.
@@ -14,33 +11,17 @@ so one object cannot stall the sweep.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from governance.audit import Actor
 from governance.models.attestation import AttestationItem, Consequence
+from governance.services.killswitch import kill_switch_activate
+from governance.services.lifecycle import request_sweep
 
 logger = logging.getLogger(__name__)
 CHECK_CODE = "attestation"
-# Where the kill switch may live (written concurrently): module, function.
-KILL_SWITCH_CANDIDATES = (
-    ("governance.services.killswitch", "kill_switch_activate"),
-    ("governance.services.lifecycle", "kill_switch_activate"),
-)
-
-
-def _resolve(candidates):
-    for module_name, name in candidates:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        function = getattr(module, name, None)
-        if function is not None:
-            return function
-    return None
 
 
 def _evidence(item: AttestationItem) -> dict:
@@ -53,8 +34,6 @@ def _evidence(item: AttestationItem) -> dict:
 
 def open_finding(*, actor: Actor, item: AttestationItem) -> tuple[str, str, str]:
     """The attestation check fails objects whose item lapsed; sweep it after commit so the finding opens."""
-    from governance.services.lifecycle import request_sweep
-
     if item.get_object() is None:
         return Consequence.RECORDED, "", "lapse recorded (the object no longer exists)"
     request_sweep([CHECK_CODE], trigger="attestation-lapsed")
@@ -62,14 +41,13 @@ def open_finding(*, actor: Actor, item: AttestationItem) -> tuple[str, str, str]
 
 
 def suspend_workflow(*, actor: Actor, item: AttestationItem) -> tuple[str, str, str]:
-    kill_switch = _resolve(KILL_SWITCH_CANDIDATES)
     workflow = item.get_object()
-    if kill_switch is None or workflow is None:
+    if workflow is None:
         kind, ref, note = open_finding(actor=actor, item=item)
-        return kind, ref, f"{note}; no kill switch available, so no suspension"
+        return kind, ref, f"{note}; the workflow no longer exists, so no suspension"
     reason = f"Not attested in {item.campaign} by its grace deadline {item.campaign.grace_until:%Y-%m-%d}."
     try:
-        activation = kill_switch(actor=actor, workflow=workflow, reason=reason)
+        activation = kill_switch_activate(actor=actor, workflow=workflow, reason=reason)
     except (ValidationError, PermissionDenied) as exc:
         kind, ref, note = open_finding(actor=actor, item=item)
         return kind, ref, f"{note}; kill switch refused: {exc}"

@@ -20,10 +20,10 @@ from governance.choices import PrivilegeLevel
 from governance.models import Credential, Person, Team, Workflow
 from governance.models.attestation import ItemAnswer
 from governance.secret_guard import reject_secret_values
+from governance.services.approvals import approval_request_file
+from governance.services.approvals_registry import all_actions
 
 REVOKE_CREDENTIAL_ACTIONS = ("retirement",)
-NOT_AVAILABLE = ("This answer files an approval request, and approvals are not available. Confirm, "
-                 "flag, or answer later.")
 
 
 @dataclass
@@ -34,14 +34,6 @@ class RequestPlan:
     action: str = ""
     target: object = None
     payload: dict = field(default_factory=dict)
-
-
-def _registered_actions() -> dict:
-    try:
-        from governance.services.approvals_registry import all_actions
-    except ImportError as exc:  # approvals are another capability
-        raise ValidationError({"answer": NOT_AVAILABLE}) from exc
-    return all_actions()
 
 
 def _transfer(obj, person: Person, transfer_to: Person | None, transfer_team: Team | None) -> RequestPlan:
@@ -89,7 +81,7 @@ def _scope_change(obj, scope_credential, requested_scopes, privilege_level) -> R
 def _revoke(obj) -> RequestPlan:
     if isinstance(obj, Workflow):
         return RequestPlan({}, "retirement", obj, {})
-    actions = _registered_actions()
+    actions = all_actions()
     for code in REVOKE_CREDENTIAL_ACTIONS:
         spec = actions.get(code)
         if spec is not None and Credential in spec.target_models:
@@ -112,10 +104,6 @@ def plan_request(*, answer: str, obj, person: Person, transfer_to: Person | None
 
 def file_request(*, actor: Actor, plan: RequestPlan, comment: str, campaign, ticket: dict | None):
     """File the planned request in the caller's transaction; its refusal rolls the answer back."""
-    try:
-        from governance.services.approvals import approval_request_file
-    except ImportError as exc:
-        raise ValidationError({"answer": NOT_AVAILABLE}) from exc
     plan.details.update(request_action=plan.action,
                         request_target=f"{plan.target._meta.label_lower}:{plan.target.pk}")
     return approval_request_file(actor=actor, action=plan.action, target=plan.target, payload=plan.payload,

@@ -14,7 +14,6 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from governance import leases, task_names
@@ -222,8 +221,3 @@ def _failed(revocation, credential, actor, lease, reason: str) -> str:
                      body=f"Steward could not revoke {credential}.\nReason: {reason}\n"
                           "It stays recorded as it was; revoke it by hand or fix the connector and retry.")
     return "failed"
-
-
-def revocations_for(subject: System | Workflow):
-    return CredentialRevocation.objects.filter(
-        Q(subject_type=subject._meta.label_lower, subject_id=subject.pk)).select_related("credential")

@@ -71,11 +71,6 @@ def rate_badge(result):
     return format_html('<span class="badge {}">{}</span>', css, pct(result.pass_rate))
 
 
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if mapping else None
-
-
 SUBJECTS = {
     "governance.credential": "credentials",
     "governance.workflow": "workflows",

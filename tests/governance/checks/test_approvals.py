@@ -8,7 +8,6 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from governance.checks import Context, NotEvaluated, get
 from governance.choices import PrivilegeLevel
 from governance.models import Binding, Credential, System
 from tests.factories import CredentialFactory, PersonFactory, WorkflowFactory
@@ -158,16 +157,3 @@ def test_write_credentials_used_by_privileged_automation_are_evaluated(people):
     assert evidence("approval-sod", privileged_write)["privileged_reason"] == (
         "write privilege used by privileged automation")
 
-
-def test_reports_not_evaluated_when_the_approvals_models_are_missing(monkeypatch):
-    CredentialFactory(privilege_level=PrivilegeLevel.ADMIN)
-    real_get_model = apps.get_model
-
-    def without_approvals(app_label, model_name=None, **kwargs):
-        if (model_name or app_label).lower().endswith(("approvalrequest", "approvaldecision")):
-            raise LookupError("not installed")
-        return real_get_model(app_label, model_name, **kwargs)
-
-    monkeypatch.setattr(apps, "get_model", without_approvals)
-    with pytest.raises(NotEvaluated):
-        get("approval-sod").evaluate(Context.current())

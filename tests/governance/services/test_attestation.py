@@ -1,7 +1,6 @@
 """Owner attestation: opening campaigns, item assignment, answers and the requests they file, departures."""
 
 import datetime as dt
-import sys
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -142,15 +141,6 @@ def test_flag_storage_is_recorded_and_told_to_security_admins(personas, estate, 
     assert Credential.objects.get(pk=estate["credential"].pk).last_attested_at is None
     assert [m.to for m in mailoutbox] == [[personas.secadmin.email]]
     assert "CI variable" in mailoutbox[0].body
-
-
-def test_answers_that_file_requests_are_refused_without_approvals(personas, estate, monkeypatch):
-    monkeypatch.setitem(sys.modules, "governance.services.approvals", None)
-    item = item_for(open_campaign(personas), estate["workflow"])
-    with pytest.raises(ValidationError) as exc:
-        answer(personas.owner, item, "revoke", comment="Replaced by platform-sync")
-    assert "answer" in exc.value.message_dict
-    assert AttestationItem.objects.get(pk=item.pk).state == ItemState.OPEN
 
 
 @pytest.mark.embedded

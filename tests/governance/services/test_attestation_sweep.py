@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from governance.models import AuditEvent, Workflow
 from governance.models.attestation import AttestationCampaign, AttestationItem, CampaignStatus
+from governance.models.lifecycle import KillSwitchActivation
 from governance.services import attestation as svc
-from governance.services.attestation_consequence import KILL_SWITCH_CANDIDATES, _resolve
 from governance.services.attestation_sweep import period_containing
 from tests.factories_attestation import item_for, open_campaign
 
@@ -111,16 +111,9 @@ def test_the_suspension_consequence_uses_the_kill_switch_or_falls_back(personas,
         svc.attestation_campaigns_sweep(now=timezone.now())
     item = item_for(campaign, estate["workflow"])
     workflow = Workflow.objects.get(pk=estate["workflow"].pk)
-    if _resolve(KILL_SWITCH_CANDIDATES):
-        from governance.models.lifecycle import KillSwitchActivation
-
-        activation = KillSwitchActivation.objects.get(workflow=workflow)
-        assert item.consequence == "suspension" and workflow.status == "suspended"
-        assert item.consequence_ref == str(activation.pk) and "Not attested" in activation.reason
-    else:
-        assert item.consequence in ("finding", "recorded") and workflow.status == "active"
-        event = AuditEvent.objects.get(action="attestation.consequence", object_id=str(item.pk))
-        assert "no kill switch" in event.summary
+    activation = KillSwitchActivation.objects.get(workflow=workflow)
+    assert item.consequence == "suspension" and workflow.status == "suspended"
+    assert item.consequence_ref == str(activation.pk) and "Not attested" in activation.reason
     assert item_for(campaign, estate["credential"]).consequence in ("finding", "recorded")  # never suspended
 
 
