@@ -25,7 +25,7 @@ from governance.audit import Actor
 from governance.models import Credential, Person, SecretStore, System, Team, Workflow
 from governance.models.approvals import ApprovalAction as A
 from governance.models.approvals import ApprovalDecision, ApprovalPolicy, ApprovalRequest, ApprovalStatus
-from governance.services import approvals, inventory
+from governance.services import approval_policies, approvals, approvals_sweep, inventory
 from governance.services.approvals_notify import notifications_suppressed
 
 TASK_ID = "seed_demo"
@@ -73,12 +73,12 @@ class _Seeder:
              [A.RISK_ACCEPTANCE]),
         )
         for name, description, groups, n, expiry, remind, escalation, after, actions in specs:
-            approvals.approval_policy_create(actor=self.system_actor, data={
+            approval_policies.approval_policy_create(actor=self.system_actor, data={
                 "name": name, "description": description, "approver_groups": groups, "required_approvals": n,
                 "expiry_hours": expiry, "reminder_before_hours": remind, "escalation_group": escalation,
                 "escalation_after_hours": after, "actions": actions, "default_for_actions": actions,
             })
-        payments_policy = approvals.approval_policy_create(actor=self.system_actor, data={
+        payments_policy = approval_policies.approval_policy_create(actor=self.system_actor, data={
             "name": PAYMENTS, "description": "Production payments workflows: Infrastructure and Payments "
                                             "both sign off (two people).",
             "approver_groups": [infra, payments], "required_approvals": 2, "expiry_hours": 72,
@@ -270,7 +270,7 @@ def seed_demo_approvals(*, now: dt.datetime) -> dict[str, int]:
             expired = seeder.expired()
             seeder.failed()
             seeder.backdate()
-            approvals.approval_requests_sweep(now=now)
+            approvals_sweep.approval_requests_sweep(now=now)
             for request in ApprovalRequest.objects.filter(pk__in=expired):
                 ApprovalRequest.objects.filter(pk=request.pk).update(decided_at=request.expires_at)
         counts = {"approval_policies": ApprovalPolicy.objects.count(),

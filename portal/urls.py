@@ -15,7 +15,7 @@ urlpatterns = [
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
-    path("api/", include("governance.api.urls")),
+    path("api/", include("portal.api_urls")),
     path("reports/", include("reports.urls")),
     path("", include("governance.urls")),
 ]

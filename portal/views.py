@@ -8,14 +8,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
-from governance import selectors
-from governance.selectors.home import home_context
+from governance import roles, selectors
 from portal.celery import app as celery_app
+from portal.home import SECTION_ROWS, home_context
+from reports.selectors import report_job_list
 
 
 @login_required
 def home(request):
-    return render(request, "portal/home.html", home_context(user=request.user))
+    """Governance's sections of the home page, and, for those who read everything, the latest reports."""
+    context = home_context(user=request.user)
+    if roles.reads_everything(request.user):
+        context["reports"] = {"jobs": report_job_list(user=request.user).order_by("-pk")[:SECTION_ROWS]}
+    return render(request, "portal/home.html", context)
 
 
 def _database_status() -> tuple[bool, str]:

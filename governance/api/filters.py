@@ -1,10 +1,9 @@
-"""API filters for lists the portal has no filterset for (attestation items, report jobs)."""
+"""API filters for lists the portal has no filterset for (attestation items)."""
 
 import django_filters
 
 from governance.models import Person
 from governance.models.attestation import AttestationCampaign, AttestationItem, AttestedObjectType, ItemState
-from reports.models import ReportJob, ReportJobStatus, ReportKind
 
 
 class AttestationItemFilterSet(django_filters.FilterSet):
@@ -16,12 +15,3 @@ class AttestationItemFilterSet(django_filters.FilterSet):
     class Meta:
         model = AttestationItem
         fields = ["campaign", "state", "assignee", "object_type"]
-
-
-class ReportJobFilterSet(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=ReportKind.choices)
-    status = django_filters.ChoiceFilter(choices=ReportJobStatus.choices)
-
-    class Meta:
-        model = ReportJob
-        fields = ["kind", "status"]

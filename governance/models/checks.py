@@ -14,6 +14,8 @@ from governance.choices import check_in
 from governance.models.base import LeasedModel, RestrictedQuerySet
 from governance.models.people import Person, Team
 
+FINDING_TYPE = "governance.finding"  # findings' object type in the audit trail
+
 
 class Severity(models.TextChoices):
     LOW = "low", "Low"

@@ -238,16 +238,6 @@ def decision_facts(*, person: Person, requests) -> dict[int, DecisionFacts]:
     return facts
 
 
-def decision_blockers(*, person: Person, requests) -> dict[int, str | None]:
-    """decision_blocker() for many requests at once (the queue page), with the facts read in a few queries."""
-    # the rule is the service's; it reads its facts from this module, so it is imported when called
-    from governance.services.approvals import decision_blocker
-
-    requests = attach_targets(requests)
-    facts = decision_facts(person=person, requests=requests)
-    return {request.pk: decision_blocker(person=person, request=request, facts=facts[request.pk])
-            for request in requests}
-
 
 def approval_request_timeline(*, request: ApprovalRequest):
     """The audit events of one request (filed, decisions, escalation, execution), oldest first."""

@@ -21,6 +21,7 @@ from governance.checks.credentials import RotationWithinPolicy
 from governance.choices import CredentialKind, CredentialStatus
 from governance.models import AuditEvent, Credential, Team
 from governance.models.checks import (
+    FINDING_TYPE,
     SEVERITY_ORDER,
     UNRESOLVED_STATES,
     Check,
@@ -34,7 +35,6 @@ from governance.models.checks import (
     Severity,
 )
 from governance.permissions import CHANGE, VIEW, restrict
-from governance.services.sweep import FINDING_TYPE
 
 
 def finding_list(*, user, action: str = VIEW):

@@ -45,8 +45,8 @@ from governance.transitions import compare_and_set
 
 __all__ = [
     "ApprovalAlreadyDecided", "approval_request_approve", "approval_request_cancel", "approval_request_file",
-    "approval_request_reject", "approval_requests_sweep", "decision_blocker", "decision_facts", "policy_for",
-    "register_approval_action",
+    "approval_request_reject", "decision_blocker", "decision_blockers", "decision_facts", "policy_for",
+    "register_approval_action", "approval_request_audit", "approval_request_mark_expired",
 ]
 SWEEP_TASK_ID = "approval-sweep"
 TICKET_FIELDS = ("system", "key", "url")
@@ -181,6 +181,14 @@ def decision_blocker(*, person: Person | None, request: ApprovalRequest, actor: 
     return None
 
 
+def decision_blockers(*, person: Person, requests) -> dict[int, str | None]:
+    """decision_blocker() for many requests at once (the queue page), with the facts read in a few queries."""
+    requests = approval_selectors.attach_targets(requests)
+    facts = approval_selectors.decision_facts(person=person, requests=requests)
+    return {request.pk: decision_blocker(person=person, request=request, facts=facts[request.pk])
+            for request in requests}
+
+
 def _accountable_person(actor: Actor) -> Person:
     ensure_may_write(actor)
     if actor.kind == "system" or actor.person is None:
@@ -190,7 +198,7 @@ def _accountable_person(actor: Actor) -> Person:
     return actor.person
 
 
-def _audit(*, actor: Actor, request: ApprovalRequest, action: str, summary: str, changes: dict) -> None:
+def approval_request_audit(*, actor: Actor, request: ApprovalRequest, action: str, summary: str, changes: dict) -> None:
     target = load_target(request) if request.target_content_type_id else None
     audit_append(actor=actor, action=action, target=target if target is not None else request,
                  summary=f"Approval request #{request.pk} ({request.get_action_display()}): {summary}",
@@ -257,7 +265,7 @@ def approval_request_file(*, actor: Actor, action: str, target=None, payload: di
                 raise
             _refuse_duplicate(action=action, target_object_id=target_object_id, payload_key=payload_key)
             raise ValidationError({"action": "The same request is already pending for this object."}) from None
-        _audit(actor=actor, request=request, action="approval.file",
+        approval_request_audit(actor=actor, request=request, action="approval.file",
                summary=f"filed by {person}, policy {policy}: {justification}",
                changes={"status": {"before": None, "after": ApprovalStatus.PENDING},
                         "proposed": {"before": None, "after": clean}})
@@ -304,7 +312,7 @@ def _decide(*, actor: Actor, request_id: int, decision: str, comment: str) -> Ap
             raise ApprovalAlreadyDecided(request)
         now = timezone.now()
         if request.expires_at <= now:
-            expired = _expire(request, now)
+            expired = approval_request_mark_expired(request, now)
         else:
             _record_decision(actor=actor, person=person, request=request, decision=decision, comment=comment,
                              now=now)
@@ -338,7 +346,8 @@ def _record_decision(*, actor, person, request, decision, comment, now) -> None:
         changes["status"] = {"before": ApprovalStatus.PENDING, "after": new_status}
     verb = "approved" if decision == DecisionKind.APPROVE else "rejected"
     summary = f"{verb} by {person} ({approvals} of {required} approvals)" + (f": {comment}" if comment else "")
-    _audit(actor=actor, request=request, action=f"approval.{decision}", summary=summary, changes=changes)
+    approval_request_audit(actor=actor, request=request, action=f"approval.{decision}", summary=summary,
+                           changes=changes)
     if new_status == ApprovalStatus.REJECTED:
         notify.notify_requester(request, event="rejected")
     elif new_status == ApprovalStatus.APPROVED:
@@ -365,7 +374,7 @@ def approval_request_cancel(*, actor: Actor, request_id: int) -> ApprovalRequest
         if person.pk != request.requested_by_id:
             raise PermissionDenied("Only the requester may cancel a request.")
         transition(request, ApprovalStatus.PENDING, ApprovalStatus.CANCELLED, decided_at=timezone.now())
-        _audit(actor=actor, request=request, action="approval.cancel", summary=f"cancelled by {person}",
+        approval_request_audit(actor=actor, request=request, action="approval.cancel", summary=f"cancelled by {person}",
                changes={"status": {"before": ApprovalStatus.PENDING, "after": ApprovalStatus.CANCELLED}})
     return request
 
@@ -373,18 +382,12 @@ def approval_request_cancel(*, actor: Actor, request_id: int) -> ApprovalRequest
 # Expiry (the sweep itself is in approvals_sweep)
 
 
-def _expire(request: ApprovalRequest, now: dt.datetime) -> bool:
+def approval_request_mark_expired(request: ApprovalRequest, now: dt.datetime) -> bool:
     if not transition(request, ApprovalStatus.PENDING, ApprovalStatus.EXPIRED, decided_at=now):
         return False
-    _audit(actor=Actor.system(task_id=SWEEP_TASK_ID), request=request, action="approval.expire",
+    approval_request_audit(actor=Actor.system(task_id=SWEEP_TASK_ID), request=request, action="approval.expire",
            summary="expired without a decision",
            changes={"status": {"before": ApprovalStatus.PENDING, "after": ApprovalStatus.EXPIRED}})
     notify.notify_requester(request, event="expired")
     return True
 
-
-# Re-exported: the policies' services, and the sweep (its own module, for size).
-from governance.services.approval_policies import approval_policy_create, approval_policy_update  # noqa: E402
-from governance.services.approvals_sweep import approval_request_expire, approval_requests_sweep  # noqa: E402
-
-__all__ += ["approval_policy_create", "approval_policy_update", "approval_request_expire"]

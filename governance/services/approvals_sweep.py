@@ -15,6 +15,7 @@ from django.utils import timezone
 from governance.audit import Actor
 from governance.models.approvals import ApprovalRequest, ApprovalStatus
 from governance.services import approvals_notify as notify
+from governance.services.approvals import SWEEP_TASK_ID, approval_request_audit, approval_request_mark_expired
 
 
 def _stamp(request: ApprovalRequest, field: str, now: dt.datetime) -> bool:
@@ -27,16 +28,14 @@ def _stamp(request: ApprovalRequest, field: str, now: dt.datetime) -> bool:
 def approval_request_expire(*, request_id: int, now: dt.datetime | None = None) -> bool:
     """Expire one pending request whose deadline passed (the sweep's unit of work)."""
     now = now or timezone.now()
-    from governance.services.approvals import _expire
 
     with transaction.atomic():
         request = ApprovalRequest.objects.select_related("policy").get(pk=request_id)
-        return request.expires_at <= now and _expire(request, now)
+        return request.expires_at <= now and approval_request_mark_expired(request, now)
 
 
 def approval_requests_sweep(*, now: dt.datetime | None = None) -> dict:
     """Expire what passed its deadline, escalate what waited too long, remind before expiry."""
-    from governance.services.approvals import SWEEP_TASK_ID, _audit
 
     now = now or timezone.now()
     actor = Actor.system(task_id=SWEEP_TASK_ID)
@@ -51,7 +50,7 @@ def approval_requests_sweep(*, now: dt.datetime | None = None) -> dict:
         with transaction.atomic():
             if _stamp(request, "escalated_at", now):
                 counts["escalated"] += 1
-                _audit(actor=actor, request=request, action="approval.escalate",
+                approval_request_audit(actor=actor, request=request, action="approval.escalate",
                        summary=f"escalated to {request.policy.escalation_group}",
                        changes={"escalated_at": {"before": None, "after": now}})
                 notify.notify_escalated(request)
@@ -61,7 +60,7 @@ def approval_requests_sweep(*, now: dt.datetime | None = None) -> dict:
         with transaction.atomic():
             if _stamp(request, "reminded_at", now):
                 counts["reminded"] += 1
-                _audit(actor=actor, request=request, action="approval.remind",
+                approval_request_audit(actor=actor, request=request, action="approval.remind",
                        summary="approvers reminded before expiry",
                        changes={"reminded_at": {"before": None, "after": now}})
                 notify.notify_reminder(request)

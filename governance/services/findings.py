@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from governance import permissions
 from governance.audit import Actor, audit_append, field_changes
-from governance.models.checks import FINDING_TRANSITIONS, Finding, FindingState
+from governance.models.checks import FINDING_TRANSITIONS, FINDING_TYPE, Finding, FindingState
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_may_write
-from governance.services.sweep import FINDING_TYPE, lock_checks
+from governance.services.sweep import lock_checks
 from governance.services.webhooks import webhook_event_emit
 
 RISK_ACCEPTANCE_ACTION = "risk_acceptance"

@@ -31,7 +31,16 @@ from governance.audit import Actor, PendingEvent, audit_append_many
 from governance.checks import Context, NotEvaluated, all_checks
 from governance.checks.base import Check as CheckDefinition
 from governance.checks.base import Failure, JSONText, Outcome
-from governance.models.checks import UNRESOLVED_STATES, Check, CheckStatus, Finding, FindingState, SweepRun, SweepStatus
+from governance.models.checks import (
+    FINDING_TYPE,
+    UNRESOLVED_STATES,
+    Check,
+    CheckStatus,
+    Finding,
+    FindingState,
+    SweepRun,
+    SweepStatus,
+)
 from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
@@ -39,7 +48,6 @@ logger = logging.getLogger(__name__)
 SWEEP_LOCK_CLASS = 0x57E3C4  # first key of the two-key advisory lock; the second is the check's pk
 CHUNK = 5000
 UPDATE_BATCH = 500
-FINDING_TYPE = "governance.finding"
 REOPEN_FIELDS = ["state", "resolved_at", "reopened_count", "last_seen_at", "evidence", "owner", "team",
                  "object_repr", "acknowledged_by", "acknowledged_at", "acknowledged_comment",
                  "risk_accepted_until", "risk_acceptance_request_id"]

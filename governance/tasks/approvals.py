@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from governance.services.approvals import approval_requests_sweep
+from governance.services.approvals_sweep import approval_requests_sweep
 
 SWEEP_TASK_NAME = "governance.approvals.sweep"
 

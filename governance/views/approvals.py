@@ -22,6 +22,7 @@ from governance.forms.approvals import ApprovalPolicyForm, ApproveForm, RejectFo
 from governance.models import Credential, System, Workflow
 from governance.models.approvals import ApprovalPolicy, ApprovalRequest
 from governance.selectors import approvals as selectors
+from governance.services import approval_policies
 from governance.services import approvals as services
 from governance.services.approvals_registry import all_actions, payload_to_json
 from governance.views.common import deny_unless, filtered_page, get_restricted_or_404
@@ -35,7 +36,7 @@ def _listing(request, queryset, *, default_sort: str, blockers: bool):
     context = filtered_page(request, queryset, ApprovalRequestFilterSet, sort_fields=SORT_FIELDS,
                             default_sort=default_sort)
     rows = selectors.attach_targets(context["rows"])
-    reasons = selectors.decision_blockers(person=request.user, requests=rows) if blockers else {}
+    reasons = services.decision_blockers(person=request.user, requests=rows) if blockers else {}
     context["rows"] = [(row, reasons.get(row.pk)) for row in rows]
     return context
 
@@ -205,9 +206,9 @@ def approval_policy_edit(request, pk: int | None = None):
         actor = Actor.for_user(request.user)
         try:
             if policy:
-                saved = services.approval_policy_update(actor=actor, policy=policy, data=form.cleaned_data)
+                saved = approval_policies.approval_policy_update(actor=actor, policy=policy, data=form.cleaned_data)
             else:
-                saved = services.approval_policy_create(actor=actor, data=form.cleaned_data)
+                saved = approval_policies.approval_policy_create(actor=actor, data=form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:

@@ -8,7 +8,8 @@ from governance import demo
 from governance.demo_approvals import seed_demo_approvals
 from governance.models import Person
 from governance.models.approvals import ApprovalRequest, ApprovalStatus
-from governance.selectors.approvals import approval_queue, decision_blockers
+from governance.selectors.approvals import approval_queue
+from governance.services.approvals import decision_blockers
 from tests.governance.test_seed_demo import problem_counts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

@@ -12,7 +12,7 @@ from governance.models import Credential
 from governance.models.lifecycle import CredentialObservation, RotationStatus
 from governance.services import rotation
 from tests.factories import CredentialFactory, SecretStoreFactory, SystemFactory
-from tests.governance.connectors.conftest import _fresh_connectors, eager_celery, openbao  # noqa: F401
+from tests.governance.connectors.conftest import eager_celery, fresh_connectors, openbao  # noqa: F401
 from tests.lifecycle_servers import free_port
 
 pytestmark = [pytest.mark.django_db]

@@ -44,7 +44,7 @@ from tests.celery_worker import CeleryWorker, broker_flush, wait_for
 from tests.factories import CredentialFactory, WorkflowFactory
 from tests.factories_checks import load_catalogue
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
+    fresh_connectors,
     kv,
     kv_put,
     kv_store,

@@ -37,7 +37,7 @@ from tests.factories import WorkflowFactory
 from tests.factories_approvals import make_policy
 from tests.factories_integrations import bearer, make_endpoint, make_integration
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
+    fresh_connectors,
     kv_put,
     kv_store,
     make_credential,

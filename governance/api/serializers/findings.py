@@ -1,15 +1,13 @@
-"""Findings, attestation items and report jobs as the API shows them, and their operations' bodies."""
+"""Findings and attestation items as the API shows them, and their operations' bodies."""
 
 from __future__ import annotations
 
-from django.urls import reverse
 from rest_framework import serializers
 
 from governance.api.serializers.common import IdField, ModelSerializer, StringListField, TicketSerializer
 from governance.models import Credential, Person, Team
 from governance.models.attestation import AttestationItem, ItemAnswer
 from governance.models.checks import Finding
-from reports.models import ReportJob, ReportKind
 
 
 class FindingSerializer(ModelSerializer):
@@ -59,39 +57,3 @@ class AnswerSerializer(serializers.Serializer):
     requested_privilege_level = serializers.ChoiceField(choices=["read", "write", "admin"], required=False,
                                                         allow_null=True, help_text="For change_scopes.")
     ticket = TicketSerializer(required=False)
-
-
-class ReportJobSerializer(ModelSerializer):
-    parameters = serializers.DictField(read_only=True)
-    download_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ReportJob
-        fields = ("id", "kind", "title", "parameters", "requester", "status", "progress", "created_at",
-                  "started_at", "finished_at", "error", "size", "sha256", "page_count", "download_url")
-        read_only_fields = fields
-
-    def get_download_url(self, job) -> str | None:
-        """Where to fetch the PDF once the job succeeded."""
-        return reverse("v1:reportjob-download", args=[job.pk]) if job.status == "succeeded" else None
-
-
-def _sane_year(value):
-    if value is not None and not 2000 <= value.year <= 2100:
-        raise serializers.ValidationError("Give a date between the years 2000 and 2100.")
-    return value
-
-
-class ReportParametersSerializer(serializers.Serializer):
-    scope = serializers.CharField(max_length=300, required=False,
-                                  help_text='"estate" (default), "team:NAME" or "system:NAME".')
-    period_start = serializers.DateField(required=False, validators=[_sane_year])
-    period_end = serializers.DateField(required=False, validators=[_sane_year])
-    as_of = serializers.DateTimeField(required=False, validators=[_sane_year])
-    framework = serializers.CharField(max_length=100, required=False,
-                                      help_text="framework_pack only: the framework's key in the catalogue.")
-
-
-class ReportRequestSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=ReportKind.choices)
-    parameters = ReportParametersSerializer(required=False)

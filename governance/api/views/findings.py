@@ -1,20 +1,17 @@
-"""Findings, attestation items and report jobs over the API: thin views over their services."""
+"""Findings and attestation items over the API: thin views over their services."""
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from governance.api.base import StewardViewSet
-from governance.api.filters import AttestationItemFilterSet, ReportJobFilterSet
+from governance.api.filters import AttestationItemFilterSet
 from governance.api.idempotency import idempotent
-from governance.api.permissions import FILE, READ
+from governance.api.permissions import FILE
 from governance.api.serializers.approvals import ApprovalRequestSerializer, RiskAcceptanceSerializer
 from governance.api.serializers.common import TicketSerializer
 from governance.api.serializers.findings import (
@@ -22,8 +19,6 @@ from governance.api.serializers.findings import (
     AnswerSerializer,
     AttestationItemSerializer,
     FindingSerializer,
-    ReportJobSerializer,
-    ReportRequestSerializer,
 )
 from governance.api.views.approvals import ticket_response
 from governance.filtersets.checks import FindingFilterSet
@@ -120,54 +115,3 @@ class AttestationItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, S
     @action(detail=True, methods=["post"])
     def ticket(self, request, pk=None):
         return ticket_response(self, request)
-
-
-@extend_schema(tags=["reports"])
-class ReportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardViewSet):
-    """Start a report (rendered in the background), poll its status, download the PDF."""
-
-    serializer_class = ReportJobSerializer
-    filterset_class = ReportJobFilterSet
-    cursor_ordering = "-pk"
-    scopes = {"create": READ, "download": READ}
-
-    def get_queryset(self):
-        from reports.selectors import report_job_list
-
-        return report_job_list(user=self.request.user)
-
-    def perform_content_negotiation(self, request, force=False):
-        if self.action == "download":  # a file, whatever Accept says; errors stay JSON
-            return JSONRenderer(), JSONRenderer.media_type
-        return super().perform_content_negotiation(request, force)
-
-    @extend_schema(request=ReportRequestSerializer, responses={201: ReportJobSerializer},
-                   summary="Start a report job")
-    @idempotent
-    def create(self, request):
-        from reports.services import report_job_create
-
-        body = ReportRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        job = report_job_create(actor=self.actor, kind=body.validated_data["kind"],
-                                parameters=dict(body.validated_data.get("parameters") or {}))
-        return Response(self.get_serializer(self.reread(job)).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")},
-                   summary="Download the report (once the job succeeded; the download is audited)")
-    @action(detail=True, methods=["get"])
-    def download(self, request, pk=None):
-        from reports.models import ReportJobStatus
-        from reports.services import report_download_record
-
-        job = self.get_object()
-        if job.status != ReportJobStatus.SUCCEEDED or not job.file:
-            raise Http404("This report has no file (yet).")
-        try:
-            handle = job.file.open("rb")
-        except FileNotFoundError:
-            raise Http404("The report file is missing.") from None
-        report_download_record(actor=self.actor, job=job)
-        response = FileResponse(handle, as_attachment=True, filename=job.download_name, content_type="application/pdf")
-        response["X-Report-SHA256"] = job.sha256
-        return response

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from governance.models import System
 from governance.models.integrations import IdempotencyRecord
 from governance.services import inventory as inventory_services
+from reports import api as reports_api
 from reports import services as report_services
 from reports import tasks as report_tasks
 from reports.models import ReportJob
@@ -51,7 +52,7 @@ def test_500_after_commit_released_the_key_and_the_retry_made_a_second_report_jo
             transaction.on_commit(broker_gone)
         return job
 
-    monkeypatch.setattr(report_services, "report_job_create", fails_after_commit)
+    monkeypatch.setattr(reports_api, "report_job_create", fails_after_commit)
     client = client_for(personas.owner)
     first = client.post("/api/v1/report-jobs/", REPORT, format="json", HTTP_IDEMPOTENCY_KEY="report-1")
     assert first.status_code == 500
@@ -70,12 +71,12 @@ def test_work_that_rolled_back_releases_the_key(personas, monkeypatch, no_broker
         original(**kwargs)
         raise RuntimeError("failed before the commit")
 
-    monkeypatch.setattr(report_services, "report_job_create", fails_inside)
+    monkeypatch.setattr(reports_api, "report_job_create", fails_inside)
     client = client_for(personas.owner)
     assert client.post("/api/v1/report-jobs/", REPORT, format="json",
                        HTTP_IDEMPOTENCY_KEY="report-2").status_code == 500
     assert not ReportJob.objects.exists() and not IdempotencyRecord.objects.exists()
-    monkeypatch.setattr(report_services, "report_job_create", original)
+    monkeypatch.setattr(reports_api, "report_job_create", original)
     assert client.post("/api/v1/report-jobs/", REPORT, format="json",
                        HTTP_IDEMPOTENCY_KEY="report-2").status_code == 201
     assert ReportJob.objects.count() == 1
@@ -129,7 +130,7 @@ def test_a_request_that_outlived_its_lease_does_not_commit_beside_the_one_that_t
             release.wait(30)
         return original(**kwargs)
 
-    monkeypatch.setattr(report_services, "report_job_create", slow)
+    monkeypatch.setattr(reports_api, "report_job_create", slow)
     outcome = {}
 
     def slow_request():

@@ -51,7 +51,7 @@ def pg_cluster():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_connectors():
+def fresh_connectors():
     registry.clear_cache()
     yield
     registry.clear_cache()

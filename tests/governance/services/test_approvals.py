@@ -22,7 +22,7 @@ from governance.models.approvals import (
     may_transition,
 )
 from governance.models.integrations import Delegation
-from governance.services import approvals, delegations, inventory
+from governance.services import approvals, approvals_sweep, delegations, inventory
 from tests.conftest import actor
 from tests.factories import PersonFactory, WorkflowFactory
 from tests.factories_approvals import (
@@ -138,7 +138,7 @@ def test_decisions_on_a_decided_request_answer_already_decided(personas, estate,
     elif final == S.EXECUTED:
         approvals.approval_request_approve(actor=actor(personas.approver), request_id=request.pk)
     else:
-        approvals.approval_requests_sweep(now=request.expires_at)
+        approvals_sweep.approval_requests_sweep(now=request.expires_at)
     late = PersonFactory(username="late.approver", teams=[personas.other_team])
     for call in (lambda: approvals.approval_request_approve(actor=actor(late), request_id=request.pk),
                  lambda: approvals.approval_request_reject(actor=actor(late), request_id=request.pk, reason="x"),

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from governance import permissions
 from governance.models import AuditEvent
 from governance.models.approvals import ApprovalPolicy, ApprovalStatus
-from governance.services import approvals
+from governance.services import approval_policies, approvals, approvals_sweep
 from governance.tasks.approvals import approval_requests_sweep_task
 from tests.conftest import actor
 from tests.factories import PersonFactory
@@ -41,7 +41,7 @@ def filed(personas, estate, cab, django_capture_on_commit_callbacks):
 
 def sweep(at, capture):
     with capture(execute=True):
-        return approval_requests_sweep_task() if at is None else approvals.approval_requests_sweep(now=at)
+        return approval_requests_sweep_task() if at is None else approvals_sweep.approval_requests_sweep(now=at)
 
 
 def events(request, action):
@@ -108,10 +108,11 @@ def policy_data(personas, **extra):
 
 def test_security_admins_manage_policies_with_an_audit_trail(personas):
     with pytest.raises(PermissionDenied):
-        approvals.approval_policy_create(actor=actor(personas.owner), data=policy_data(personas))
-    policy = approvals.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas))
+        approval_policies.approval_policy_create(actor=actor(personas.owner), data=policy_data(personas))
+    policy = approval_policies.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas))
     assert list(policy.approver_groups.all()) == [personas.other_team.group]
-    approvals.approval_policy_update(actor=actor(personas.secadmin), policy=policy, data={"required_approvals": 3})
+    approval_policies.approval_policy_update(actor=actor(personas.secadmin), policy=policy,
+                                             data={"required_approvals": 3})
     policy.refresh_from_db()
     assert policy.required_approvals == 3
     actions = AuditEvent.objects.filter(object_type="governance.approvalpolicy", object_id=str(policy.pk))
@@ -128,13 +129,13 @@ def test_security_admins_manage_policies_with_an_audit_trail(personas):
 ])
 def test_invalid_policies_are_refused(personas, extra, field):
     with pytest.raises(ValidationError) as error:
-        approvals.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas, **extra))
+        approval_policies.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas, **extra))
     assert field in error.value.message_dict
     assert not ApprovalPolicy.objects.exists()
 
 
 def test_one_default_policy_per_action(personas):
-    approvals.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas))
+    approval_policies.approval_policy_create(actor=actor(personas.secadmin), data=policy_data(personas))
     with pytest.raises(ValidationError, match="already the default"):
-        approvals.approval_policy_create(actor=actor(personas.secadmin),
+        approval_policies.approval_policy_create(actor=actor(personas.secadmin),
                                          data=policy_data(personas, name="Another"))

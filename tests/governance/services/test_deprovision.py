@@ -16,9 +16,9 @@ from governance.services import deprovision, inventory
 from governance.services.lifecycle import credentials_reconcile
 from tests.factories import WorkflowFactory
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
     dead_store,
     eager_celery,
+    fresh_connectors,
     kv,
     kv_put,
     kv_store,

@@ -14,9 +14,9 @@ from governance.models.lifecycle import KillSwitchMode, KillSwitchStatus, StepSt
 from governance.services import killswitch
 from tests.factories import WorkflowFactory
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
     dead_store,
     eager_celery,
+    fresh_connectors,
     kv,
     kv_put,
     kv_store,

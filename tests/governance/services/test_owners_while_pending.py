@@ -6,8 +6,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from governance.models.approvals import ApprovalRequest
-from governance.selectors.approvals import attach_targets, decision_blockers, owners_while_pending
+from governance.selectors.approvals import attach_targets, owners_while_pending
 from governance.services import approvals, people
+from governance.services.approvals import decision_blockers
 from governance.services.common import record
 from tests.conftest import actor
 from tests.factories import CredentialFactory, PersonFactory, TeamFactory

@@ -16,9 +16,9 @@ from governance.models.lifecycle import AttemptOutcome, RotationJob, RotationSta
 from governance.services import rotation
 from governance.tasks.lifecycle import rotation_job_run
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
     dead_store,
     eager_celery,
+    fresh_connectors,
     kv,
     kv_put,
     kv_store,

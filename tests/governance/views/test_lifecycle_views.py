@@ -8,8 +8,8 @@ from governance.models import Binding
 from governance.models.lifecycle import KillSwitchActivation, RotationJob
 from tests.factories import WorkflowFactory
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
-    _fresh_connectors,
     eager_celery,
+    fresh_connectors,
     kv,
     kv_put,
     kv_store,

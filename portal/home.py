@@ -13,17 +13,27 @@ from django.utils import timezone
 
 from governance import roles
 from governance.models import Binding, Team
+from governance.models.approvals import ApprovalPolicy
+from governance.models.checks import FindingState, SweepRun
+from governance.models.lifecycle import RotationAttempt
 from governance.selectors import MISSING, STALE, workflow_governance_record, workflow_list
+from governance.selectors.approvals import approval_queue, my_approval_requests
+from governance.selectors.attestation import my_open_items
+from governance.selectors.checks import (
+    check_results,
+    finding_list,
+    frameworks_summary,
+    open_findings_by_severity,
+    posture_scope,
+)
+from governance.selectors.lifecycle import kill_switch_list
+from governance.services.approvals import decision_blockers
+from reports.selectors import report_job_list
 
 SECTION_ROWS = 6
 
 
 def _owner_section(user) -> dict:
-    from governance.models.checks import FindingState
-    from governance.selectors.approvals import my_approval_requests
-    from governance.selectors.attestation import my_open_items
-    from governance.selectors.checks import finding_list
-
     workflows = list(
         workflow_list(user=user).filter(owner=user).select_related("approval_policy")
         .prefetch_related(Prefetch("bindings", queryset=Binding.objects.select_related("credential__store")))
@@ -54,8 +64,6 @@ QUEUE_SCAN = 200
 
 def _approver_section(user) -> dict | None:
     """Only the requests this person may decide now (not their own, not those they already decided)."""
-    from governance.models.approvals import ApprovalPolicy
-    from governance.selectors.approvals import approval_queue, decision_blockers
 
     queue = list(approval_queue(user=user)[:QUEUE_SCAN])
     blockers = decision_blockers(person=user, requests=queue)
@@ -72,14 +80,6 @@ def _approver_section(user) -> dict | None:
 
 
 def _posture_section(user) -> dict:
-    from governance.models.checks import SweepRun
-    from governance.selectors.checks import (
-        check_results,
-        frameworks_summary,
-        open_findings_by_severity,
-        posture_scope,
-    )
-
     scope = posture_scope(user=user)
     results = check_results(scope=scope)
     return {
@@ -90,16 +90,7 @@ def _posture_section(user) -> dict:
     }
 
 
-def _reports_section(user) -> dict:
-    from reports.selectors import report_job_list
-
-    return {"jobs": report_job_list(user=user).order_by("-pk")[:SECTION_ROWS]}
-
-
 def _admin_section(user) -> dict:
-    from governance.models.lifecycle import RotationAttempt
-    from governance.selectors.lifecycle import kill_switch_list
-
     since = timezone.now() - timezone.timedelta(days=7)
     attempts = RotationAttempt.objects.filter(started_at__gte=since)
     return {
@@ -120,7 +111,7 @@ def home_context(*, user) -> dict:
     if context["is_owner"]:
         context["owner"] = _owner_section(user)
     if roles.reads_everything(user):
-        context["reports"] = _reports_section(user)
+        context["reports"] = {"jobs": report_job_list(user=user).order_by("-pk")[:SECTION_ROWS]}
     if roles.is_security_admin(user):
         context["admin"] = _admin_section(user)
     return context
