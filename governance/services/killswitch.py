@@ -1,14 +1,20 @@
 """The kill switch, its drill and its reactivation: a workflow stopped in one action, step by step.
 
-Activation suspends the workflow at once (in the request's transaction) and lays out one step
-per bound credential; a task then suspends each credential through its connector, recording
-each step's result and proof as it goes (the progress page polls them), under the activation's
-lease (governance.leases): a worker lost mid-way is taken over by the lease recovery, which
-re-checks in the credential's system the step it had begun, so no step is done twice. A credential is marked
-suspended only when its connector proved it. A drill lays out the same steps in verification
-mode (the connector proves it could act; nothing changes) and records the drill's result on the
-workflow. Reactivation needs an approved "reactivation" request; it brings back, through the
-connectors, the credentials the kill switch suspended.
+Activation suspends the workflow at once (in the request's transaction) and lays out its steps
+(governance.services.killswitch_plan): per bound credential, a connector step where a connector
+acts, and a step done by hand where none can act where the credential is accepted (KV-only SSH and
+cloud keys, stores without a connector). A credential other workflows share needs the operator's
+choice: suspend it anyway (the other workflows are listed in the activation) or rotate and isolate
+(a new secret for them, this workflow's binding suspended). A task then carries out the connector
+steps, recording each step's result and proof as it goes (the progress page polls them), under the
+activation's lease (governance.leases): a worker lost mid-way is taken over by the lease recovery,
+which re-checks in the credential's system the step it had begun, so no step is done twice. A
+credential is marked suspended only when its connector proved it, or when the person who did it by
+hand marks the step done. The activation completes only when every step is done or, by a security
+admin, waived. A drill lays out the connector steps in verification mode (the connector proves it
+could act; nothing changes) and records the drill's result on the workflow. Reactivation needs an
+approved "reactivation" request and always rotates: each credential comes back with a new secret,
+never the value that was live during the incident.
 """
 
 from __future__ import annotations
@@ -18,31 +24,48 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance import leases, permissions, roles, task_names
 from governance.audit import Actor, audit_append
 from governance.choices import CredentialStatus, DrillResult, WorkflowStatus
 from governance.connectors import registry
-from governance.connectors.base import ConnectorError
-from governance.models import Credential, Workflow
+from governance.connectors.base import ActionResult, ConnectorError
+from governance.models import Binding, Credential, Person, Workflow
 from governance.models.approvals import ApprovalRequest
 from governance.models.lifecycle import (
+    KILL_SWITCH_OPEN,
+    MANUAL_ACTIONS,
     KillSwitchActivation,
     KillSwitchMode,
     KillSwitchStatus,
     KillSwitchStep,
+    SharedChoice,
     StepAction,
     StepStatus,
 )
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_may_write, record, snapshot
+from governance.services.deliveries import deliveries_push, deliveries_withdraw
+from governance.services.drift import drill_drift_verdict
+from governance.services.killswitch_plan import (
+    KillSwitchPreview,
+    PlannedStep,
+    activation_steps,
+    bound_credentials,
+    preview_plan,
+    reactivation_steps,
+    shared_choice_clean,
+)
 from governance.services.lifecycle import (
     approval_granted,
     credential_for_connector,
+    credential_record_change,
     lifecycle_actor,
 )
+from governance.services.rotation import credential_values
 from governance.services.states import StateChangeRefused, state_transition
 from governance.services.webhooks import webhook_event_emit
 from governance.transitions import compare_and_set
@@ -65,11 +88,7 @@ def _ensure_may(actor: Actor, workflow: Workflow) -> None:
         raise PermissionDenied("Only a security admin or the workflow's owner may use its kill switch.")
 
 
-def _bound_credentials(workflow: Workflow):
-    return Credential.objects.filter(bindings__workflow=workflow).distinct().order_by("name", "pk")
-
-
-def _start(*, actor: Actor, workflow: Workflow, mode: str, reason: str, approval_request_id=None):
+def _start(*, actor: Actor, workflow: Workflow, mode: str, reason: str, approval_request_id=None, **fields):
     if KillSwitchActivation.objects.filter(workflow=workflow, status=KillSwitchStatus.RUNNING).exists():
         raise ValidationError({"workflow": f"A kill switch, drill or reactivation of {workflow} is still running."})
     now = timezone.now()
@@ -78,7 +97,7 @@ def _start(*, actor: Actor, workflow: Workflow, mode: str, reason: str, approval
     return KillSwitchActivation.objects.create(
         workflow=workflow, mode=mode, reason=reason, activated_by=actor.person, actor_label=actor.label[:200],
         workflow_status_before=workflow.status, approval_request_id=approval_request_id, started_at=now,
-        lease_expires_at=now + leases.lease_duration())
+        lease_expires_at=now + leases.lease_duration(), **fields)
 
 
 def _set_workflow_status(*, actor: Actor, workflow: Workflow, transition: str, summary: str, action: str,
@@ -91,8 +110,58 @@ def _enqueue(activation: KillSwitchActivation) -> None:
     enqueue(task_names.KILL_SWITCH_RUN, activation.pk)
 
 
-def kill_switch_activate(*, actor: Actor, workflow: Workflow, reason: str) -> KillSwitchActivation:
-    """Suspend a workflow now, and every credential bound to it through its connector (in a task)."""
+def _assignee_for(credential: Credential | None, workflow: Workflow, actor: Actor) -> Person | None:
+    """Who does a step by hand: the credential's owner, else the workflow's, else whoever pulled the switch."""
+    for person in (getattr(credential, "owner", None), workflow.owner):
+        if person is not None and person.is_active and not getattr(person, "is_departed", False):
+            return person
+    return actor.person
+
+
+def _steps(activation, workflow, actor, planned: list[PlannedStep], *, start: int, now) -> list[KillSwitchStep]:
+    steps = []
+    for position, plan in enumerate(planned, start=start):
+        step = KillSwitchStep(activation=activation, position=position, action=plan.action,
+                              credential=plan.credential, label=plan.label[:300], detail=plan.detail[:1000])
+        if plan.manual:
+            step.status, step.assignee = StepStatus.AWAITING, _assignee_for(plan.credential, workflow, actor)
+        elif plan.detail:  # nothing to do (the credential is not active)
+            step.status, step.finished_at = StepStatus.SKIPPED, now
+        steps.append(step)
+    return steps
+
+
+def _isolate_bindings(*, actor: Actor, workflow: Workflow, activation: KillSwitchActivation, credential_ids,
+                      now) -> None:
+    """Rotate and isolate: the workflow's bindings to the shared credentials stop counting, audited."""
+    for binding in Binding.objects.filter(workflow=workflow, credential_id__in=credential_ids,
+                                          suspended_at__isnull=True).select_related("credential"):
+        Binding.objects.filter(pk=binding.pk).update(suspended_at=now, suspended_by_activation=activation,
+                                                     updated_at=now)
+        audit_append(actor=actor, action="binding.suspend", target=binding,
+                     summary=f"{workflow} no longer uses {binding.credential}: isolated by its kill switch "
+                             f"(activation #{activation.pk}); the credential is rotated for the others",
+                     changes={"suspended_at": {"before": None, "after": now.isoformat()}})
+
+
+def killswitch_preview(*, workflow: Workflow, actor: Actor | None = None) -> KillSwitchPreview:
+    """What the kill switch would do to each bound credential, and which other workflows use each.
+
+    With an actor, only for someone who may use the workflow's kill switch (PermissionDenied otherwise).
+    """
+    if actor is not None:
+        _ensure_may(actor, workflow)
+    return preview_plan(workflow=workflow)
+
+
+def killswitch_activate(*, actor: Actor, workflow: Workflow, reason: str,
+                        shared_choice: str | None = None) -> KillSwitchActivation:
+    """Suspend a workflow now, and every credential bound to it through its connector (in a task).
+
+    shared_choice (SharedChoice) is required when an active credential is also used by other
+    workflows: suspend_anyway suspends it under them too (they are listed in the activation),
+    rotate_isolate gives it a new secret for them and suspends only this workflow's binding.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the workflow is being stopped."})
@@ -103,24 +172,30 @@ def kill_switch_activate(*, actor: Actor, workflow: Workflow, reason: str) -> Ki
         if workflow.status not in (WorkflowStatus.ACTIVE, WorkflowStatus.PROPOSED):
             raise ValidationError({"status": f"{workflow} is {workflow.get_status_display().lower()}: there is "
                                              "nothing to stop."})
-        activation = _start(actor=actor, workflow=workflow, mode=KillSwitchMode.ACTIVATE, reason=reason)
+        preview = preview_plan(workflow=workflow)
+        choice = shared_choice_clean(preview, shared_choice)
+        activation = _start(actor=actor, workflow=workflow, mode=KillSwitchMode.ACTIVATE, reason=reason,
+                            shared_choice=choice, shared_with=preview.shared_with())
         now = timezone.now()
         steps = [KillSwitchStep(activation=activation, position=1, action=StepAction.SUSPEND_WORKFLOW,
                                 label=f"Suspend the workflow {workflow}", status=StepStatus.SUCCEEDED,
                                 detail=f"Status {workflow.status} -> suspended.", started_at=now, finished_at=now)]
-        for position, credential in enumerate(_bound_credentials(workflow), start=2):
-            step = KillSwitchStep(activation=activation, position=position, action=StepAction.SUSPEND_CREDENTIAL,
-                                  credential=credential, label=f"Suspend {credential}")
-            if credential.status != CredentialStatus.ACTIVE:
-                step.status, step.finished_at = StepStatus.SKIPPED, now
-                step.detail = f"Already {credential.get_status_display().lower()}."
-            steps.append(step)
+        steps += _steps(activation, workflow, actor, activation_steps(preview, shared_choice=choice), start=2,
+                        now=now)
         KillSwitchStep.objects.bulk_create(steps)
+        if choice == SharedChoice.ROTATE_ISOLATE:
+            _isolate_bindings(actor=actor, workflow=workflow, activation=activation, now=now,
+                              credential_ids=[row.credential.pk for row in preview.shared_rows])
+        others = "; ".join(f"{entry['credential']} also used by {', '.join(w['name'] for w in entry['workflows'])}"
+                           for entry in activation.shared_with)
         _set_workflow_status(actor=actor, workflow=workflow, transition="kill_switch", action="workflow.kill_switch",
-                             summary=f"Kill switch on {workflow} (activation #{activation.pk}): {reason}")
+                             summary=f"Kill switch on {workflow} (activation #{activation.pk}): {reason}"
+                                     + (f" [{SharedChoice(choice).label}: {others}]" if choice else ""))
         webhook_event_emit(event_type="kill_switch.activated", payload={
             "activation_id": activation.pk, "workflow_id": workflow.pk, "workflow": workflow.name,
-            "reason": reason, "by": actor.label, "credentials": len(steps) - 1})
+            "reason": reason, "by": actor.label, "credentials": len(preview.rows), "shared_choice": choice,
+            "shared_with": activation.shared_with,
+            "manual_steps": sum(1 for step in steps if step.status == StepStatus.AWAITING)})
         _enqueue(activation)
     return activation
 
@@ -136,7 +211,7 @@ def drill_start(*, actor: Actor, workflow: Workflow) -> KillSwitchActivation:
                             reason="Drill of the kill switch (verification only).")
         now = timezone.now()
         steps = []
-        for position, credential in enumerate(_bound_credentials(workflow), start=1):
+        for position, credential in enumerate(bound_credentials(workflow), start=1):
             step = KillSwitchStep(activation=activation, position=position, action=StepAction.PROBE_CREDENTIAL,
                                   credential=credential, label=f"Verify Steward could suspend {credential}")
             if credential.status not in (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED):
@@ -151,22 +226,33 @@ def drill_start(*, actor: Actor, workflow: Workflow) -> KillSwitchActivation:
     return activation
 
 
+def _last_kill_switch(workflow: Workflow) -> KillSwitchActivation | None:
+    return (KillSwitchActivation.objects.filter(workflow=workflow, mode=KillSwitchMode.ACTIVATE)
+            .order_by("-started_at", "-pk").first())
+
+
 def credentials_suspended_by_kill_switch(workflow: Workflow) -> list[Credential]:
     """What the last kill switch suspended and is still suspended, unless another suspended workflow holds it."""
-    last = (KillSwitchActivation.objects.filter(workflow=workflow, mode=KillSwitchMode.ACTIVATE)
-            .order_by("-started_at", "-pk").first())
+    last = _last_kill_switch(workflow)
     if last is None:
         return []
     held = Workflow.objects.filter(status=WorkflowStatus.SUSPENDED).exclude(pk=workflow.pk)
-    return list(Credential.objects.filter(
-        pk__in=last.steps.filter(action=StepAction.SUSPEND_CREDENTIAL, status=StepStatus.SUCCEEDED)
-        .values("credential_id"), status=CredentialStatus.SUSPENDED)
-        .exclude(bindings__workflow__in=held).distinct().order_by("name", "pk"))
+    suspended_by_it = last.steps.filter(
+        Q(action=StepAction.SUSPEND_CREDENTIAL, status=StepStatus.SUCCEEDED)
+        | Q(action=StepAction.MANUAL_SUSPEND, status=StepStatus.MARKED_DONE)).values("credential_id")
+    return list(Credential.objects.filter(pk__in=suspended_by_it, status=CredentialStatus.SUSPENDED)
+                .exclude(bindings__workflow__in=held).select_related("store", "system__connector_target", "owner")
+                .distinct().order_by("name", "pk"))
 
 
 def kill_switch_reactivate(*, actor: Actor, workflow: Workflow, approval_request, reason: str = "",
                            ) -> KillSwitchActivation:
-    """Run a suspended workflow again after an approved reactivation request; credentials back through connectors."""
+    """Run a suspended workflow again after an approved reactivation request; credentials back with new secrets.
+
+    Each credential the kill switch suspended is reactivated through its connector with a new secret
+    (reactivate_rotated: the old one stays refused), or by a person where no connector can; bindings
+    the kill switch isolated are given back (their credential was rotated when they were isolated).
+    """
     if not approval_granted(approval_request, action=REACTIVATION_ACTION):
         raise ValidationError({"approval_request": "Reactivation needs an approved reactivation request."})
     if str(getattr(approval_request, "target_object_id", workflow.pk)) != str(workflow.pk):
@@ -184,9 +270,21 @@ def kill_switch_reactivate(*, actor: Actor, workflow: Workflow, approval_request
                                 label=f"Reactivate the workflow {workflow}", status=StepStatus.SUCCEEDED,
                                 detail=f"Approved by request #{approval_request.pk}.", started_at=now,
                                 finished_at=now)]
-        steps += [KillSwitchStep(activation=activation, position=position, credential=credential,
-                                 action=StepAction.REACTIVATE_CREDENTIAL, label=f"Reactivate {credential}")
-                  for position, credential in enumerate(credentials_suspended_by_kill_switch(workflow), start=2)]
+        for binding in Binding.objects.filter(workflow=workflow, suspended_at__isnull=False).select_related(
+                "credential"):
+            Binding.objects.filter(pk=binding.pk).update(suspended_at=None, suspended_by_activation=None,
+                                                         updated_at=now)
+            audit_append(actor=actor, action="binding.restore", target=binding,
+                         summary=f"{workflow} uses {binding.credential} again (reactivation #{activation.pk})",
+                         changes={"suspended_at": {"before": binding.suspended_at.isoformat(), "after": None}})
+            steps.append(KillSwitchStep(
+                activation=activation, position=len(steps) + 1, action=StepAction.RESTORE_BINDING,
+                credential=binding.credential, label=f"Give {workflow} {binding.credential} back",
+                status=StepStatus.SUCCEEDED, started_at=now, finished_at=now,
+                detail=f"{binding.credential} was rotated when {workflow} was isolated from it: the value "
+                       f"{workflow} held during the incident is no longer accepted."))
+        steps += _steps(activation, workflow, actor, reactivation_steps(credentials_suspended_by_kill_switch(
+            workflow)), start=len(steps) + 1, now=now)
         KillSwitchStep.objects.bulk_create(steps)
         _set_workflow_status(actor=actor, workflow=workflow, transition="reactivate", action="workflow.reactivate",
                              approval_request=approval_request,
@@ -212,30 +310,60 @@ def _act(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[
     if step.action == StepAction.PROBE_CREDENTIAL:
         probe = connector.probe(ref)
         proof = [f"{c.name}: {'ok' if c.ok else 'FAILED'} ({c.detail})" for c in probe.checks]
-        return probe.ok, ("Could suspend: " if probe.ok else "Could not suspend: ") + probe.summary, proof, probe
-    result = connector.suspend(ref) if step.action == StepAction.SUSPEND_CREDENTIAL else connector.reactivate(ref)
-    return True, result.proof[0], list(result.proof), result
+        undrifted, drift_proof = drill_drift_verdict(credential, connector, ref)  # a drifted identity fails it
+        detail = ("Could suspend: " if probe.ok else "Could not suspend: ") + probe.summary
+        if not undrifted:
+            detail = f"{detail}; {drift_proof[-1]}"
+        return probe.ok and undrifted, detail, [*proof, *drift_proof], probe
+    actor = lifecycle_actor(f"kill-switch-{step.activation_id}")
+    if step.action == StepAction.ISOLATE_CREDENTIAL:
+        rotation = connector.rotate(ref)
+        result = ActionResult("rotate", rotation.rotated_at, rotation.proof, rotation=rotation)
+        detail = f"New secret (version {rotation.version}) for the other workflows: " + rotation.proof[0]
+    elif step.action == StepAction.SUSPEND_CREDENTIAL:
+        result = connector.suspend(ref)
+        detail = result.proof[0]
+    else:  # reactivation always rotates: the value live during the incident is never accepted again
+        result = connector.reactivate_rotated(ref)
+        detail = result.proof[0]
+    # The CI variables that hold the value: deleted with the suspension, given the new value otherwise.
+    if step.action == StepAction.SUSPEND_CREDENTIAL:
+        report = deliveries_withdraw(actor=actor, credential=credential, kill_switch_step_id=step.pk)
+    else:
+        version = result.rotation.version if result.rotation is not None else credential.store_version
+        report = deliveries_push(actor=actor, credential=credential, version=version, kill_switch_step_id=step.pk)
+    proof = [*result.proof, *report.proof, *(f"FAILED: {failure}" for failure in report.failures)]
+    if not report.ok:
+        return False, f"{detail} But: {'; '.join(report.failures)}"[:1000], proof, result
+    return True, detail, proof, result
 
 
 def _recheck(step: KillSwitchStep, credential: Credential) -> tuple[bool, str, list[str], object] | None:
     """A step a lost worker had begun: when the credential's own system shows it done, that is the result.
 
     None when the system shows it not done, or cannot say (then the step is carried out: suspending
-    or reactivating twice changes nothing more). A drill's probe changes nothing, so it simply runs again.
+    twice changes nothing more; a rotation or a reactivation makes one more new secret). A drill's
+    probe changes nothing, so it simply runs again.
     """
     if step.action == StepAction.PROBE_CREDENTIAL:
         return None
     try:
         connector, ref = registry.connector_for(credential)
+        rotation = None
+        if step.action in (StepAction.ISOLATE_CREDENTIAL, StepAction.REACTIVATE_CREDENTIAL):
+            rotation = connector.rotation_resume(ref, since=step.started_at or step.activation.started_at)
+            if rotation is None:
+                return None
         observed = connector.observe(ref)
     except ConnectorError:
         return None
     suspending = step.action == StepAction.SUSPEND_CREDENTIAL
     if (observed.state != "active") != suspending:
         return None
-    detail = (f"Found already {'suspended' if suspending else 'active'} in its system ({observed.detail}): the "
+    detail = (f"Found already {'suspended' if suspending else 'done'} in its system ({observed.detail}): the "
               "worker that began this step was lost after doing it.")
-    return True, detail[:1000], [detail], None
+    result = ActionResult("rotate", rotation.rotated_at, rotation.proof, rotation=rotation) if rotation else None
+    return True, detail[:1000], [detail, *(rotation.proof if rotation else ())], result
 
 
 def _record_step(activation, step, credential, actor, lease, *, ok, detail, proof, result) -> None:
@@ -248,14 +376,15 @@ def _record_step(activation, step, credential, actor, lease, *, ok, detail, proo
                                          f"{detail}")
             except StateChangeRefused:
                 detail = f"{detail} (its status had already changed in Steward)"
+        elif ok and step.action == StepAction.ISOLATE_CREDENTIAL:
+            credential_record_change(
+                actor=actor, credential=credential, values=credential_values(result.rotation),
+                action="credential.rotate",
+                summary=f"Rotated {credential} to isolate {activation.workflow} (kill switch #{activation.pk}): "
+                        f"version {result.rotation.version}")
         elif ok and step.action == StepAction.REACTIVATE_CREDENTIAL:
-            values = {}
             rotation = getattr(result, "rotation", None)
-            if rotation is not None:
-                values.update(identifier=rotation.identifier, store_path=rotation.store_path,
-                              store_version=rotation.version, fingerprint=rotation.fingerprint,
-                              expires_at=rotation.expires_at, issued_at=rotation.rotated_at,
-                              last_rotated_at=rotation.rotated_at)
+            values = credential_values(rotation) if rotation is not None else {}
             try:
                 state_transition(actor=actor, instance=credential, transition="reactivate", fields=values,
                                  action="credential.reactivate", approval_request=_request_of(activation),
@@ -335,26 +464,48 @@ def kill_switch_recover(activation_ids: list[int]) -> dict:
 
 
 def _close(activation: KillSwitchActivation, actor: Actor, lease: leases.Lease) -> KillSwitchActivation:
+    """Every connector step has run: finish, or wait for the steps done by hand (the lease is released)."""
     steps = activation.steps.all()
     if steps.filter(status__in=(StepStatus.PENDING, StepStatus.RUNNING)).exists():
         return activation
+    with transaction.atomic():
+        # The activation's row is the lock a person closing the last manual step also takes.
+        KillSwitchActivation.objects.select_for_update().filter(pk=activation.pk).first()
+        if steps.filter(status=StepStatus.AWAITING).exists():
+            if lease.release(target=KillSwitchStatus.AWAITING_MANUAL):
+                audit_append(actor=actor, action=f"killswitch.{activation.mode}_awaiting", target=activation.workflow,
+                             summary=f"{activation.get_mode_display()} of {activation.workflow}: the connector steps "
+                                     "ran; steps done by hand remain",
+                             changes={"status": {"before": KillSwitchStatus.RUNNING,
+                                                 "after": KillSwitchStatus.AWAITING_MANUAL}})
+            activation.refresh_from_db()
+            return activation
+        _finish(activation, actor, release=lease.release)
+    activation.refresh_from_db()
+    return activation
+
+
+def _finish(activation: KillSwitchActivation, actor: Actor, *, release) -> bool:
+    """Completed (or completed with failures) once no step is left; release(target=..., finished_at=...) moves it."""
+    steps = activation.steps.all()
     failed = steps.filter(status=StepStatus.FAILED).count()
     status = KillSwitchStatus.FAILED if failed else KillSwitchStatus.COMPLETED
     now = timezone.now()
-    with transaction.atomic():
-        if not lease.release(target=status, finished_at=now):
-            activation.refresh_from_db()
-            return activation
-        outcome = f"{failed} step(s) failed" if failed else "every step succeeded"
-        audit_append(actor=actor, action=f"killswitch.{activation.mode}_finish", target=activation.workflow,
-                     summary=f"{activation.get_mode_display()} of {activation.workflow} finished: {outcome}",
-                     changes={"activation": {"before": None, "after": activation.pk}, "status": {
-                         "before": KillSwitchStatus.RUNNING, "after": status}})
-        if activation.mode == KillSwitchMode.DRILL:
-            workflow_drill_record(actor=actor, workflow=activation.workflow, drilled_at=now,
-                                  result=DrillResult.FAILED if failed else DrillResult.PASSED)
-    activation.refresh_from_db()
-    return activation
+    before = activation.status
+    if not release(target=status, finished_at=now):
+        return False
+    waived = steps.filter(status=StepStatus.WAIVED).count()
+    outcome = f"{failed} step(s) failed" if failed else "every step succeeded or was done by hand"
+    if waived:
+        outcome += f", {waived} waived"
+    audit_append(actor=actor, action=f"killswitch.{activation.mode}_finish", target=activation.workflow,
+                 summary=f"{activation.get_mode_display()} of {activation.workflow} finished: {outcome}",
+                 changes={"activation": {"before": None, "after": activation.pk},
+                          "status": {"before": before, "after": status}})
+    if activation.mode == KillSwitchMode.DRILL:
+        workflow_drill_record(actor=actor, workflow=activation.workflow, drilled_at=now,
+                              result=DrillResult.FAILED if failed else DrillResult.PASSED)
+    return True
 
 
 def workflow_drill_record(*, actor: Actor, workflow: Workflow, result: str, drilled_at: dt.datetime) -> Workflow:
@@ -375,8 +526,142 @@ def workflow_drill_record(*, actor: Actor, workflow: Workflow, result: str, dril
 
 def kill_switch_progress(activation: KillSwitchActivation) -> dict:
     """The progress page's JSON: the activation's state and each step's."""
-    steps = list(activation.steps.order_by("position").values("position", "label", "status", "detail"))
-    done = sum(1 for s in steps if s["status"] not in (StepStatus.PENDING, StepStatus.RUNNING))
+    steps = list(activation.steps.order_by("position").values("id", "position", "label", "status", "detail",
+                                                              "assignee__username", "comment"))
+    done = sum(1 for s in steps if s["status"] not in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.AWAITING))
+    for step in steps:
+        step["manual"] = step["status"] in (StepStatus.AWAITING, StepStatus.MARKED_DONE, StepStatus.WAIVED)
+        step["assignee"] = step.pop("assignee__username") or ""
     return {"id": activation.pk, "mode": activation.mode, "status": activation.status,
-            "finished": activation.status != KillSwitchStatus.RUNNING, "done": done, "total": len(steps),
-            "steps": steps}
+            "finished": activation.status not in KILL_SWITCH_OPEN, "done": done, "total": len(steps),
+            "manual_open": sum(1 for s in steps if s["status"] == StepStatus.AWAITING), "steps": steps}
+
+
+# Steps done by hand ------------------------------------------------------------------------------
+
+def may_close_step(user, step: KillSwitchStep) -> bool:
+    """Its assignee, or whoever may use the workflow's kill switch, marks a step done; auditors never."""
+    if user is None:
+        return False
+    if roles.is_auditor(user) and not roles.is_security_admin(user):
+        return False
+    return step.assignee_id == getattr(user, "pk", None) or may_use_kill_switch(user, step.activation.workflow)
+
+
+def _open_manual_step(step_id: int) -> tuple[KillSwitchStep, KillSwitchActivation]:
+    """The step and its activation, locked (the activation first: _close takes the same lock)."""
+    activation_id = KillSwitchStep.objects.filter(pk=step_id).values_list("activation_id", flat=True).first()
+    if activation_id is None:
+        raise ValidationError({"step": "No such step."})
+    activation = (KillSwitchActivation.objects.select_for_update(of=("self",)).select_related("workflow")
+                  .get(pk=activation_id))
+    step = (KillSwitchStep.objects.select_for_update(of=("self",)).select_related("credential", "assignee")
+            .get(pk=step_id))
+    step.activation = activation
+    if step.action not in MANUAL_ACTIONS:
+        raise ValidationError({"step": f"Step {step.position} is carried out by its connector, not by hand."})
+    if step.status != StepStatus.AWAITING:
+        raise ValidationError({"step": f"Step {step.position} is already {step.get_status_display().lower()}."})
+    return step, activation
+
+
+def _text(value: str, *, field: str, missing: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError({field: missing})
+    reject_secret_values({field: value}, [field])
+    return value[:2000]
+
+
+def _manual_effect(step: KillSwitchStep, activation: KillSwitchActivation, comment: str, actor: Actor) -> str:
+    """What a step done by hand changes in Steward: a credential suspended (or reactivated) by a person."""
+    credential = step.credential
+    if credential is None:
+        return ""
+    by_connector = activation.steps.filter(credential=credential).exclude(pk=step.pk).exclude(
+        action__in=MANUAL_ACTIONS).exists()
+    steward = lifecycle_actor(f"kill-switch-{activation.pk}")
+    person = actor.label
+    try:
+        if step.action == StepAction.MANUAL_SUSPEND and credential.status == CredentialStatus.ACTIVE:
+            state_transition(actor=steward, instance=credential, transition="suspend", action="credential.suspend",
+                             summary=f"{credential} suspended by hand by {person} (kill switch of "
+                                     f"{activation.workflow}, step {step.position}): {comment}")
+            return "credential suspended"
+        if (step.action == StepAction.MANUAL_REACTIVATE and not by_connector
+                and credential.status == CredentialStatus.SUSPENDED):
+            state_transition(actor=steward, instance=credential, transition="reactivate",
+                             action="credential.reactivate", approval_request=_request_of(activation),
+                             approval_target=activation.workflow,
+                             fields={"last_rotated_at": timezone.now()},
+                             summary=f"{credential} active again with a new secret issued by hand by {person} "
+                                     f"(reactivation of {activation.workflow}, step {step.position}): {comment}")
+            return "credential reactivated"
+    except StateChangeRefused:
+        return "its status had already changed in Steward"
+    return ""
+
+
+def _close_manual(*, actor: Actor, step_id: int, status: str, text: str, verb: str) -> KillSwitchStep:
+    with transaction.atomic():
+        step, activation = _open_manual_step(step_id)
+        if actor.kind == "system":
+            pass  # Steward itself (a task closing a step it was told is done)
+        elif status == StepStatus.WAIVED:
+            if not roles.is_security_admin(actor.user):
+                raise PermissionDenied("Only a security admin may waive a step of a kill switch.")
+        elif not may_close_step(actor.user, step):
+            raise PermissionDenied("Only the step's assignee, a security admin or the workflow's owner side may "
+                                   "mark it done.")
+        now = timezone.now()
+        effect = _manual_effect(step, activation, text, actor) if status == StepStatus.MARKED_DONE else ""
+        if not compare_and_set(KillSwitchStep, step.pk, field="status", sources=[StepStatus.AWAITING], target=status,
+                               closed_by=actor.person, comment=text, finished_at=now,
+                               detail=(f"{verb.capitalize()} by {actor.label}: {text}"
+                                       + (f" ({effect})" if effect else ""))[:1000]):
+            raise ValidationError({"step": f"Step {step.position} changed while you closed it."})
+        audit_append(actor=actor, action=f"killswitch.step_{'waived' if status == StepStatus.WAIVED else 'done'}",
+                     target=activation.workflow,
+                     summary=f"{activation.get_mode_display()} #{activation.pk}, step {step.position} ({step.label}) "
+                             f"{verb} by {actor.label}: {text}"[:500],
+                     changes={"step": {"before": None, "after": step.pk},
+                              "status": {"before": StepStatus.AWAITING, "after": status}})
+        if activation.status == KillSwitchStatus.AWAITING_MANUAL and not activation.steps.filter(
+                status__in=(StepStatus.PENDING, StepStatus.RUNNING, StepStatus.AWAITING)).exists():
+            _finish(activation, lifecycle_actor(f"kill-switch-{activation.pk}"), release=lambda **fields: (
+                compare_and_set(KillSwitchActivation, activation.pk, field="status",
+                                sources=[KillSwitchStatus.AWAITING_MANUAL], **fields)))
+    step.refresh_from_db()
+    return step
+
+
+def killswitch_step_done(*, actor: Actor, step: KillSwitchStep, comment: str) -> KillSwitchStep:
+    """A step done by hand, marked done with what was done (audited); the activation completes with its last."""
+    ensure_may_write(actor)
+    comment = _text(comment, field="comment", missing="Say what was done (where, by whom, the ticket).")
+    return _close_manual(actor=actor, step_id=step.pk, status=StepStatus.MARKED_DONE, text=comment,
+                         verb="marked done")
+
+
+def killswitch_step_waive(*, actor: Actor, step: KillSwitchStep, reason: str) -> KillSwitchStep:
+    """A security admin waives a step done by hand (it cannot be done, or is not needed), with the reason."""
+    ensure_may_write(actor)
+    reason = _text(reason, field="reason", missing="Say why this step is waived.")
+    return _close_manual(actor=actor, step_id=step.pk, status=StepStatus.WAIVED, text=reason, verb="waived")
+
+
+def killswitch_step_assign(*, actor: Actor, step: KillSwitchStep, assignee: Person) -> KillSwitchStep:
+    """Give a step done by hand to someone else (audited)."""
+    ensure_may_write(actor)
+    if assignee is None or not assignee.is_active or getattr(assignee, "is_departed", False):
+        raise ValidationError({"assignee": "Assign the step to an active person."})
+    with transaction.atomic():
+        step, activation = _open_manual_step(step.pk)
+        _ensure_may(actor, activation.workflow)
+        before = step.assignee.get_username() if step.assignee else None
+        KillSwitchStep.objects.filter(pk=step.pk).update(assignee=assignee)
+        audit_append(actor=actor, action="killswitch.step_assign", target=activation.workflow,
+                     summary=f"Step {step.position} of {activation} assigned to {assignee.get_username()}",
+                     changes={"assignee": {"before": before, "after": assignee.get_username()}})
+    step.refresh_from_db()
+    return step

@@ -1,8 +1,6 @@
 """Kill switch, drill and reactivation against real OpenBao, PostgreSQL and Redis."""
 # ruff: noqa: F811  (the lifecycle fixtures are imported by name from tests/governance/connectors/conftest.py)
 
-import dataclasses
-
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -10,7 +8,8 @@ from governance.audit import Actor
 from governance.choices import CredentialStatus, DrillResult, WorkflowStatus
 from governance.models import AuditEvent, Binding
 from governance.models.approvals import ApprovalAction
-from governance.models.lifecycle import KillSwitchMode, KillSwitchStatus, StepStatus
+from governance.models.lifecycle import MANUAL_ACTIONS, KillSwitchMode, KillSwitchStatus, StepAction, StepStatus
+from governance.selectors.lifecycle import workflow_live_credentials
 from governance.services import killswitch
 from tests.factories import WorkflowFactory
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
@@ -59,7 +58,7 @@ def workflow(personas, kv_store, openbao, redis_system, redis_user, pg_system, p
 
 def activate(user, workflow, capture, reason="Leaked token in a CI log"):
     with capture(execute=True):
-        activation = killswitch.kill_switch_activate(actor=Actor.for_user(user), workflow=workflow, reason=reason)
+        activation = killswitch.killswitch_activate(actor=Actor.for_user(user), workflow=workflow, reason=reason)
     activation.refresh_from_db()
     return activation
 
@@ -70,10 +69,10 @@ def test_kill_switch_suspends_every_bound_credential_with_proof(personas, workfl
     activation = activate(personas.owner, workflow, django_capture_on_commit_callbacks)
     workflow.refresh_from_db()
     assert workflow.status == WorkflowStatus.SUSPENDED
-    assert activation.status == KillSwitchStatus.COMPLETED and activation.finished_at
     steps = list(activation.steps.order_by("position"))
-    assert [s.status for s in steps] == [StepStatus.SUCCEEDED] * 4
-    assert all(s.proof for s in steps[1:])
+    connector_steps = [s for s in steps if s.action not in MANUAL_ACTIONS]
+    assert [s.status for s in connector_steps] == [StepStatus.SUCCEEDED] * 4
+    assert all(s.proof for s in connector_steps[1:])
     for credential in workflow.test_credentials.values():
         credential.refresh_from_db()
         assert credential.status == CredentialStatus.SUSPENDED
@@ -81,8 +80,23 @@ def test_kill_switch_suspends_every_bound_credential_with_proof(personas, workfl
     assert not redis_auth(redis_user["name"], redis_user["password"])
     assert not pg_login(pg_cluster, pg_role["name"], pg_role["password"])
     assert AuditEvent.objects.filter(action="credential.suspend").count() == 3
+    # The API key lives only in KV: hiding Steward's copy does not revoke it where it is accepted, so that is a
+    # step done by hand, given to the credential's owner, and the kill switch is not complete until it is done.
+    manual = [s for s in steps if s.action in MANUAL_ACTIONS]
+    assert [(s.action, s.credential_id, s.status, s.assignee) for s in manual] == [
+        (StepAction.MANUAL_ISSUER, workflow.test_credentials["kv"].pk, StepStatus.AWAITING, personas.owner)]
+    assert activation.status == KillSwitchStatus.AWAITING_MANUAL and activation.finished_at is None
     progress = killswitch.kill_switch_progress(activation)
-    assert progress["finished"] and progress["done"] == progress["total"] == 4
+    assert not progress["finished"] and progress["manual_open"] == 1 and progress["done"] == 4
+    assert [row["credential"] for row in workflow_live_credentials(workflow=workflow)] == [
+        workflow.test_credentials["kv"]]
+    killswitch.killswitch_step_done(actor=Actor.for_user(personas.owner), step=manual[0],
+                                    comment="Key revoked in the vendor console, ticket SEC-12")
+    activation.refresh_from_db()
+    assert activation.status == KillSwitchStatus.COMPLETED and activation.finished_at
+    assert killswitch.kill_switch_progress(activation)["finished"]
+    assert AuditEvent.objects.filter(action="killswitch.step_done", actor_label=personas.owner.username).count() == 1
+    assert workflow_live_credentials(workflow=workflow) == []
 
 
 def test_a_failing_step_is_recorded_and_leaves_its_credential_active(personas, workflow, dead_store, eager_celery,
@@ -90,34 +104,38 @@ def test_a_failing_step_is_recorded_and_leaves_its_credential_active(personas, w
     broken = make_credential(personas, store=dead_store, path="secret/data/app/x")
     Binding.objects.create(workflow=workflow, credential=broken, purpose="etl")
     activation = activate(personas.secadmin, workflow, django_capture_on_commit_callbacks)
-    assert activation.status == KillSwitchStatus.FAILED
-    failed = activation.steps.get(credential=broken)
+    failed = activation.steps.get(credential=broken, action=StepAction.SUSPEND_CREDENTIAL)
     assert failed.status == StepStatus.FAILED and "did not answer" in failed.detail
     broken.refresh_from_db()
     assert broken.status == CredentialStatus.ACTIVE
     assert activation.steps.filter(status=StepStatus.SUCCEEDED).count() == 4
+    workflow.refresh_from_db()
+    assert broken in [row["credential"] for row in workflow_live_credentials(workflow=workflow)]
+    for step in activation.steps.filter(status=StepStatus.AWAITING):
+        killswitch.killswitch_step_waive(actor=Actor.for_user(personas.secadmin), step=step,
+                                         reason="Keys expire tonight; accepted by the incident lead")
+    activation.refresh_from_db()
+    assert activation.status == KillSwitchStatus.FAILED and activation.finished_at
 
 
 def test_only_the_owner_side_or_a_security_admin_may_use_it(personas, estate):
     for person in (personas.auditor, personas.outsider, personas.approver):
         with pytest.raises(PermissionDenied):
-            killswitch.kill_switch_activate(actor=Actor.for_user(person), workflow=estate["workflow"], reason="x")
+            killswitch.killswitch_activate(actor=Actor.for_user(person), workflow=estate["workflow"], reason="x")
     with pytest.raises(ValidationError):
-        killswitch.kill_switch_activate(actor=Actor.for_user(personas.owner), workflow=estate["workflow"], reason="")
+        killswitch.killswitch_activate(actor=Actor.for_user(personas.owner), workflow=estate["workflow"], reason="")
 
 
-def test_reactivation_through_an_approved_request(personas, workflow, redis_user, pg_role, pg_cluster, kv,
-                                                  eager_celery, monkeypatch, django_capture_on_commit_callbacks):
+def test_reactivation_through_an_approved_request_always_rotates(personas, workflow, redis_user, pg_role, pg_cluster,
+                                                                  kv, eager_celery, django_capture_on_commit_callbacks):
     from governance.services import approvals
-    from governance.services.approvals_registry import ACTIONS, get_action
     from tests.factories_approvals import make_policy
 
-    activate(personas.owner, workflow, django_capture_on_commit_callbacks)
+    activation = activate(personas.owner, workflow, django_capture_on_commit_callbacks)
+    for step in activation.steps.filter(status=StepStatus.AWAITING):
+        killswitch.killswitch_step_done(actor=Actor.for_user(personas.owner), step=step, comment="Revoked at vendor")
+    versions = {key: c.store_version for key, c in workflow.test_credentials.items()}
     make_policy(groups=[personas.other_team.group])
-    # The wiring the lead adds: the reactivation action runs the kill switch's reactivation.
-    spec = get_action(ApprovalAction.REACTIVATION)
-    monkeypatch.setitem(ACTIONS, ApprovalAction.REACTIVATION,
-                        dataclasses.replace(spec, execute=killswitch.reactivation_approved_execute))
     with django_capture_on_commit_callbacks(execute=True):
         request = approvals.approval_request_file(actor=Actor.for_user(personas.owner),
                                                   action=ApprovalAction.REACTIVATION, target=workflow, payload={},
@@ -129,13 +147,28 @@ def test_reactivation_through_an_approved_request(personas, workflow, redis_user
     assert request.status == "executed", request.failure_reason
     assert workflow.status == WorkflowStatus.ACTIVE
     reactivation = workflow.kill_switch_activations.get(mode=KillSwitchMode.REACTIVATE)
-    assert reactivation.status == KillSwitchStatus.COMPLETED and reactivation.approval_request_id == request.pk
-    for credential in workflow.test_credentials.values():
+    assert reactivation.approval_request_id == request.pk
+    assert not reactivation.steps.filter(status=StepStatus.FAILED).exists()
+    for key, credential in workflow.test_credentials.items():
         credential.refresh_from_db()
         assert credential.status == CredentialStatus.ACTIVE
-    assert redis_auth(redis_user["name"], redis_user["password"])
-    assert pg_login(pg_cluster, pg_role["name"], pg_role["password"])
-    assert kv.read_value(workflow.kv_path) == {"value": "api-key"}
+        assert credential.store_version != versions[key], f"{key} came back with the same version"
+    # New secrets; the values live during the incident are refused.
+    assert not redis_auth(redis_user["name"], redis_user["password"])
+    assert redis_auth(redis_user["name"], kv.read_value(redis_user["path"])["password"])
+    assert not pg_login(pg_cluster, pg_role["name"], pg_role["password"])
+    assert pg_login(pg_cluster, pg_role["name"], kv.read_value(pg_role["path"])["password"])
+    new_value = kv.read_value(workflow.kv_path)
+    assert new_value and new_value != {"value": "api-key"}
+    assert kv.read_value(workflow.kv_path, int(versions["kv"])) is None  # the incident's version stays deleted
+    # The API key must also be replaced where it is accepted: a step done by hand, then complete.
+    assert reactivation.status == KillSwitchStatus.AWAITING_MANUAL
+    manual = reactivation.steps.get(status=StepStatus.AWAITING)
+    assert (manual.action, manual.credential_id) == (StepAction.MANUAL_REACTIVATE, workflow.test_credentials["kv"].pk)
+    killswitch.killswitch_step_done(actor=Actor.for_user(personas.backup_owner), step=manual,
+                                    comment="New key installed at the vendor, old one deleted")
+    reactivation.refresh_from_db()
+    assert reactivation.status == KillSwitchStatus.COMPLETED
 
 
 def test_reactivation_refuses_without_an_approved_request(personas, workflow, eager_celery,
@@ -183,9 +216,11 @@ def test_a_redelivered_kill_switch_task_does_nothing_twice(personas, workflow, d
     from governance.tasks.lifecycle import kill_switch_run_task
 
     with django_capture_on_commit_callbacks(execute=False):
-        activation = killswitch.kill_switch_activate(actor=Actor.for_user(personas.owner), workflow=workflow,
+        activation = killswitch.killswitch_activate(actor=Actor.for_user(personas.owner), workflow=workflow,
                                                      reason="incident 42")
     kill_switch_run_task.apply(args=[activation.pk])
     kill_switch_run_task.apply(args=[activation.pk])
     assert AuditEvent.objects.filter(action="credential.suspend").count() == 3
-    assert AuditEvent.objects.filter(action="killswitch.activate_finish").count() == 1
+    # The KV-only key leaves a step done by hand: the activation waits for it, once.
+    assert AuditEvent.objects.filter(action="killswitch.activate_awaiting").count() == 1
+    assert AuditEvent.objects.filter(action="killswitch.activate_finish").count() == 0
