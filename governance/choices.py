@@ -42,6 +42,8 @@ class SecretStoreKind(models.TextChoices):
     CHAT_OR_TICKET = "chat_or_ticket", "Chat or ticket"
     SPREADSHEET = "spreadsheet", "Spreadsheet"
     UNKNOWN = "unknown", "Unknown"
+    GITHUB_ACTIONS = "github_actions", "GitHub Actions secrets"
+    GITLAB_CI = "gitlab_ci", "GitLab CI/CD variables"
 
 
 MANAGED_STORE_KINDS = frozenset(
@@ -53,8 +55,14 @@ MANAGED_STORE_KINDS = frozenset(
         SecretStoreKind.GCP_SECRET_MANAGER,
         SecretStoreKind.CYBERARK,
         SecretStoreKind.KUBERNETES_SECRET,
+        # CI stores Steward reaches through a connector (a plain "CI/CD variable" stays unmanaged).
+        SecretStoreKind.GITHUB_ACTIONS,
+        SecretStoreKind.GITLAB_CI,
     }
 )
+
+# The CI stores a credential's new value is delivered to (CredentialDelivery) and pushed on rotation.
+CI_STORE_KINDS = frozenset({SecretStoreKind.GITHUB_ACTIONS, SecretStoreKind.GITLAB_CI})
 
 
 class CredentialKind(models.TextChoices):
@@ -79,6 +87,8 @@ class CredentialStatus(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
     REVOKED = "revoked", "Revoked"
     EXPIRED = "expired", "Expired"
+    PROVISIONING = "provisioning", "Provisioning"
+    PROVISIONING_FAILED = "provisioning_failed", "Provisioning failed"
 
 
 class WorkflowKind(models.TextChoices):

@@ -23,6 +23,7 @@ from governance.choices import CredentialKind, CredentialStatus, SecretStoreKind
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError, CredentialRef, ReferenceBroken, new_secret_value
 from governance.models import Credential, SecretStore
+from governance.services.inventory import secret_store_update
 from governance.services.lifecycle import credential_record_change, credentials_reconcile
 
 TASK_ID = "seed_demo_lifecycle"
@@ -121,3 +122,22 @@ def seed_demo_lifecycle(*, now: dt.datetime) -> dict:
     observed = credentials_reconcile(credential_ids=ids, now=now)
     return {"skipped": False, "secrets_written": written, "certificates_issued": issued, "observed": observed,
             "address": kv_store.address}
+
+
+def demo_openbao_stores_point_at(*, address: str) -> int:
+    """Point the demo's OpenBao stores at the dev server `make run` started (or at nothing: address "").
+
+    The demo estate is seeded with a placeholder address; `make run` starts its own OpenBao on a free
+    port each time, so the stores are pointed at it before anything rotates. Without one (no `bao`
+    binary, or STEWARD_DEMO_OPENBAO=0) they point nowhere, and a rotation fails saying the store has no
+    address, instead of writing into whatever OpenBao another program runs on 127.0.0.1:8200.
+    Audited as the system task; returns how many stores changed.
+    """
+    actor = Actor.system(task_id=TASK_ID, label=TASK_ID)
+    changed = 0
+    for store in SecretStore.objects.filter(name__in=(KV_STORE, PKI_STORE)).order_by("pk"):
+        if store.address != address:
+            secret_store_update(actor=actor, store=store, data={"address": address})
+            changed += 1
+    registry.clear_cache()
+    return changed

@@ -145,3 +145,26 @@ def reject_secret_values(data: Mapping, fields: Iterable[str] | None = None) -> 
                 break
     if errors:
         raise ValidationError(errors)
+
+
+def secret_spans(line: str) -> list[tuple[str, str]]:
+    """(kind, value) of each secret value found in one line of a file, for discovery to fingerprint.
+
+    The same layers as secret_kind(), but returning what matched so that the caller can compute a keyed
+    fingerprint of it and then drop it; the value is never to be stored or logged.
+    """
+    found: list[tuple[str, str]] = []
+    for pattern, kind in _PATTERNS:
+        for match in pattern.finditer(line):
+            if "value" in pattern.groupindex:
+                if _assignment_is_secret(match):
+                    found.append((kind, match.group("value")))
+            elif kind == "a URL with a password in it":
+                found.append((kind, match.group().rsplit(":", 1)[-1].rstrip("@")))
+            else:
+                found.append((kind, match.group()))
+    for detector in _DETECTORS:
+        for value in detector.analyze_string(line):
+            if not _KEY_ID.match(value) and all(value not in seen and seen not in value for _, seen in found):
+                found.append((f"a secret ({detector.secret_type})", value))
+    return found

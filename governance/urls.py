@@ -1,6 +1,17 @@
 from django.urls import path
 
-from governance.views import approvals, attestation, audit, checks, imports, integrations, inventory, lifecycle, people
+from governance.views import (
+    approvals,
+    attestation,
+    audit,
+    checks,
+    imports,
+    integrations,
+    inventory,
+    lifecycle,
+    people,
+    sweeps,
+)
 
 KINDS = {"workflows": "workflow", "credentials": "credential", "systems": "system", "stores": "secretstore"}
 
@@ -19,6 +30,7 @@ urlpatterns = [
     *lifecycle.urlpatterns,
     *integrations.urlpatterns,
     *attestation.urlpatterns,
+    *sweeps.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():

@@ -9,5 +9,10 @@ def steward(request):
         "STEWARD_VERSION": settings.STEWARD_VERSION,
         "is_security_admin": roles.is_security_admin(user),
         "is_auditor": roles.is_auditor(user),
+        # Auditors read everything and change nothing: the menu offers them no write pages (issue #19).
+        "may_write": roles.is_signed_in(user) and (roles.is_security_admin(user) or not roles.is_auditor(user)),
         "nav": request.path.strip("/").split("/")[0],
+        "demo_mode": settings.STEWARD_DEMO_MODE,
+        # The well-known default is shown; a password someone chose is not (run_portal says the same).
+        "demo_password_shown": "steward-demo" if settings.STEWARD_DEMO_PASSWORD == "steward-demo" else "",
     }

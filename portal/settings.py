@@ -113,6 +113,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "portal.error_pages.FriendlyErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -330,6 +331,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "steward@localhost")
 
 # Demo accounts' password; demo mode only (seed_demo refuses under STEWARD_ENV=production).
 STEWARD_DEMO_PASSWORD = env_str("STEWARD_DEMO_PASSWORD", "steward-demo")
+# `make run` (demo mode) starts the AWS (moto) and GitHub/GitLab API stand-ins on free loopback ports.
+STEWARD_DEMO_CLOUD = env_bool("STEWARD_DEMO_CLOUD", True)
+# Set by `make run` (manage.py run_portal): the sign-in page lists the demo accounts. Never in production.
+STEWARD_DEMO_MODE = env_bool("STEWARD_DEMO_MODE", False) and not PRODUCTION
 
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
@@ -377,6 +382,8 @@ SPECTACULAR_SETTINGS = {
         "ReportKindEnum": "reports.models.ReportKind",
         "ReportJobStatusEnum": "reports.models.ReportJobStatus",
         "ApprovalStatusEnum": "governance.models.approvals.ApprovalStatus",
+        "ApprovalActionEnum": "governance.models.approvals.ApprovalAction",
+        "KillSwitchStepActionEnum": "governance.models.lifecycle.StepAction",
     },
 }
 
@@ -416,3 +423,12 @@ STEWARD_THRESHOLDS = {
     "drill_max_age_days": env_int("STEWARD_DRILL_MAX_AGE_DAYS", 180),
     "third_party_review_days": env_int("STEWARD_THIRD_PARTY_REVIEW_DAYS", 365),
 }
+
+# Discovery (docs/discovery.md): the key of the fingerprints of hard-coded secrets (HMAC-SHA256), kept outside the
+# database so that a fingerprint cannot be tested against guessed values by whoever reads the database; derived
+# from SECRET_KEY outside production. Git history is scanned this many commits deep by default.
+STEWARD_DISCOVERY_FINGERPRINT_KEY = env_str("STEWARD_DISCOVERY_FINGERPRINT_KEY", "")
+STEWARD_DISCOVERY_HISTORY_DEPTH = env_int("STEWARD_DISCOVERY_HISTORY_DEPTH", 200, minimum=0)
+if PRODUCTION and len(STEWARD_DISCOVERY_FINGERPRINT_KEY) < 32:
+    raise ImproperlyConfigured("STEWARD_ENV=production refuses to start: STEWARD_DISCOVERY_FINGERPRINT_KEY must be "
+                               "a random value of at least 32 characters")

@@ -7,6 +7,8 @@ Integrations are limited twice: by the rights of the person they act for, and by
                    acceptance, answer attestation items, start reports, link tickets
   decide_requests  approve or reject approval requests
   admin            everything above, plus inventory writes, integrations and webhooks
+  lifecycle:killswitch, lifecycle:drill, lifecycle:rotate, lifecycle:revoke, sweep:run
+                   one incident-response operation each (governance.api.views.operations)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from rest_framework.routers import SimpleRouter
 from governance.api.authentication import BearerTokenAuthentication
 from governance.api.errors import exception_handler
 from governance.api.permissions import StewardPermission
-from governance.api.views import approvals, audit, findings, integrations, inventory, webhooks
+from governance.api.views import approvals, audit, findings, integrations, inventory, operations, webhooks
 
 SPECTACULAR_SETTINGS = settings.SPECTACULAR_SETTINGS  # declared once, in portal/settings.py
 
@@ -34,6 +34,14 @@ router.register("integrations", integrations.IntegrationViewSet, basename="integ
 router.register("integration-tokens", integrations.IntegrationTokenViewSet, basename="integrationtoken")
 router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhookendpoint")
 router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhookdelivery")
+# incident-response operations (detail actions only, beside the inventory's routes) and the jobs they queue
+router.register("workflows", operations.WorkflowOperationsViewSet, basename="workflow-op")
+router.register("credentials", operations.CredentialOperationsViewSet, basename="credential-op")
+router.register("kill-switch-activations", operations.KillSwitchActivationViewSet, basename="killswitchactivation")
+router.register("kill-switch-steps", operations.KillSwitchStepViewSet, basename="killswitchstep")
+router.register("rotation-jobs", operations.RotationJobViewSet, basename="rotationjob")
+router.register("revocations", operations.RevocationViewSet, basename="revocation")
+router.register("sweep-runs", operations.SweepRunViewSet, basename="sweeprun")
 
 
 class SchemaView(SpectacularAPIView):

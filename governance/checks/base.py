@@ -255,5 +255,9 @@ def scope_lookup(model: type[Model], scope_type: str) -> str | None:
         ("system", "team"): "team",
         ("system", "owner"): "owner",
         ("system", "system"): "pk",
+        # discovered items carry the team and owner of the system whose store or repository they were found in
+        ("discovereditem", "team"): "team",
+        ("discovereditem", "owner"): "owner",
+        ("discovereditem", "system"): "source__system",
     }
     return lookups.get((label, scope_type))

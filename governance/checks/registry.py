@@ -34,10 +34,15 @@ def by_key(key: str) -> Check | None:
 
 
 def _load() -> None:
-    from governance.checks import approvals, credentials, estate, ownership, workflows  # noqa: F401
+    from governance.checks import approvals, credentials, drift, estate, ownership, workflows  # noqa: F401
 
     if "credential-source-resolves" not in _REGISTRY:
         from governance.lifecycle_checks import CredentialSourceResolves, RotationSucceeds
 
         register(CredentialSourceResolves)
         register(RotationSucceeds)
+    if "discovery-undeclared-identity" not in _REGISTRY:
+        from governance.discovery.checks import DISCOVERY_CHECKS  # here: discovery's checks import the check base
+
+        for check in DISCOVERY_CHECKS:
+            register(check)

@@ -2,7 +2,9 @@
 
 A connector acts on one external system (OpenBao KV, OpenBao PKI, a PostgreSQL server, a Redis
 server) for one credential. It is deliberately small: observe (metadata only), rotate,
-suspend, reactivate, revoke, and probe (verification mode: prove it could act, change nothing).
+suspend, reactivate, revoke, and probe (verification mode: prove it could act, change nothing);
+provision / provision_undo (create a new identity with its declared scope, or compensate it) where
+the system allows it, Unsupported elsewhere.
 Every state-changing call verifies its own effect before it returns; a connector that cannot
 reach its system, or whose verification fails, raises a ConnectorError with the reason. Nothing
 is reported done on hope.
@@ -17,8 +19,10 @@ import datetime as dt
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from governance.connectors.drift import DeclaredPrivilege, DriftReport
 
 REDACTED = "[redacted]"
 
@@ -186,12 +190,55 @@ class ProbeRecorder:
         return ProbeResult(tuple(self.checks))
 
 
+def _no_record(step: str) -> None:
+    """The default step recorder of a ProvisionSpec: nothing is kept (a caller that can resume passes one)."""
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    """What to create for a credential that does not exist yet: its declared scope and the run's key.
+
+    scopes are the credential's declared scopes (Credential.scopes), already checked by
+    governance.connectors.scopes.parse_scopes for this connector's kind; a connector grants exactly
+    these and nothing more. record(step) is called with a step's name *before* the step is tried, so
+    that a run whose worker dies mid-way knows everything it may have created; provision_undo treats
+    a recorded step whose object is absent as already undone. run_key names the run (the same key for
+    a redelivered job). options carries connector-specific settings (AWS policy names, PKI alt names).
+    """
+
+    scopes: tuple[str, ...] = ()
+    privilege_level: str = ""
+    run_key: str = ""
+    allowed_names: tuple[str, ...] = ()  # certificates: the hosts the system declares
+    ttl: dt.timedelta | None = None  # certificates, tokens: the lifetime the policy allows
+    options: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    record: Callable[[str], None] = field(default=_no_record, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """A verified provisioning: what was created, where its secret went, and the proof that it works."""
+
+    version: str  # the store's version of the new secret
+    provisioned_at: dt.datetime
+    proof: tuple[str, ...]
+    created: tuple[str, ...]  # the steps done, in order (what provision_undo would remove)
+    identifier: str | None = None  # when the system named the identity (a serial, an access key id)
+    store_path: str | None = None
+    expires_at: dt.datetime | None = None
+    fingerprint: str | None = None
+
+
 # The interface --------------------------------------------------------------------------------
 
 class Connector(ABC):
     """One external system's lifecycle operations for a credential."""
 
     kind: str = ""
+    # True when suspend/revoke act where the credential is accepted (the issuer: a database role, an ACL
+    # user, a CA's revocation list, a cloud key), so a suspended credential is refused everywhere. A
+    # connector that only hides Steward's stored copy (KV) leaves the kill switch a step done by hand.
+    revokes_at_issuer: bool = False
 
     @abstractmethod
     def observe(self, ref: CredentialRef) -> Observation:
@@ -217,6 +264,15 @@ class Connector(ABC):
     def probe(self, ref: CredentialRef) -> ProbeResult:
         """Verification mode: check reachability and permissions for every action; change nothing."""
 
+    def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
+        """Bring a suspended credential back with a NEW secret, and prove the old one is still refused.
+
+        Reactivation after a kill switch never restores the value that was live during the incident.
+        The result carries the rotation (ActionResult.rotation). This default refuses: a connector that
+        cannot do both in one proven move leaves it to a person (the kill switch makes it a manual step).
+        """
+        raise Unsupported(f"{type(self).__name__} cannot bring {ref.name} back with a new secret: do it by hand.")
+
     def rotation_resume(self, ref: CredentialRef, *, since: dt.datetime) -> RotationResult | None:
         """Before a rotation is tried again: the rotation an earlier attempt (whose worker was lost) made.
 
@@ -228,6 +284,24 @@ class Connector(ABC):
         private key) has no earlier work to recover.
         """
         return None
+
+    def observe_privilege(self, ref: CredentialRef, declared: DeclaredPrivilege) -> DriftReport:
+        """Drift: read what the identity may do and whether its secret changed outside Steward, and judge it
+        against declared (governance.connectors.drift). Reads only. Unsupported where the system has no
+        privileges of its own to read."""
+        raise Unsupported(f"The {self.kind or 'this'} connector reads no privileges.")
+
+    def provision(self, ref: CredentialRef, spec: ProvisionSpec) -> ProvisionResult:
+        """Create the identity ref names with exactly spec's scope, write its new secret to ref.store_path,
+        and prove it works (sign-in, read-back) and that an undeclared privilege is refused. On any failure
+        the connector raises a ConnectorError; the caller then runs provision_undo with the recorded steps."""
+        raise Unsupported(f"Steward cannot provision {ref.kind} credentials through the {self.kind or 'this'} "
+                          "connector: create it by hand and register it.")
+
+    def provision_undo(self, ref: CredentialRef, spec: ProvisionSpec, created: Iterable[str]) -> tuple[str, ...]:
+        """Compensate a failed or abandoned provisioning: remove what the recorded steps created, newest
+        first, skipping what is already absent (so it may run twice). Returns the proof lines."""
+        raise Unsupported(f"The {self.kind or 'this'} connector provisions nothing, so it has nothing to undo.")
 
 
 # Small shared helpers -------------------------------------------------------------------------

@@ -7,7 +7,9 @@ given as "<mount>/data/<path>" (the API path), "<mount>/<path>" (the CLI form) o
 
 observe reads metadata only (never the value). rotate writes a new version with check-and-set
 on the current one and reads it back; suspend soft-deletes the current version (reads fail,
-undelete restores it); revoke destroys every version (permanent).
+undelete restores it); revoke destroys every version (permanent). provision writes a new random
+value to a path that holds no live secret (check-and-set on its version) and reads it back; its
+undo deletes the path it created (or destroys the version it wrote).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from governance.connectors.base import (
     PermissionRefused,
     ProbeRecorder,
     ProbeResult,
+    ProvisionResult,
+    ProvisionSpec,
     ReferenceBroken,
     RotationResult,
     Unreachable,
@@ -41,6 +45,13 @@ from governance.connectors.base import (
     parse_time,
     scrub,
 )
+from governance.connectors.drift import (
+    DeclaredPrivilege,
+    DriftReport,
+    beyond_baseline,
+    kv_version_change,
+    policy_excess,
+)
 
 
 class Conflict(ConnectorError):
@@ -48,6 +59,38 @@ class Conflict(ConnectorError):
 
     transient = True
     code = "conflict"
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """Where a new credential's first secret goes, and the version its write will create.
+
+    Its step (recorded before the write) says how to take it back:
+        kv-new:<path>@<version>   the path did not exist: undo deletes the path with its metadata
+        kv:<path>@<version>       the path had only destroyed or deleted versions: undo destroys this one
+    """
+
+    path: str
+    cas: int
+    new_path: bool
+
+    @property
+    def step(self) -> str:
+        return f"{'kv-new' if self.new_path else 'kv'}:{self.path}@{self.cas + 1}"
+
+
+UNWRITTEN = "unwritten:"  # marks a store step whose write OpenBao refused: there is nothing of it to undo
+
+
+def is_store_step(step: str) -> bool:
+    return step.startswith(("kv-new:", "kv:"))
+
+
+def undo_order(created) -> list[str]:
+    """The recorded steps to take back, newest first, without the writes OpenBao refused."""
+    created = list(created)
+    refused = {step[len(UNWRITTEN):] for step in created if step.startswith(UNWRITTEN)}
+    return [step for step in reversed(created) if not step.startswith(UNWRITTEN) and step not in refused]
 
 
 @dataclass(frozen=True)
@@ -279,6 +322,20 @@ class OpenBaoKV(Connector):
             raise VerificationFailed(f"{self.label(path)}: version {version} still cannot be read after undelete.")
         return ActionResult("reactivate", now(), (f"OpenBao {self.label(path)}: version {version} readable again.",))
 
+    def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
+        """A new version with a new value; the version the suspension deleted stays deleted (never undeleted)."""
+        path = self.path_of(ref.store_path)
+        _, deleted, meta = self.read_current(path)
+        value = new_secret_value()
+        version, _created = self.write_value(path, {self.settings.value_key: value}, cas=deleted)
+        proof = list(self.verify_written(path, version, self.settings.value_key, value))
+        if deleted and self.read_value(path, deleted) is not None:
+            raise VerificationFailed(f"{self.label(path)}: the suspended version {deleted} can be read again.")
+        proof.append(f"OpenBao {self.label(path)}: the suspended version {deleted} stays deleted; a read of it "
+                     "returns no value.")
+        result = RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
+        return ActionResult("reactivate", now(), result.proof, rotation=result)
+
     def revoke(self, ref: CredentialRef) -> ActionResult:
         path = self.path_of(ref.store_path)
         versions = [int(v) for v, info in self.metadata(path)["versions"].items() if not info.get("destroyed")]
@@ -340,3 +397,119 @@ class OpenBaoKV(Connector):
             return recorder.result()
         self.probe_paths(recorder, path)
         return recorder.result()
+
+    # Provisioning: a new credential's first secret, written only to a free path (never overwriting)
+
+    def store_plan(self, store_path: str) -> StorePlan:
+        """Check that the path holds no live secret (ConnectorError otherwise) and plan the write."""
+        path = self.path_of(store_path)
+        try:
+            meta = self.metadata(path)
+        except ReferenceBroken:
+            return StorePlan(path=path, cas=0, new_path=True)
+        current = int(meta.get("current_version") or 0)
+        info = (meta.get("versions") or {}).get(str(current)) or {}
+        if current and not info.get("destroyed") and not info.get("deletion_time"):
+            raise ConnectorError(f"OpenBao {self.label(path)} already holds a secret (version {current}): Steward "
+                                 "writes a new credential's secret only to a free path. Choose another path.")
+        return StorePlan(path=path, cas=current, new_path=not current)
+
+    def store_write(self, plan: StorePlan, data: dict, *, key: str, record) -> tuple[int, tuple[str, ...]]:
+        """Record the plan's step, write the new secret with check-and-set, read it back: (version, proof)."""
+        record(plan.step)
+        try:
+            version, _created = self.write_value(plan.path, data, cas=plan.cas)
+        except Unreachable:
+            raise  # the write may have happened: the step stays, and its undo looks
+        except ConnectorError:
+            record(UNWRITTEN + plan.step)  # OpenBao answered and refused: the version is not ours
+            raise
+        if version != plan.cas + 1:
+            raise VerificationFailed(f"OpenBao {self.label(plan.path)}: version {version} was written, not "
+                                     f"{plan.cas + 1} as planned.")
+        return version, self.verify_written(plan.path, version, key, str(data[key]))
+
+    def store_undo(self, step: str) -> str:
+        """Take back a recorded store step (idempotent: what is already gone is reported as such)."""
+        prefix, _, rest = step.partition(":")
+        path, _, version_text = rest.rpartition("@")
+        version, label = int(version_text), self.label(path)
+        try:
+            meta = self.metadata(path)
+        except ReferenceBroken:
+            return f"OpenBao {label}: nothing there (already removed, or never written)."
+        versions = meta.get("versions") or {}
+        if str(version) not in versions:
+            return f"OpenBao {label}: version {version} was never written."
+        if prefix == "kv-new":
+            if set(versions) - {str(version)}:
+                raise ConnectorError(f"OpenBao {label}: other versions appeared beside version {version}; "
+                                     "the path is not deleted.")
+            with openbao_errors(f"Deleting {label}"):
+                self.kv.delete_metadata_and_all_versions(path=path, mount_point=self.settings.mount)
+            try:
+                self.metadata(path)
+            except ReferenceBroken:
+                return f"OpenBao {label}: deleted with its metadata (the path was new); a read finds nothing."
+            raise VerificationFailed(f"OpenBao {label}: the path still exists after its deletion.")
+        if not versions[str(version)].get("destroyed"):
+            with openbao_errors(f"Destroying version {version} of {label}"):
+                self.kv.destroy_secret_versions(path=path, versions=[version], mount_point=self.settings.mount)
+        if not ((self.metadata(path).get("versions") or {}).get(str(version)) or {}).get("destroyed"):
+            raise VerificationFailed(f"OpenBao {label}: version {version} is not destroyed.")
+        return f"OpenBao {label}: version {version} destroyed; a read of it returns no value."
+
+    def provision(self, ref: CredentialRef, spec: ProvisionSpec) -> ProvisionResult:
+        """A secret generated by Steward: a new random value written to the free path, then read back.
+
+        Its scopes are not interpreted here: what the value may do is decided where it is used."""
+        plan = self.store_plan(ref.store_path)
+        created = []
+
+        def record(step: str) -> None:
+            spec.record(step)
+            created.append(step)
+
+        version, proof = self.store_write(plan, {self.settings.value_key: new_secret_value()},
+                                          key=self.settings.value_key, record=record)
+        return ProvisionResult(version=str(version), provisioned_at=now(), created=tuple(created), proof=(
+            *proof, "The value was generated by Steward; only OpenBao holds it."))
+
+    def provision_undo(self, ref: CredentialRef, spec: ProvisionSpec, created) -> tuple[str, ...]:
+        return tuple(self.store_undo(step) for step in undo_order(created) if is_store_step(step))
+    def token_policies(self, identifier: str) -> tuple[str, tuple[str, ...]] | None:
+        """The policies of the OpenBao identity a credential names, or None when it names none:
+        "approle/<role>" (the AppRole's token_policies) or "accessor/<accessor>" (a token, looked up by
+        its accessor, so Steward never needs the token itself)."""
+        kind, _, name = identifier.partition("/")
+        if kind == "approle" and name:
+            with openbao_errors(f"Reading AppRole {name}"):
+                response = self.client.read(f"auth/approle/role/{name}")
+            if not response:
+                raise ReferenceBroken(f"AppRole {name} does not exist.")
+            return f"AppRole {name}", tuple(response["data"].get("token_policies") or ())
+        if kind == "accessor" and name:
+            with openbao_errors("Looking up a token by its accessor"):
+                response = self.client.auth.token.lookup_accessor(name)
+            data = response["data"]
+            return f"token {data.get('display_name') or name}", tuple(data.get("policies") or ())
+        return None
+
+    def observe_privilege(self, ref: CredentialRef, declared: DeclaredPrivilege) -> DriftReport:
+        """A KV version Steward did not write; for an AppRole or token credential, its policies."""
+        path = self.path_of(ref.store_path)
+        version = str(self.current_version(path))
+        changes = kv_version_change(version, declared, f"OpenBao {self.label(path)}")
+        checked = [f"OpenBao {self.label(path)}: current version {version}."]
+        privileges: tuple[str, ...] = ()
+        excess: tuple[str, ...] = ()
+        found = self.token_policies(ref.identifier)
+        if found is not None:
+            label, policies = found
+            privileges = tuple(f"policy {p}" for p in sorted(policies))
+            flagged = policy_excess(policies, declared)
+            excess = (*flagged.values(),
+                      *(() if declared.scopes else beyond_baseline(privileges, declared.baseline, flagged=flagged)))
+            checked.append(f"OpenBao {label}: policies {', '.join(sorted(policies)) or '(none)'}.")
+        return DriftReport(privileges=privileges, excess=tuple(excess), changes=changes,
+                           checked=tuple(checked))

@@ -86,6 +86,7 @@ def common_name_of(certificate: x509.Certificate) -> str:
 
 class OpenBaoPKI(Connector):
     kind = "openbao_pki"
+    revokes_at_issuer = True
 
     def __init__(self, settings: PKISettings):
         self.settings = settings
@@ -215,6 +216,12 @@ class OpenBaoPKI(Connector):
     def reactivate(self, ref: CredentialRef) -> ActionResult:
         result = self.issue(ref)
         return ActionResult("reactivate", now(), result.proof, rotation=result)
+
+    def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
+        """A suspended certificate was revoked: a new one (new key, new serial) is the only way back."""
+        result = self.reactivate(ref)
+        return replace(result, proof=(*result.proof, f"The certificate revoked by the suspension "
+                                                     f"({ref.identifier or 'unknown serial'}) stays revoked."))
 
     def probe(self, ref: CredentialRef) -> ProbeResult:
         recorder = ProbeRecorder()

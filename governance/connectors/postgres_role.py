@@ -10,6 +10,10 @@ Rotation runs ALTER ROLE with a SCRAM-SHA-256 verifier computed here (the plain 
 reaches the server's statement log), writes the new password to OpenBao inside the same open
 transaction (a failed write rolls the ALTER back), commits, then proves it: a login with the new
 password succeeds and a login with the previous one is refused.
+
+Provisioning creates the role (LOGIN, no attributes, a comment naming the run) with exactly the
+grants its scopes declare (governance.connectors.scopes), in the transaction that writes its
+password to OpenBao; it proves a sign-in and reads the role's privileges back from the catalogs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from governance.connectors.base import (
     PermissionRefused,
     ProbeRecorder,
     ProbeResult,
+    ProvisionResult,
+    ProvisionSpec,
     ReferenceBroken,
     RotationResult,
     Unreachable,
@@ -45,8 +51,32 @@ from governance.connectors.base import (
     password_proof,
     scrub,
 )
-from governance.connectors.openbao_kv import OpenBaoKV
+from governance.connectors.drift import (
+    DeclaredPrivilege,
+    DriftReport,
+    PostgresPrivilege,
+    beyond_baseline,
+    kv_version_change,
+    postgres_excess,
+    postgres_scopes_declared,
+)
+from governance.connectors.openbao_kv import OpenBaoKV, is_store_step, undo_order
+from governance.connectors.scopes import PostgresGrant, parse_scopes
 
+POSTGRES_ATTRIBUTE_COLUMNS = ("SUPERUSER", "CREATEROLE", "CREATEDB", "BYPASSRLS", "REPLICATION")
+# A role's privileges on tables and sequences (of the target's database), schemas and databases, from the ACLs.
+PRIVILEGES_SQL = """
+SELECT a.privilege_type, CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+ WHERE a.grantee = %(oid)s AND c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')
+UNION
+SELECT a.privilege_type, 'SCHEMA', n.nspname, NULL FROM pg_namespace n, aclexplode(n.nspacl) a
+ WHERE a.grantee = %(oid)s
+UNION
+SELECT a.privilege_type, 'DATABASE', d.datname, NULL FROM pg_database d, aclexplode(d.datacl) a
+ WHERE a.grantee = %(oid)s
+ORDER BY 2, 3, 4, 1
+"""
 AUTH_REFUSED_STATES = {"28P01", "28000"}
 AUTH_REFUSED_WORDS = ("password authentication failed", "not permitted to log in", "does not exist",
                       "no pg_hba.conf entry")
@@ -96,6 +126,7 @@ def _refused(error: psycopg.Error) -> bool:
 
 class PostgresRole(Connector):
     kind = "postgres_role"
+    revokes_at_issuer = True
 
     def __init__(self, settings: PostgresSettings, kv: OpenBaoKV):
         self.settings = settings
@@ -185,13 +216,24 @@ class PostgresRole(Connector):
                            detail=f"{observation.detail}; role {ref.identifier} {'can' if row[0] else 'cannot'} log in")
 
     def rotate(self, ref: CredentialRef) -> RotationResult:
+        return self._new_password(ref, login=False)
+
+    def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
+        """LOGIN and a new password in one ALTER ROLE: the suspended password never signs in again."""
+        result = self._new_password(ref, login=True)
+        proof = (f"PostgreSQL: role {ref.identifier} is LOGIN again, with a new password (one ALTER ROLE).",
+                 *result.proof)
+        return ActionResult("reactivate", now(), proof, rotation=result)
+
+    def _new_password(self, ref: CredentialRef, *, login: bool) -> RotationResult:
         role = ref.identifier
         path, old_password = self.stored_password(ref)
         current = self.kv.current_version(path)
         new_password = new_secret_value()
+        statement = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if login else "ALTER ROLE {} WITH PASSWORD {}"
         with self._errors(f"Rotating the password of {role}"), self.admin() as conn:
             self._require_role(conn, role)
-            conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+            conn.execute(sql.SQL(statement).format(
                 sql.Identifier(role), sql.Literal(scram_verifier(new_password))))
             try:
                 version, _ = self.kv.write_value(path, {"username": role, "password": new_password}, cas=current)
@@ -290,6 +332,47 @@ class PostgresRole(Connector):
         proof.extend(destroy_stored_password(self.kv, ref))
         return ActionResult("revoke", now(), tuple(proof))
 
+    def observe_privilege(self, ref: CredentialRef, declared: DeclaredPrivilege) -> DriftReport:
+        """The role's attributes, memberships and grants (tables, sequences, schemas, databases, from the
+        catalogs' ACLs, which every role may read), and whether the stored password still signs in (a
+        password set outside Steward makes it fail; pg_authid is for superusers only, the proof is not)."""
+        role = ref.identifier
+        path = self.kv.path_of(ref.store_path)
+        kv_version = str(self.kv.current_version(path))
+        _, password = self.stored_password(ref)
+        with self._errors(f"Reading the privileges of {role}"), self.admin() as conn:
+            row = conn.execute(
+                "SELECT oid, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication "
+                "FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            if row is None:
+                raise ReferenceBroken(f"PostgreSQL role {role} does not exist on {self.settings.host}.")
+            oid, can_login, *flags = row
+            attributes = [name for name, on in zip(POSTGRES_ATTRIBUTE_COLUMNS, flags, strict=True) if on]
+            memberships = [r[0] for r in conn.execute(
+                "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "WHERE m.member = %s ORDER BY 1", [oid])]
+            grants = [PostgresPrivilege(r[0], r[1], tuple(n for n in r[2:] if n)) for r in conn.execute(
+                PRIVILEGES_SQL, {"oid": oid})]
+            database = conn.info.dbname
+        privileges = (*(f"ATTRIBUTE {a}" for a in attributes), *(f"MEMBER OF {m}" for m in memberships),
+                      *(g.text for g in grants))
+        changes = list(kv_version_change(kv_version, declared, f"OpenBao {self.kv.label(path)}"))
+        checked = [f"PostgreSQL {self.settings.host}:{self.settings.port}/{database}: role {role} holds "
+                   + (", ".join(privileges) or "no attributes, memberships or grants") + ".",
+                   f"OpenBao {self.kv.label(path)}: current version {kv_version}."]
+        if can_login and password is not None:
+            if self.login_works(role, password):
+                checked.append(f"A sign-in of {role} with the stored password works.")
+            else:
+                changes.append(f"a sign-in of {role} with the stored password is refused: its password was changed "
+                               "outside Steward")
+        flagged = postgres_excess(attributes=attributes, memberships=memberships, grants=grants, declared=declared)
+        excess = list(flagged.values())
+        if not postgres_scopes_declared(declared):
+            excess += beyond_baseline(privileges, declared.baseline, flagged=flagged)
+        return DriftReport(privileges=tuple(privileges), excess=tuple(excess), changes=tuple(changes),
+                           checked=tuple(checked))
+
     def probe(self, ref: CredentialRef) -> ProbeResult:
         recorder = ProbeRecorder()
         role = ref.identifier
@@ -312,3 +395,144 @@ class PostgresRole(Connector):
         except ConnectorError as error:
             recorder.fail("Reference", error.reason)
         return recorder.result()
+
+    # Provisioning: a new login role with exactly the declared grants
+
+    def _grant_statement(self, grant: PostgresGrant, role: str) -> sql.Composed:
+        names = [name.lower() for name in grant.name]  # unquoted identifiers, as PostgreSQL folds them
+        target = sql.SQL(".").join(sql.Identifier(n) for n in names)
+        return sql.SQL("GRANT {} ON {} {} TO {}").format(
+            sql.SQL(", ").join(sql.SQL(p) for p in grant.privileges), sql.SQL(grant.object_type), target,
+            sql.Identifier(role))
+
+    def _declared_privileges(self, conn, grants) -> set[tuple[str, str, str]]:
+        """(object kind, qualified name, privilege) for each declared grant, resolved in the catalogs."""
+        declared = set()
+        for grant in grants:
+            names = [name.lower() for name in grant.name]
+            if grant.object_type in ("TABLE", "SEQUENCE"):
+                row = conn.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                   "c.relnamespace WHERE c.oid = to_regclass(%s)",
+                                   [".".join(sql.Identifier(n).as_string(conn) for n in names)]).fetchone()
+                objects = [("relation", f"{row[0]}.{row[1]}")] if row else []
+            elif grant.object_type == "ALL TABLES IN SCHEMA":
+                rows = conn.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                    "c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r','p','v','m','f')",
+                                    [names[0]]).fetchall()
+                objects = [("relation", f"{r[0]}.{r[1]}") for r in rows]
+            else:
+                objects = [(grant.object_type.lower(), names[0])]
+            declared |= {(kind, name, privilege) for kind, name in objects for privilege in grant.privileges}
+        return declared
+
+    def role_privileges(self, conn, role: str) -> set[tuple[str, str, str]]:
+        """What the role holds itself (not through PUBLIC): relations, schemas and databases."""
+        rows = conn.execute(
+            """
+            WITH r AS (SELECT oid FROM pg_roles WHERE rolname = %(role)s)
+            SELECT 'relation', n.nspname || '.' || c.relname, a.privilege_type
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a, r
+             WHERE a.grantee = r.oid
+            UNION ALL
+            SELECT 'schema', n.nspname, a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a, r
+             WHERE a.grantee = r.oid
+            UNION ALL
+            SELECT 'database', d.datname, a.privilege_type FROM pg_database d, aclexplode(d.datacl) a, r
+             WHERE a.grantee = r.oid
+            """, {"role": role}).fetchall()
+        return {(kind, name, privilege) for kind, name, privilege in rows}
+
+    def _role_attributes(self, conn, role: str) -> list[str]:
+        row = conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
+                           "(SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) FROM pg_roles r "
+                           "WHERE rolname = %s", [role]).fetchone()
+        names = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
+        held = [name for name, flag in zip(names, row[:5], strict=True) if flag]
+        return held + ([f"member of {row[5]} role(s)"] if row[5] else [])
+
+    def _revoke_statement(self, kind: str, name: str, role: str) -> sql.Composed:
+        """REVOKE ALL on one object the role holds privileges on (kind and name as role_privileges gives them)."""
+        object_type = {"relation": "TABLE", "schema": "SCHEMA", "database": "DATABASE"}[kind]
+        parts = name.split(".", 1) if kind == "relation" else [name]
+        return sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
+            sql.SQL(object_type), sql.SQL(".").join(sql.Identifier(p) for p in parts), sql.Identifier(role))
+
+    def _role_comment(self, run_key: str) -> str:
+        return f"Provisioned by Steward ({run_key or 'no run key'})"
+
+    def provision(self, ref: CredentialRef, spec: ProvisionSpec) -> ProvisionResult:
+        """CREATE ROLE ... LOGIN with a SCRAM verifier and the declared grants, in one transaction that
+        also writes the password to OpenBao (a refused grant or write creates nothing); then proof: a
+        sign-in works, each declared grant is held, nothing else is, and no role attribute is."""
+        role = ref.identifier
+        grants = parse_scopes(self.kind, spec.scopes)
+        plan = self.kv.store_plan(ref.store_path)
+        password = new_secret_value()
+        created: list[str] = []
+
+        def record(step: str) -> None:
+            spec.record(step)
+            created.append(step)
+
+        with self._errors(f"Creating role {role}"), self.admin() as conn:
+            if self._role_row(conn, role) is not None:
+                raise ConnectorError(f"PostgreSQL role {role} exists already on {self.settings.host}: Steward "
+                                     "provisions new roles only (register an existing one instead).")
+            record(f"postgres_role:{role}")
+            conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                                 "NOBYPASSRLS PASSWORD {}").format(sql.Identifier(role),
+                                                                   sql.Literal(scram_verifier(password))))
+            conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(
+                sql.Identifier(role), sql.Literal(self._role_comment(spec.run_key))))
+            for grant in grants:
+                conn.execute(self._grant_statement(grant, role))
+            version, proof = self.kv.store_write(plan, {"username": role, "password": password}, key="password",
+                                                 record=record)
+            conn.commit()
+            declared = self._declared_privileges(conn, grants)
+            held = self.role_privileges(conn, role)
+            attributes = self._role_attributes(conn, role)
+        proof = list(proof)
+        if not self.login_works(role, password):
+            raise VerificationFailed(f"{role} cannot sign in with its new password (stored as version {version}).")
+        proof.append(f"PostgreSQL {self.settings.host}:{self.settings.port}: {role} signs in with the new password.")
+        if attributes:
+            raise VerificationFailed(f"{role} holds {', '.join(attributes)}, which was not declared.")
+        if held != declared:
+            extra = sorted(f"{p} ON {k} {n}" for k, n, p in held - declared)
+            missing = sorted(f"{p} ON {k} {n}" for k, n, p in declared - held)
+            raise VerificationFailed(f"{role} does not hold exactly the declared grants (not declared: "
+                                     f"{', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'}).")
+        listed = "; ".join(sorted(f"{p} ON {k} {n}" for k, n, p in held)) or "none beyond PUBLIC's"
+        proof.append(f"PostgreSQL: {role} holds exactly the declared privileges ({listed}), no role attribute "
+                     "(SUPERUSER, CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS) and no role membership.")
+        return ProvisionResult(version=str(version), provisioned_at=now(), proof=tuple(proof), created=tuple(created))
+
+    def provision_undo(self, ref: CredentialRef, spec: ProvisionSpec, created) -> tuple[str, ...]:
+        """Newest first: the stored password, then the role (only one this run created: its comment says so)."""
+        proof = []
+        for step in undo_order(created):
+            if is_store_step(step):
+                proof.append(self.kv.store_undo(step))
+            elif step.startswith("postgres_role:"):
+                proof.append(self._drop_provisioned(step.partition(":")[2], spec.run_key))
+        return tuple(proof)
+
+    def _drop_provisioned(self, role: str, run_key: str) -> str:
+        with self._errors(f"Removing role {role}"), self.admin() as conn:
+            row = conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+                               [role]).fetchone()
+            if row is None:
+                return f"PostgreSQL: role {role} does not exist (nothing to remove)."
+            if row[0] != self._role_comment(run_key):
+                raise ConnectorError(f"PostgreSQL role {role} was not created by this provisioning: left alone.")
+            conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+            conn.commit()
+            self._terminate_sessions(conn, role)
+            for kind, name, _privilege in sorted(self.role_privileges(conn, role)):
+                conn.execute(self._revoke_statement(kind, name, role))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+            conn.commit()
+            if self._role_row(conn, role) is not None:
+                raise VerificationFailed(f"Role {role} still exists after DROP ROLE.")
+        return f"PostgreSQL: role {role} and its grants dropped (absent from pg_roles)."

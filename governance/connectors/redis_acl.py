@@ -8,6 +8,10 @@ the credential's OpenBao KV store at Credential.store_path as {"username": ..., 
 
 Passwords are sent as SHA-256 hashes ("#<hex>"), never in clear. ACL changes live in memory:
 settings.persist = "acl_save" runs ACL SAVE after each change (a server with an aclfile).
+
+Provisioning creates the user (reset, on, the new password's hash, then exactly the declared ACL
+rules: governance.connectors.scopes) only when no user of that name exists, writes its password to
+OpenBao, and proves AUTH works and the user's rules are the declared ones.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from governance.connectors.base import (
     PermissionRefused,
     ProbeRecorder,
     ProbeResult,
+    ProvisionResult,
+    ProvisionSpec,
     ReferenceBroken,
     RotationResult,
     Unreachable,
@@ -39,7 +45,17 @@ from governance.connectors.base import (
     now,
     password_proof,
 )
-from governance.connectors.openbao_kv import OpenBaoKV
+from governance.connectors.drift import (
+    DeclaredPrivilege,
+    DriftReport,
+    beyond_baseline,
+    declared_redis_rules,
+    kv_version_change,
+    redis_level_excess,
+    redis_privileges,
+)
+from governance.connectors.openbao_kv import OpenBaoKV, is_store_step, undo_order
+from governance.connectors.scopes import parse_scopes
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,7 @@ def password_hash(password: str) -> str:
 
 class RedisACL(Connector):
     kind = "redis_acl"
+    revokes_at_issuer = True
 
     def __init__(self, settings: RedisSettings, kv: OpenBaoKV):
         self.settings = settings
@@ -148,6 +165,16 @@ class RedisACL(Connector):
                                   f"{'on' if info.get('enabled') else 'off'}")
 
     def rotate(self, ref: CredentialRef) -> RotationResult:
+        return self._new_password(ref, switch_on=False)
+
+    def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
+        """on and a new password in one ACL SETUSER: the suspended password never authenticates again."""
+        result = self._new_password(ref, switch_on=True)
+        proof = (f"Redis ACL user {ref.identifier} is on again, with a new password (one ACL SETUSER).",
+                 *result.proof)
+        return ActionResult("reactivate", now(), proof, rotation=result)
+
+    def _new_password(self, ref: CredentialRef, *, switch_on: bool) -> RotationResult:
         user = ref.identifier
         path, old_password = self.stored_password(ref)
         current = self.kv.current_version(path)
@@ -155,7 +182,8 @@ class RedisACL(Connector):
         new_hash = password_hash(new_password)
         with self._errors(f"Rotating the password of {user}"), self.admin() as client:
             old_hashes = self._user(client, user).get("passwords") or []
-            client.execute_command("ACL", "SETUSER", user, "resetpass", f"#{new_hash}")
+            client.execute_command("ACL", "SETUSER", user, *(["on"] if switch_on else []), "resetpass",
+                                   f"#{new_hash}")
             try:
                 version, _ = self.kv.write_value(path, {"username": user, "password": new_password}, cas=current)
             except ConnectorError:
@@ -243,6 +271,46 @@ class RedisACL(Connector):
         proof.extend(destroy_stored_password(self.kv, ref))
         return ActionResult("revoke", now(), tuple(proof))
 
+    def observe_privilege(self, ref: CredentialRef, declared: DeclaredPrivilege) -> DriftReport:
+        """ACL GETUSER's commands, keys, channels and selectors against the declared rules, and the user's
+        password hashes against the stored password's (a password set outside Steward, or a second one).
+
+        Declared rules are compared as Redis itself normalises them: they are set on a scratch user
+        (off, no password) whose GETUSER answer is read and the scratch user deleted again."""
+        user = ref.identifier
+        path = self.kv.path_of(ref.store_path)
+        kv_version = str(self.kv.current_version(path))
+        _, password = self.stored_password(ref)
+        rules = declared_redis_rules(declared.scopes)
+        with self._errors(f"Reading the ACL rules of {user}"), self.admin() as client:
+            info = self._user(client, user)
+            expected = None
+            if rules is not None:
+                scratch = f"steward-drift-{new_secret_value()[:12]}"
+                try:
+                    client.execute_command("ACL", "SETUSER", scratch, "reset", *rules)
+                    expected = redis_privileges(self._user(client, scratch))
+                finally:
+                    client.execute_command("ACL", "DELUSER", scratch)
+        privileges = redis_privileges(info)
+        hashes = list(info.get("passwords") or [])
+        changes = list(kv_version_change(kv_version, declared, f"OpenBao {self.kv.label(path)}"))
+        if password is not None and password_hash(password) not in hashes:
+            changes.append(f"ACL user {user} no longer holds the stored password's hash: its password was changed "
+                           "outside Steward")
+        elif len(hashes) > 1:
+            changes.append(f"ACL user {user} holds {len(hashes)} passwords: one was added outside Steward")
+        if expected is not None:
+            excess = tuple(f"{line} (declared: {' '.join(rules)})" for line in privileges if line not in expected)
+        else:
+            flagged = redis_level_excess(privileges, declared.level)
+            excess = (*flagged.values(), *beyond_baseline(privileges, declared.baseline, flagged=flagged))
+        checked = (f"Redis {self.settings.host}:{self.settings.port}: ACL user {user} has " + "; ".join(privileges)
+                   + f" and {len(hashes)} password(s).",
+                   f"OpenBao {self.kv.label(path)}: current version {kv_version}.")
+        return DriftReport(privileges=privileges, excess=tuple(excess), changes=tuple(changes),
+                           checked=checked)
+
     def probe(self, ref: CredentialRef) -> ProbeResult:
         recorder = ProbeRecorder()
         user = ref.identifier
@@ -264,3 +332,68 @@ class RedisACL(Connector):
         except ConnectorError as error:
             recorder.fail("Reference", error.reason)
         return recorder.result()
+
+    # Provisioning: a new ACL user with exactly the declared rules
+
+    def acl_rules(self, client: redis.Redis, username: str) -> str:
+        """The user's line in ACL LIST without its password hashes (what the user may do)."""
+        for line in client.execute_command("ACL", "LIST"):
+            text = line.decode() if isinstance(line, bytes) else str(line)
+            words = text.split()
+            if len(words) > 1 and words[0] == "user" and words[1] == username:
+                return " ".join(w for w in words[2:] if not w.startswith(("#", ">")))
+        raise ReferenceBroken(f"Redis ACL user {username} does not exist on {self.settings.host}.")
+
+    def provision(self, ref: CredentialRef, spec: ProvisionSpec) -> ProvisionResult:
+        """ACL SETUSER <user> reset on #<hash> <declared rules>, the password to OpenBao, then proof: AUTH
+        works, the new hash is the only password, and the user's rules are the declared ones only."""
+        user = ref.identifier
+        rules = list(parse_scopes(self.kind, spec.scopes))
+        plan = self.kv.store_plan(ref.store_path)
+        password = new_secret_value()
+        created: list[str] = []
+
+        def record(step: str) -> None:
+            spec.record(step)
+            created.append(step)
+
+        with self._errors(f"Creating ACL user {user}"), self.admin() as client:
+            if client.acl_getuser(user) is not None:
+                raise ConnectorError(f"Redis ACL user {user} exists already on {self.settings.host}: Steward "
+                                     "provisions new users only (register an existing one instead).")
+            record(f"redis_acl:{user}")
+            client.execute_command("ACL", "SETUSER", user, "reset", "on", f"#{password_hash(password)}", *rules)
+            self._persist(client)
+            version, proof = self.kv.store_write(plan, {"username": user, "password": password}, key="password",
+                                                 record=record)
+            info = self._user(client, user)
+            granted = self.acl_rules(client, user)
+        proof = list(proof)
+        if (info.get("passwords") or []) != [password_hash(password)] or not info.get("enabled"):
+            raise VerificationFailed(f"ACL user {user} is not on with the new password as its only one.")
+        if not self.auth_works(user, password):
+            raise VerificationFailed(f"AUTH as {user} with the new password fails (stored as version {version}).")
+        proof.append(f"Redis {self.settings.host}:{self.settings.port}: AUTH as {user} with the new password works; "
+                     "it is the user's only password.")
+        proof.append(f"Redis ACL user {user}: {granted} (reset first, then only the declared rules: "
+                     f"{' '.join(rules) or 'none'}).")
+        return ProvisionResult(version=str(version), provisioned_at=now(), proof=tuple(proof), created=tuple(created))
+
+    def provision_undo(self, ref: CredentialRef, spec: ProvisionSpec, created) -> tuple[str, ...]:
+        """Newest first: the stored password, then the ACL user (created by this run: it was absent before)."""
+        proof = []
+        for step in undo_order(created):
+            if is_store_step(step):
+                proof.append(self.kv.store_undo(step))
+            elif step.startswith("redis_acl:"):
+                user = step.partition(":")[2]
+                with self._errors(f"Deleting ACL user {user}"), self.admin() as client:
+                    if client.acl_getuser(user) is None:
+                        proof.append(f"Redis ACL user {user} does not exist (nothing to remove).")
+                        continue
+                    client.execute_command("ACL", "DELUSER", user)
+                    self._persist(client)
+                    if client.acl_getuser(user) is not None:
+                        raise VerificationFailed(f"ACL user {user} still exists after ACL DELUSER.")
+                proof.append(f"Redis ACL user {user} deleted (ACL GETUSER finds nothing); its connections closed.")
+        return tuple(proof)

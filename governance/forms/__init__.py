@@ -23,6 +23,13 @@ class DateTimeInput(forms.DateTimeInput):
         return value
 
 
+def drop_length_caps(form: forms.BaseForm) -> None:
+    """No maxlength attribute on the inputs: a browser cuts a pasted value there without a word, so a long
+    value reaches the server and is refused with a field error at the model's length instead (issue #19)."""
+    for field in form.fields.values():
+        field.widget.attrs.pop("maxlength", None)
+
+
 class ListField(forms.CharField):
     """A list of short strings typed one per line or comma-separated (scopes)."""
 
@@ -69,6 +76,7 @@ class OwnedObjectForm(forms.ModelForm):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        drop_length_caps(self)
         self.user = user
         model = self._meta.model
         editing = self.instance.pk is not None
@@ -109,6 +117,10 @@ class SecretStoreForm(forms.ModelForm):
     class Meta:
         model = SecretStore
         fields = list(inventory_services.SECRET_STORE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        drop_length_caps(self)
 
 
 class CredentialForm(OwnedObjectForm):
@@ -162,6 +174,7 @@ class BindingForm(forms.ModelForm):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        drop_length_caps(self)
         self.fields["credential"].queryset = permissions.restrict(Credential.objects.all(), user, "view")
 
 

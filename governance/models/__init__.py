@@ -1,9 +1,13 @@
 from governance.models import approvals as _approvals  # noqa: F401  (models register on import)
 from governance.models import attestation as _attestation  # noqa: F401
 from governance.models import checks as _checks  # noqa: F401
+from governance.models import deliveries as _deliveries  # noqa: F401
+from governance.models import discovery as _discovery  # noqa: F401
 from governance.models import integrations as _integrations  # noqa: F401
 from governance.models import lifecycle as _lifecycle  # noqa: F401
 from governance.models import outbox as _outbox  # noqa: F401
+from governance.models import provisioning as _provisioning  # noqa: F401
+from governance.models import renewal as _renewal  # noqa: F401
 from governance.models.audit import ActorKind, AuditEvent
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.grants import (

@@ -342,11 +342,12 @@ def _finding_rule(queryset, user, action):
     """A finding is visible to whoever may view its object; estate-level findings to readers only."""
     from django.db.models import Exists, OuterRef
 
+    from governance.models.discovery import DiscoveredItem
     from governance.models.inventory import Credential, System, Workflow
     from governance.permissions import restrict
 
     condition = Q(pk__in=[])
-    for model in (Credential, Workflow, System):
+    for model in (Credential, Workflow, System, DiscoveredItem):
         allowed = restrict(model.objects.all(), user, action).filter(pk=OuterRef("object_id"))
         condition |= Q(Exists(allowed), object_type=model._meta.label_lower)
     return queryset.filter(condition)

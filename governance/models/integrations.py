@@ -28,6 +28,12 @@ class IntegrationScope(models.TextChoices):
     FILE_REQUESTS = "file_requests", "File requests"
     DECIDE_REQUESTS = "decide_requests", "Decide requests"
     ADMIN = "admin", "Admin"
+    # Incident-response operations (governance.api.views.operations), one scope each.
+    LIFECYCLE_KILLSWITCH = "lifecycle:killswitch", "Kill switch (preview, activate)"
+    LIFECYCLE_DRILL = "lifecycle:drill", "Kill-switch drills"
+    LIFECYCLE_ROTATE = "lifecycle:rotate", "Rotate now"
+    LIFECYCLE_REVOKE = "lifecycle:revoke", "Revoke a credential"
+    SWEEP_RUN = "sweep:run", "Sweep now"
 
 
 class IntegrationStatus(models.TextChoices):
@@ -207,6 +213,7 @@ class WebhookEventType(models.TextChoices):
     ROTATION_FAILED = "rotation.failed", "Rotation failed"
     ATTESTATION_OVERDUE = "attestation.overdue", "Attestation overdue"
     KILL_SWITCH_ACTIVATED = "kill_switch.activated", "Kill switch activated"
+    CERTIFICATE_RENEWED = "certificate.renewed", "Certificate renewed"
     PING = "webhook.ping", "Test event (sent on request)"
 
 

@@ -19,6 +19,7 @@ from governance.choices import (
     WorkflowStatus,
     check_in,
 )
+from governance.hosts import host_names_validator
 from governance.models.base import TimeStampedModel
 from governance.models.people import Person, Team
 
@@ -50,6 +51,10 @@ class System(OwnedModel):
     third_party = models.BooleanField(default=False, help_text="Operated by a vendor (a third party).")
     vendor = models.CharField(max_length=200, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    hosts = models.JSONField(
+        default=list, blank=True, validators=[host_names_validator],
+        help_text="The host names the system answers on; its certificates may carry these names only "
+                  "(\"*.example.com\" allows one label below example.com).")
 
     class Meta:
         ordering = ["name"]
@@ -129,7 +134,7 @@ class Credential(OwnedModel):
     rotation_max_age_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Rotation policy: maximum age in days (empty: the kind's default)."
     )
-    status = models.CharField(max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE)
+    status = models.CharField(max_length=24, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE)
     last_used_at = models.DateTimeField(null=True, blank=True)
     human_use_detected = models.BooleanField(
         default=False, help_text="Evidence that a person used this machine credential interactively."
@@ -201,10 +206,21 @@ class Workflow(OwnedModel):
     approval_policy = models.ForeignKey(
         "governance.ApprovalPolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="workflows"
     )
+    # The credential source of a workflow that binds no credential: an explicit, audited statement.
+    uses_no_credentials = models.BooleanField(
+        default=False, help_text="The workflow authenticates to nothing: it binds no credential (say why below)."
+    )
+    no_credentials_statement = models.CharField(
+        max_length=500, blank=True, help_text="Why this workflow needs no credential (required when it uses none)."
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(uses_no_credentials=False) | ~Q(no_credentials_statement=""),
+                name="workflow_no_credentials_has_statement",
+            ),
             models.CheckConstraint(condition=check_in("kind", WorkflowKind), name="workflow_kind_valid"),
             models.CheckConstraint(condition=check_in("status", WorkflowStatus), name="workflow_status_valid"),
             models.CheckConstraint(condition=check_in("criticality", Criticality), name="workflow_criticality_valid"),
@@ -236,6 +252,12 @@ class Binding(TimeStampedModel):
     credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="bindings")
     purpose = models.CharField(max_length=300)
     scopes_used = models.JSONField(default=list, blank=True)
+    # Set when a kill switch isolated the workflow from a credential it shares (rotate and isolate): the
+    # workflow no longer counts as using it until its reactivation gives it back.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_by_activation = models.ForeignKey(
+        "governance.KillSwitchActivation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["workflow", "credential"]

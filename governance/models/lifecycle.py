@@ -18,6 +18,7 @@ from governance.models.people import Person
 class ConnectorKind(models.TextChoices):
     POSTGRES_ROLE = "postgres_role", "PostgreSQL login role"
     REDIS_ACL = "redis_acl", "Redis ACL user"
+    AWS_IAM = "aws_iam", "AWS IAM user access key"
 
 
 class ConnectorTarget(TimeStampedModel):
@@ -46,6 +47,7 @@ class ObservationState(models.TextChoices):
     UNREACHABLE = "unreachable", "Store unreachable"
     ERROR = "error", "Error"
     UNSUPPORTED = "unsupported", "No connector"
+    DRIFTED = "drifted", "Drifted from its declaration"
 
 
 class CredentialObservation(models.Model):
@@ -60,6 +62,12 @@ class CredentialObservation(models.Model):
     store_state = models.CharField(max_length=16, blank=True, help_text="active, deleted, destroyed, revoked, disabled")
     detail = models.CharField(max_length=1000, blank=True)
     broken_since = models.DateTimeField(null=True, blank=True)
+    # Drift (governance.services.drift): what the identity may do, as its system said, and what was wrong.
+    privileges = models.JSONField(default=list, blank=True, help_text="Observed privileges, one line each.")
+    privilege_baseline = models.JSONField(
+        default=list, blank=True, help_text="The privileges last observed as declared (what Steward accepted).")
+    drift = models.JSONField(default=list, blank=True, help_text="Why the identity drifted, one reason each.")
+    drift_since = models.DateTimeField(null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -220,6 +228,17 @@ class KillSwitchStatus(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Completed with failures"
+    AWAITING_MANUAL = "awaiting_manual", "Waiting for steps done by hand"
+
+
+KILL_SWITCH_OPEN = (KillSwitchStatus.RUNNING, KillSwitchStatus.AWAITING_MANUAL)
+
+
+class SharedChoice(models.TextChoices):
+    """What the operator chose for a credential the workflow shares with other workflows."""
+
+    SUSPEND_ANYWAY = "suspend_anyway", "Suspend it anyway (the other workflows stop too)"
+    ROTATE_ISOLATE = "rotate_isolate", "Rotate and isolate (a new secret for the other workflows)"
 
 
 class KillSwitchActivation(LeasedModel, TimeStampedModel):
@@ -238,14 +257,20 @@ class KillSwitchActivation(LeasedModel, TimeStampedModel):
     approval_request_id = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    shared_choice = models.CharField(max_length=20, choices=SharedChoice.choices, blank=True, default="")
+    # The other workflows that used a shared credential when the kill switch was activated:
+    # [{"credential_id", "credential", "workflows": [{"id", "name", "status"}]}].
+    shared_with = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=check_in("mode", KillSwitchMode), name="killswitch_mode_valid"),
             models.CheckConstraint(condition=check_in("status", KillSwitchStatus), name="killswitch_status_valid"),
-            models.CheckConstraint(condition=Q(status="running") | Q(finished_at__isnull=False),
-                                   name="killswitch_finished_has_time"),
+            models.CheckConstraint(condition=Q(status__in=["running", "awaiting_manual"])
+                                   | Q(finished_at__isnull=False), name="killswitch_finished_has_time"),
+            models.CheckConstraint(condition=Q(shared_choice="") | check_in("shared_choice", SharedChoice),
+                                   name="killswitch_shared_choice_valid"),
         ]
         indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
@@ -262,6 +287,17 @@ class StepAction(models.TextChoices):
     PROBE_CREDENTIAL = "probe_credential", "Verify the connector could suspend"
     REACTIVATE_CREDENTIAL = "reactivate_credential", "Reactivate credential"
     REACTIVATE_WORKFLOW = "reactivate_workflow", "Reactivate the workflow"
+    ISOLATE_CREDENTIAL = "isolate_credential", "Rotate and isolate a shared credential"
+    RESTORE_BINDING = "restore_binding", "Give the workflow its isolated credential back"
+    MANUAL_SUSPEND = "manual_suspend", "Suspend by hand"
+    MANUAL_ISSUER = "manual_issuer", "Revoke where it is accepted, by hand"
+    MANUAL_ROTATE = "manual_rotate", "Rotate by hand"
+    MANUAL_REACTIVATE = "manual_reactivate", "Issue a new secret by hand"
+
+
+# Steps no connector can do: a person does them and marks them done (or a security admin waives them).
+MANUAL_ACTIONS = frozenset({StepAction.MANUAL_SUSPEND, StepAction.MANUAL_ISSUER, StepAction.MANUAL_ROTATE,
+                            StepAction.MANUAL_REACTIVATE})
 
 
 class StepStatus(models.TextChoices):
@@ -270,15 +306,23 @@ class StepStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Done"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    AWAITING = "awaiting", "To do by hand"
+    MARKED_DONE = "marked_done", "Done by hand"
+    WAIVED = "waived", "Waived"
 
 
 STEP_TRANSITIONS = {
     StepStatus.PENDING: {StepStatus.RUNNING, StepStatus.SKIPPED},
     StepStatus.RUNNING: {StepStatus.SUCCEEDED, StepStatus.FAILED},
+    StepStatus.AWAITING: {StepStatus.MARKED_DONE, StepStatus.WAIVED},
     StepStatus.SUCCEEDED: set(),
     StepStatus.FAILED: set(),
     StepStatus.SKIPPED: set(),
+    StepStatus.MARKED_DONE: set(),
+    StepStatus.WAIVED: set(),
 }
+STEP_CLOSED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.MARKED_DONE,
+               StepStatus.WAIVED)
 
 
 class KillSwitchStep(models.Model):
@@ -292,6 +336,10 @@ class KillSwitchStep(models.Model):
     proof = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A step done by hand: who should do it, who closed it (done or waived) and what they said.
+    assignee = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    closed_by = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    comment = models.TextField(blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 

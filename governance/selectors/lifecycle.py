@@ -13,25 +13,32 @@ import datetime as dt
 from django.conf import settings
 from django.db.models import (
     Case,
+    Count,
     DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     IntegerField,
-    Q,
+    OuterRef,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce
 
-from governance.models import Credential, Workflow
+from governance.choices import CredentialStatus, WorkflowStatus
+from governance.models import Binding, Credential, Workflow
 from governance.models.lifecycle import (
+    MANUAL_ACTIONS,
     CredentialObservation,
     CredentialRevocation,
     KillSwitchActivation,
+    KillSwitchMode,
     RotationAttempt,
     RotationJob,
+    StepAction,
+    StepStatus,
 )
 from governance.permissions import VIEW, restrict
 
@@ -101,11 +108,61 @@ def workflow_kill_switches(*, user, workflow: Workflow):
 
 
 def shared_credentials(*, workflow: Workflow) -> dict[int, int]:
-    """credential id -> how many other non-retired workflows use it (a kill switch stops those too)."""
-    from django.db.models import Count
+    """credential id -> how many other non-retired workflows use it (a kill switch stops those too).
 
-    rows = (Credential.objects.filter(bindings__workflow=workflow)
-            .annotate(others=Count("bindings", filter=~Q(bindings__workflow=workflow)
-                                   & ~Q(bindings__workflow__status="retired")))
+    The count is a subquery over the credential's other bindings: counting through the join that
+    selected this workflow's bindings would only ever see this workflow (and count 0).
+    """
+    others = (Binding.objects.filter(credential=OuterRef("pk"), suspended_at__isnull=True)
+              .exclude(workflow=workflow).exclude(workflow__status=WorkflowStatus.RETIRED)
+              .order_by().values("credential").annotate(n=Count("workflow", distinct=True)).values("n"))
+    rows = (Credential.objects.filter(bindings__workflow=workflow).distinct()
+            .annotate(others=Coalesce(Subquery(others, output_field=IntegerField()), 0))
             .values_list("pk", "others"))
     return {pk: others for pk, others in rows}
+
+
+def workflow_live_credentials(*, workflow: Workflow) -> list[dict]:
+    """While a workflow is suspended: its credentials still accepted somewhere, each with why (a few queries).
+
+    Live: still active in Steward (a step failed, or it was never suspended); isolated but its rotation
+    has not succeeded; or suspended only in Steward's store while a step done by hand at the issuer is
+    still open or was waived.
+    """
+    if workflow.status != WorkflowStatus.SUSPENDED:
+        return []
+    last = (KillSwitchActivation.objects.filter(workflow=workflow, mode=KillSwitchMode.ACTIVATE)
+            .order_by("-started_at", "-pk").first())
+    steps = list(last.steps.exclude(credential=None).values("credential_id", "action", "status")) if last else []
+    by_credential: dict[int, list[dict]] = {}
+    for step in steps:
+        by_credential.setdefault(step["credential_id"], []).append(step)
+    bindings = (Binding.objects.filter(workflow=workflow).select_related("credential")
+                .order_by("credential__name", "credential_id"))
+    live = []
+    for binding in bindings:
+        credential = binding.credential
+        mine = by_credential.get(credential.pk, [])
+        open_manual = [s for s in mine if s["action"] in MANUAL_ACTIONS and s["status"] == StepStatus.AWAITING]
+        waived = [s for s in mine if s["action"] in MANUAL_ACTIONS and s["status"] == StepStatus.WAIVED]
+        if binding.suspended_at is not None:
+            rotated = any(s["action"] == StepAction.ISOLATE_CREDENTIAL and s["status"] == StepStatus.SUCCEEDED
+                          for s in mine)
+            if not rotated and not any(s["action"] == StepAction.MANUAL_ROTATE and s["status"] ==
+                                       StepStatus.MARKED_DONE for s in mine):
+                live.append({"credential": credential, "why": "isolated, but its new secret is not proven yet: the "
+                                                              "value this workflow held still works"})
+            elif open_manual or waived:
+                live.append({"credential": credential, "why": "rotated in its store; the step at the issuer is "
+                                                              + ("waived" if waived else "still to do by hand")})
+            continue
+        if credential.status == CredentialStatus.ACTIVE:
+            live.append({"credential": credential, "why": "still active: " + (
+                "its suspension is to do by hand" if open_manual else "its suspension failed or was never run")})
+        elif open_manual:
+            live.append({"credential": credential, "why": "suspended in Steward's store only: revoking it where "
+                                                          "it is accepted is still to do by hand"})
+        elif waived:
+            live.append({"credential": credential, "why": "suspended in Steward's store only: the step at the "
+                                                          "issuer was waived"})
+    return live

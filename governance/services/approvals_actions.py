@@ -27,14 +27,16 @@ from governance.models import Credential, Person, SecretStore, System, Team, Wor
 from governance.models.approvals import ApprovalAction
 from governance.models.checks import Finding
 from governance.secret_guard import reject_secret_values
-from governance.services import killswitch
+from governance.services import killswitch, provisioning
 from governance.services.approvals_registry import (
     DiffRow,
+    ExpiryDateField,
     ListField,
     PayloadForm,
     parse_payload,
     register_approval_action,
 )
+from governance.services.credential_expiry import credential_requested_expiry_check
 
 MAX_RISK_ACCEPTANCE_DAYS = 365
 
@@ -63,7 +65,8 @@ class ProvisionCredentialPayload(PayloadForm):
     scopes = ListField(required=False, help_text="Comma-separated, e.g. repo:read, deploy:write")
     privilege_level = forms.ChoiceField(choices=PrivilegeLevel.choices, initial=PrivilegeLevel.READ)
     rotation_max_age_days = forms.IntegerField(min_value=1, required=False)
-    expires_at = forms.DateTimeField(required=False)
+    expires_at = ExpiryDateField(required=False, help_text="Empty: no fixed expiry. At most the rotation "
+                                 "policy's maximum age from today.")
     purpose = forms.CharField(max_length=300, help_text="What the workflow uses it for.")
     scopes_used = ListField(required=False, help_text="Empty: all of the credential's scopes.")
 
@@ -82,28 +85,32 @@ def _provision_validate(*, requester, target, payload):
     reject_secret_values(data, ("name", "identifier", "store_path", "scopes", "purpose", "scopes_used"))
     if target.status == WorkflowStatus.RETIRED:
         raise ValidationError({"workflow": f"{target} is retired: it gets no new credentials."})
+    credential_requested_expiry_check(kind=data["kind"], expires_at=data.get("expires_at"),
+                                      rotation_max_age_days=data.get("rotation_max_age_days"))
     if Credential.objects.filter(system=data["system"], identifier=data["identifier"]).exists():
         raise ValidationError({"identifier": f"{data['system']} already has a credential {data['identifier']!r}."})
+    data["scopes"] = provisioning.provision_scopes_validate(system=data["system"], store=data["store"],
+                                                            kind=data["kind"], scopes=data["scopes"])
     return data
 
 
 def _provision_execute(*, request, target, payload, actor):
     from governance.services import inventory
 
-    now = timezone.now()
     owner = target.owner if target.owner is not None and not target.owner.is_departed else request.requested_by
     credential = inventory.credential_create(actor=actor, data={
         "name": payload["name"], "kind": payload["kind"], "system": payload["system"],
         "identifier": payload["identifier"], "store": payload["store"], "store_path": payload["store_path"],
         "scopes": payload["scopes"], "privilege_level": payload["privilege_level"],
         "rotation_max_age_days": payload["rotation_max_age_days"], "expires_at": payload["expires_at"],
-        "status": CredentialStatus.ACTIVE, "issued_at": now, "last_rotated_at": now,
+        "status": CredentialStatus.PROVISIONING,  # active only once its connector proved it (services.provisioning)
         "owner": owner, "team": target.team, "notes": f"Provisioned through approval request #{request.pk}.",
     })
     inventory.binding_create(actor=actor, data={
         "workflow": target, "credential": credential, "purpose": payload["purpose"],
         "scopes_used": payload["scopes_used"] or payload["scopes"],
     })
+    provisioning.provisioning_start(actor=actor, credential=credential, approval_request=request)
     return credential
 
 
@@ -313,7 +320,7 @@ def _retirement_diff(*, target, payload):
 
 
 class RiskAcceptancePayload(PayloadForm):
-    expires_at = forms.DateTimeField(help_text="Until when the risk is accepted (at most a year).")
+    expires_at = ExpiryDateField(help_text="Until the end of this day (at most a year).")
 
 
 def _risk_validate(*, requester, target, payload):

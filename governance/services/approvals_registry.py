@@ -18,6 +18,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from governance.audit import jsonable
 from governance.json_input import JSONInputError, check_value
@@ -120,6 +121,21 @@ class ListField(forms.CharField):
         return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
+class ExpiryDateField(forms.DateTimeField):
+    """An expiry picked with a date input: a bare date means the end of that day (the current time zone).
+
+    The payload keeps the full time, so a stored payload (ISO date-time) parses back to the same value.
+    """
+
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and "T" not in value and ":" not in value:
+            day = forms.DateField().to_python(value.strip())
+            return timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59, 59)))
+        return super().to_python(value)
+
+
 class PayloadForm(forms.Form):
     """A payload schema. It may narrow its choices to what the requester may use for this target."""
 
@@ -127,6 +143,8 @@ class PayloadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.requester = requester
         self.target = target
+        for field_ in self.fields.values():  # the server refuses a long value with a field error; no silent cut
+            field_.widget.attrs.pop("maxlength", None)
 
 
 def payload_to_json(cleaned: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from governance.audit import Actor
 from governance.models.attestation import AttestationItem, Consequence
-from governance.services.killswitch import kill_switch_activate
+from governance.services.killswitch import killswitch_activate
 from governance.services.lifecycle import request_sweep
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def suspend_workflow(*, actor: Actor, item: AttestationItem) -> tuple[str, str, 
         return kind, ref, f"{note}; the workflow no longer exists, so no suspension"
     reason = f"Not attested in {item.campaign} by its grace deadline {item.campaign.grace_until:%Y-%m-%d}."
     try:
-        activation = kill_switch_activate(actor=actor, workflow=workflow, reason=reason)
+        activation = killswitch_activate(actor=actor, workflow=workflow, reason=reason)
     except (ValidationError, PermissionDenied) as exc:
         kind, ref, note = open_finding(actor=actor, item=item)
         return kind, ref, f"{note}; kill switch refused: {exc}"

@@ -26,6 +26,7 @@ from governance.models.lifecycle import CredentialRevocation, RevocationReason, 
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_can_change
+from governance.services.deliveries import DeliveryFailed, deliveries_withdraw
 from governance.services.lifecycle import (
     LIVE_STATUSES,
     credential_for_connector,
@@ -167,8 +168,13 @@ def revocation_execute(*, revocation_id: int, task_id: str = "", final_attempt: 
             return _failed(revocation, credential, actor, lease, f"The worker was lost {lease.takeovers[lease.pk]} "
                            "times during this revocation; it is failed rather than tried again.")
         if proof is None:
+            # The CI variables holding the value go first; the revocation waits until they are all gone.
+            withdrawn = deliveries_withdraw(actor=actor, credential=credential)
+            if not withdrawn.ok:
+                raise DeliveryFailed("Not revoked yet: the CI variables that hold it were not all deleted: "
+                                     + "; ".join(withdrawn.failures))
             result = connector.revoke(ref)
-            proof, performed_at = tuple(result.proof), result.performed_at
+            proof, performed_at = (*result.proof, *withdrawn.proof), result.performed_at
         else:
             performed_at = timezone.now()
     except ConnectorError as error:

@@ -96,7 +96,7 @@ def _validate_owner(owner: Person | None) -> None:
 def _privilege(scopes: list[str]) -> str:
     if IntegrationScope.ADMIN in scopes:
         return PrivilegeLevel.ADMIN
-    if IntegrationScope.FILE_REQUESTS in scopes or IntegrationScope.DECIDE_REQUESTS in scopes:
+    if set(scopes) - {IntegrationScope.READ}:  # filing, deciding, and the lifecycle operations
         return PrivilegeLevel.WRITE
     return PrivilegeLevel.READ
 

@@ -25,6 +25,7 @@ from governance.audit import Actor, PendingEvent, audit_append, audit_append_man
 from governance.checks import all_checks
 from governance.choices import CredentialStatus
 from governance.connectors import registry
+from governance.connectors.aws_common import AWSSettings
 from governance.connectors.base import ConnectorError, Misconfigured, ReferenceBroken, Unreachable, Unsupported
 from governance.connectors.postgres_role import PostgresSettings
 from governance.connectors.redis_acl import RedisSettings
@@ -33,6 +34,7 @@ from governance.models.lifecycle import ConnectorKind, ConnectorTarget, Credenti
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_security_admin, snapshot
+from governance.services.drift import DRIFT_CHECK, credential_drift_read, drift_observation_values
 from governance.services.mail import mail_queue
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ logger = logging.getLogger(__name__)
 SOURCE_BROKEN_CHECK = "credential-source-resolves"
 ROTATION_FAILED_CHECK = "rotation-succeeds"
 ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-TARGET_SETTINGS = {ConnectorKind.POSTGRES_ROLE: PostgresSettings, ConnectorKind.REDIS_ACL: RedisSettings}
+TARGET_SETTINGS = {ConnectorKind.POSTGRES_ROLE: PostgresSettings, ConnectorKind.REDIS_ACL: RedisSettings,
+                   ConnectorKind.AWS_IAM: AWSSettings}
 LIVE_STATUSES = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
 
 
@@ -146,6 +149,7 @@ def _observation_values(credential: Credential, now: dt.datetime) -> dict[str, A
     try:
         connector, ref = registry.connector_for(credential)
         observed = connector.observe(ref)
+        drift = credential_drift_read(credential=credential, connector=connector, ref=ref)
     except Unsupported as error:
         return {"state": ObservationState.UNSUPPORTED, "detail": error.reason}
     except ReferenceBroken as error:
@@ -157,7 +161,7 @@ def _observation_values(credential: Credential, now: dt.datetime) -> dict[str, A
     return {
         "state": ObservationState.OK, "detail": observed.detail[:1000], "observed_version": observed.version,
         "observed_rotated_at": observed.created_at, "observed_expires_at": observed.expires_at,
-        "store_state": observed.state,
+        "store_state": observed.state, **drift_observation_values(drift, observed.detail),
     }
 
 
@@ -179,11 +183,13 @@ def credential_observe(*, credential: Credential, now: dt.datetime | None = None
         if values["state"] in (ObservationState.BROKEN, ObservationState.UNSUPPORTED):
             # Nothing resolves: forget what was observed before.
             values = {**values, "observed_version": "", "observed_rotated_at": None, "observed_expires_at": None,
-                      "store_state": ""}
+                      "store_state": "", "privileges": [], "drift": []}
         # UNREACHABLE or ERROR keep the last observed facts; only the state and the reason change.
         for name, value in values.items():
             setattr(observation, name, value)
         observation.broken_since = (observation.broken_since or now) if observation.state == "broken" else None
+        drifted = observation.state == ObservationState.DRIFTED
+        observation.drift_since = (observation.drift_since or now) if drifted else None
         observation.observed_at = now
         observation.save()
         changed = previous != observation.state
@@ -194,12 +200,14 @@ def credential_observe(*, credential: Credential, now: dt.datetime | None = None
                          changes={"observation": {"before": previous or None, "after": observation.state}})
             if ObservationState.BROKEN in (previous, observation.state):
                 request_sweep([SOURCE_BROKEN_CHECK], trigger="reconciliation")
+            if ObservationState.DRIFTED in (previous, observation.state):
+                request_sweep([DRIFT_CHECK], trigger="reconciliation")
     return observation, changed
 
 
 def reconcilable_credentials():
     return (Credential.objects.filter(status__in=LIVE_STATUSES, store__kind__in=registry.CONNECTOR_STORE_KINDS)
-            .select_related("store", "system__connector_target").order_by("pk"))
+            .select_related("store", "system__connector_target", "observation").order_by("pk"))
 
 
 def credentials_reconcile(*, credential_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> dict:

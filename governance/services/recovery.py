@@ -14,8 +14,10 @@ from governance.models.lifecycle import (
     RotationJob,
     RotationStatus,
 )
+from governance.models.provisioning import CredentialProvisioning, ProvisioningStatus
 from governance.services.deprovision import revocations_recover
 from governance.services.killswitch import kill_switch_recover
+from governance.services.provisioning import provisionings_recover
 from governance.services.rotation_batch import rotation_jobs_recover
 from governance.services.sweep import sweep_runs_recover
 
@@ -31,3 +33,6 @@ def register_lease_recoveries() -> None:
         recover=kill_switch_recover))
     leases.register_recovery(leases.Recovery(
         name="sweep_runs", model=SweepRun, running=SweepStatus.RUNNING, recover=sweep_runs_recover))
+    leases.register_recovery(leases.Recovery(
+        name="provisionings", model=CredentialProvisioning, running=ProvisioningStatus.RUNNING,
+        recover=provisionings_recover))

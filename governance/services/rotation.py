@@ -41,6 +41,7 @@ from governance.models.lifecycle import (
 from governance.outbox import enqueue
 from governance.selectors.lifecycle import with_observed_expiry, with_observed_rotation
 from governance.services.common import ensure_can_change
+from governance.services.deliveries import deliveries_after_rotation
 from governance.services.lifecycle import (
     ROTATION_FAILED_CHECK,
     approval_granted,
@@ -55,6 +56,8 @@ from governance.transitions import compare_and_set
 logger = logging.getLogger(__name__)
 
 PRIVILEGED_ROTATION_ACTION = "privileged_rotation"
+# Stores whose credentials rotate on schedule (certificates renew instead, in OpenBao PKI).
+ROTATED_STORE_KINDS = sorted(registry.CONNECTOR_STORE_KINDS - {SecretStoreKind.OPENBAO_PKI})
 BATCH_SIZE = 50
 
 
@@ -110,8 +113,8 @@ def rotation_request(*, actor: Actor, credential: Credential, now: dt.datetime |
             raise ValidationError({"status": f"{credential} is {credential.get_status_display().lower()}: only an "
                                              "active credential is rotated."})
         if not registry.connector_kind(credential):
-            raise ValidationError({"store": f"No connector can rotate {credential}: it is not in an OpenBao store. "
-                                            "Rotate it by hand and record the new version."})
+            raise ValidationError({"store": f"No connector can rotate {credential}: its store is not one Steward "
+                                            "acts on. Rotate it by hand and record the new version."})
         existing = RotationJob.objects.filter(credential=credential, due_on=now.date()).first()
         if existing is not None:
             if existing.status in ROTATION_OPEN:
@@ -161,7 +164,7 @@ def _no_open_job():
 def credentials_due_for_rotation(*, now: dt.datetime):
     """Active credentials in OpenBao KV whose rotation (from observed times) falls due, without an open job."""
     horizon = now + dt.timedelta(days=rotation_lead_days())
-    queryset = Credential.objects.filter(status=CredentialStatus.ACTIVE, store__kind=SecretStoreKind.OPENBAO_KV)
+    queryset = Credential.objects.filter(status=CredentialStatus.ACTIVE, store__kind__in=ROTATED_STORE_KINDS)
     return with_observed_rotation(queryset.exclude(kind=CredentialKind.CERTIFICATE)).filter(
         _no_open_job(), rotation_due_at__lte=horizon)
 
@@ -268,15 +271,17 @@ def rotate_or_resume(job: RotationJob, lease: leases.Lease) -> tuple[RotationRes
     not overwritten by a second one.
     """
     connector, ref = registry.connector_for(job.credential)
+    found = None
     if job.attempt_count > 1:
         first = RotationAttempt.objects.filter(job=job).aggregate(first=Min("started_at"))["first"]
         found = connector.rotation_resume(ref, since=(first or job.created_at) - CLOCK_SKEW)
-        if found is not None:
-            return found, connector.kind
-    if lease.exhausted(job.pk):
+    if found is None and lease.exhausted(job.pk):
         raise WorkerLost(f"The worker was lost {lease.takeovers[job.pk]} times during this rotation; it is "
                          "failed rather than tried again. Read the worker's log for what stopped it.")
-    return connector.rotate(ref), connector.kind
+    result = found or connector.rotate(ref)
+    # The CI variables that consume the credential get the proven new value in this same job.
+    return deliveries_after_rotation(actor=lifecycle_actor(f"rotation-{job.pk}"), credential=job.credential,
+                                     result=result, rotation_job_id=job.pk), connector.kind
 
 
 def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool = True) -> JobOutcome:
@@ -299,7 +304,8 @@ def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool 
         result, kind = rotate_or_resume(job, lease)
     except ConnectorError as error:
         retry = error.transient and not final_attempt
-        return record_failure(job, attempt, lease, reason=error.reason, code=error.code, retry=retry)
+        return record_failure(job, attempt, lease, reason=error.reason, code=error.code, retry=retry,
+                              rotated=getattr(error, "rotation", None))
     except Exception:  # a bug must not leave the job running until its lease ends
         logger.exception("rotation job %s failed unexpectedly", job_id)
         return record_failure(job, attempt, lease, reason="Unexpected error in Steward; see the server log.",
@@ -363,8 +369,13 @@ def _record_success(job, attempt, lease, result: RotationResult, connector_kind:
     return outcome
 
 
-def record_failure(job, attempt, lease, *, reason: str, code: str, retry: bool) -> JobOutcome:
-    """A failed attempt: back to pending for a retry, or the job failed (audited, owner told, checks re-run)."""
+def record_failure(job, attempt, lease, *, reason: str, code: str, retry: bool,
+                   rotated: RotationResult | None = None) -> JobOutcome:
+    """A failed attempt: back to pending for a retry, or the job failed (audited, owner told, checks re-run).
+
+    rotated: the credential was rotated and proven, but what followed failed (a push to a CI variable):
+    the new version is recorded on the credential, since it is what the store holds, and the job fails.
+    """
     credential = job.credential
     if retry:
         return finish_attempt(job, attempt, lease, status=RotationStatus.PENDING, outcome=AttemptOutcome.RETRYING,
@@ -372,9 +383,14 @@ def record_failure(job, attempt, lease, *, reason: str, code: str, retry: bool) 
     actor = lifecycle_actor(attempt.task_id or f"rotation-{job.pk}")
     with transaction.atomic():
         outcome = finish_attempt(job, attempt, lease, status=RotationStatus.FAILED, outcome=AttemptOutcome.FAILED,
-                                 error=reason, code=code)
+                                 error=reason, code=code, version=rotated.version if rotated else "",
+                                 proof=rotated.proof if rotated else ())
         if outcome.status != RotationStatus.FAILED:
             return outcome
+        if rotated is not None:
+            credential_record_change(
+                actor=actor, credential=credential, values=credential_values(rotated), action="credential.rotate",
+                summary=f"Rotated {credential}: version {rotated.version} (job #{job.pk}); its delivery failed")
         summary = f"Rotation of {credential} failed (job #{job.pk}, attempt {attempt.number}): {reason}"
         audit_append(actor=actor, action="credential.rotation_failed", target=credential, summary=summary[:500],
                      changes={"rotation_job": {"before": None, "after": job.pk},

@@ -72,7 +72,8 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
                 continue
             except ConnectorError as error:
                 outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
-                                         code=error.code, retry=error.transient)
+                                         code=error.code, retry=error.transient,
+                                         rotated=getattr(error, "rotation", None))
             except Exception:
                 logger.exception("rotation job %s failed unexpectedly", job.pk)
                 outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,

@@ -64,6 +64,11 @@ CREDENTIAL_MACHINE = StateMachine(model=Credential, field="status", initial=C.AC
                who="Steward, mirroring an integration disabled or left without a token", by=MIRROR),
     Transition("mirror_reissue", {C.REVOKED, C.EXPIRED, C.REQUESTED}, C.ACTIVE,
                who="Steward, mirroring an integration that got a new token", by=MIRROR),
+    Transition("provision_prove", {C.PROVISIONING}, C.ACTIVE,
+               who="Steward, once the connector created the identity and proved that its new secret works",
+               by=(STEWARD,)),
+    Transition("provision_fail", {C.PROVISIONING}, C.PROVISIONING_FAILED,
+               who="Steward, when provisioning failed (what it had created is removed again)", by=(STEWARD,)),
 ))
 
 SYSTEM_MACHINE = StateMachine(model=System, field="lifecycle", initial=L.ACTIVE, transitions=(

@@ -286,7 +286,30 @@ def sweep_runs_recover(run_ids: list[int]) -> dict:
             lease.release(target=SweepStatus.FAILED, errors=errors, finished_at=timezone.now())
             status = SweepStatus.FAILED
         else:
+            ensure_catalogue()  # a queued run (services.sweep_now) may reach its first worker here
             rows = list(Check.objects.filter(code__in=run.checks).order_by("sort_order", "code"))
             status = _sweep_checks(run, lease, rows).status
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def sweep_run_resume(*, run_id: int, task_id: str = "") -> SweepRun:
+    """Run a sweep that was queued (services.sweep_now) or left by a lost worker, under its lease. Safe twice.
+
+    A queued run is born running without a holder; the first worker to claim it evaluates its checks,
+    a second delivery of the message finds it held or finished and changes nothing.
+    """
+    lease = leases.lease_claim(SweepRun, run_id, sources=[SweepStatus.RUNNING], running=SweepStatus.RUNNING,
+                               owner=leases.lease_owner(task_id))
+    run = SweepRun.objects.get(pk=run_id)
+    if lease is None:
+        return run
+    if lease.exhausted():
+        left = [code for code in run.checks if code not in run.counts and code not in run.errors]
+        lease.release(target=SweepStatus.FAILED, finished_at=timezone.now(), errors={
+            **run.errors, **{code: f"worker lost {lease.takeovers[run_id]} times; not evaluated" for code in left}})
+        run.refresh_from_db()
+        return run
+    ensure_catalogue()
+    rows = list(Check.objects.filter(code__in=run.checks).order_by("sort_order", "code"))
+    return _sweep_checks(run, lease, rows)

@@ -3,4 +3,5 @@
 Celery's autodiscovery imports this package; importing the modules here registers their tasks.
 """
 
+from governance.discovery import tasks as discovery_tasks  # noqa: F401 - discovery keeps its tasks in its package
 from governance.tasks import approvals, attestation, audit, checks, integrations, leases, lifecycle, mail  # noqa: F401

@@ -16,6 +16,7 @@ from governance.outbox import enqueue
 from governance.services.deprovision import revocation_execute
 from governance.services.killswitch import kill_switch_run
 from governance.services.lifecycle import credentials_reconcile
+from governance.services.provisioning import provisioning_execute
 from governance.services.rotation import rotation_job_execute, rotation_schedule_due
 from governance.services.rotation_batch import rotation_jobs_execute
 
@@ -84,3 +85,14 @@ def revocations_run_task(revocation_ids: list[int]) -> dict:
             enqueue(revocation_run_task, revocation_id, countdown=backoff(0))
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+@shared_task(bind=True, name=task_names.PROVISIONING_RUN, max_retries=MAX_RETRIES)
+def provisioning_run_task(self, provisioning_id: int) -> str:
+    """One attempt of a provisioning run; retried (after undoing what it made) only when a system did not answer."""
+    final = self.request.retries >= self.max_retries
+    outcome = provisioning_execute(provisioning_id=provisioning_id, task_id=self.request.id or "",
+                                   final_attempt=final)
+    if outcome == "retry":
+        raise self.retry(countdown=backoff(self.request.retries))
+    return outcome

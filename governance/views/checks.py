@@ -20,7 +20,7 @@ from governance.services.findings import finding_acknowledge
 from governance.views import posture
 from governance.views.common import filtered_page, get_restricted_or_404
 
-RISK_ACCEPTANCE_URL = "/approvals/new/risk_acceptance/?finding={pk}"
+RISK_ACCEPTANCE_URL = "/approvals/new/risk_acceptance/?object=finding:{pk}"
 SORT_FIELDS = {
     "seen": "last_seen_at",
     "first": "first_seen_at",

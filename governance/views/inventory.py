@@ -17,6 +17,7 @@ from governance.audit import Actor
 from governance.models import Credential, SecretStore, System, Workflow
 from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
+from governance.selectors.provisioning import provisioning_of
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
 from governance.services import states
@@ -75,7 +76,8 @@ def _workflow_detail(user, workflow):
 
 
 def _credential_detail(user, credential):
-    return {"bindings": selectors.credential_bindings(user=user, credential=credential)}
+    return {"bindings": selectors.credential_bindings(user=user, credential=credential),
+            "provisioning": provisioning_of(credential=credential)}
 
 
 def _system_detail(user, system):

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import forms, permissions, roles, selectors
@@ -50,7 +50,7 @@ def kill_switch_confirm(request, pk: int):
     form = forms.ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            activation = killswitch.kill_switch_activate(actor=Actor.for_user(request.user), workflow=workflow,
+            activation = killswitch.killswitch_activate(actor=Actor.for_user(request.user), workflow=workflow,
                                                          reason=form.cleaned_data["reason"])
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _errors(exc))
@@ -99,7 +99,7 @@ def kill_switch_detail(request, pk: int):
         "activation": activation, "object": workflow, "nav": "workflows",
         "steps": lifecycle_selectors.kill_switch_steps(activation=activation),
         "may_act": killswitch.may_use_kill_switch(request.user, workflow),
-        "reactivation_url": f"/approvals/new/reactivation/?object=governance.workflow:{workflow.pk}",
+        "reactivation_url": reverse("approval-new", args=[killswitch.REACTIVATION_ACTION]) + f"?workflow={workflow.pk}",
     })
 
 

@@ -432,7 +432,8 @@ def test_production_refuses_to_start_without_the_audit_keys(tmp_path):
     key_file.write_bytes(audit_keys.signing_key().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     result = manage("check", env={**base, "STEWARD_AUDIT_CHAIN_KEY": AUDIT_KEYS["STEWARD_AUDIT_CHAIN_KEY"],
-                                  "STEWARD_AUDIT_SIGNING_KEY_FILE": str(key_file)})
+                                  "STEWARD_AUDIT_SIGNING_KEY_FILE": str(key_file),
+                                  "STEWARD_DISCOVERY_FINGERPRINT_KEY": AUDIT_KEYS["STEWARD_DISCOVERY_FINGERPRINT_KEY"]})
     assert result.returncode == 0, result.stderr
 
 

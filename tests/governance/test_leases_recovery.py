@@ -24,6 +24,7 @@ from governance.connectors import registry
 from governance.models import AuditEvent, Binding
 from governance.models.checks import Check, Finding, SweepRun, SweepStatus
 from governance.models.lifecycle import (
+    MANUAL_ACTIONS,
     CredentialRevocation,
     KillSwitchActivation,
     KillSwitchStatus,
@@ -32,7 +33,7 @@ from governance.models.lifecycle import (
     RotationStatus,
     StepStatus,
 )
-from governance.services.killswitch import kill_switch_activate
+from governance.services.killswitch import killswitch_activate
 from governance.services.sweep import SWEEP_LOCK_CLASS
 from governance.tasks.checks import sweep_task
 from governance.tasks.leases import leases_recover_task
@@ -355,7 +356,7 @@ def test_a_kill_switch_whose_worker_is_killed_mid_way_finishes_once_and_rechecks
         # The slow point: the test holds the second credential's row, so the worker suspends it in OpenBao
         # and then waits to record it.
         steward.execute("SELECT id FROM governance_credential WHERE id = %s FOR NO KEY UPDATE", [credentials[1].pk])
-        activation = kill_switch_activate(actor=Actor.for_user(personas.secadmin), workflow=workflow,
+        activation = killswitch_activate(actor=Actor.for_user(personas.secadmin), workflow=workflow,
                                           reason="Leaked deploy key")
         with connection.cursor() as cursor:
             wait_for(lambda: waiting_on_a_lock(cursor, 'UPDATE "governance_credential"'), timeout=60,
@@ -365,16 +366,17 @@ def test_a_kill_switch_whose_worker_is_killed_mid_way_finishes_once_and_rechecks
     finally:
         steward.rollback()
         steward.close()
-    steps = {s.credential_id: s for s in activation.steps.exclude(credential=None)}
+    steps = {s.credential_id: s for s in activation.steps.exclude(credential=None).exclude(action__in=MANUAL_ACTIONS)}
     assert [steps[c.pk].status for c in credentials] == [StepStatus.SUCCEEDED, StepStatus.RUNNING,
                                                           StepStatus.PENDING]
     wait_until_lapsed(KillSwitchActivation, [activation.pk])
 
-    assert leases_recover_task.apply().get() == {"kill_switches": {KillSwitchStatus.COMPLETED: 1}}
+    # KV-only keys: the connector steps finish, the steps at the issuer wait for a person.
+    assert leases_recover_task.apply().get() == {"kill_switches": {KillSwitchStatus.AWAITING_MANUAL: 1}}
 
     activation.refresh_from_db()
-    assert (activation.status, activation.lease_takeovers) == (KillSwitchStatus.COMPLETED, 1)
-    steps = {s.credential_id: s for s in activation.steps.exclude(credential=None)}
+    assert (activation.status, activation.lease_takeovers) == (KillSwitchStatus.AWAITING_MANUAL, 1)
+    steps = {s.credential_id: s for s in activation.steps.exclude(credential=None).exclude(action__in=MANUAL_ACTIONS)}
     for credential, path in zip(credentials, paths, strict=True):
         credential.refresh_from_db()
         assert credential.status == "suspended" and steps[credential.pk].status == StepStatus.SUCCEEDED
@@ -382,7 +384,7 @@ def test_a_kill_switch_whose_worker_is_killed_mid_way_finishes_once_and_rechecks
         assert events("credential.suspend", credential) == 1
     assert "Found already suspended in its system" in steps[credentials[1].pk].detail  # re-checked, not redone
     assert "Found already" not in steps[credentials[2].pk].detail
-    assert events("killswitch.activate_finish", workflow) == 1
+    assert events("killswitch.activate_awaiting", workflow) == 1
     assert leases_recover_task.apply().get() == {}
     assert verify_chain().intact
 

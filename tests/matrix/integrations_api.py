@@ -55,6 +55,7 @@ def api_objects(estate, personas):
     from governance.audit import Actor
     from governance.models.approvals import ApprovalPolicy
     from governance.models.integrations import DeliveryStatus, WebhookDelivery
+    from governance.models.provisioning import CredentialProvisioning, ProvisioningStatus
     from governance.services.approvals import approval_request_file
     from governance.services.catalogue import catalogue_load
     from reports.models import ReportJob
@@ -89,6 +90,11 @@ def api_objects(estate, personas):
     made["approval"] = approval_request_file(
         actor=Actor.for_user(personas.owner), action="ownership_transfer", target=made["spare_credential"],
         payload={"new_owner": personas.backup_owner.pk}, justification="matrix")
+    # a credential Steward provisioned (the estate's were registered): its provisioning status is readable
+    made["provisioned_credential"] = CredentialFactory(name="provisioned-key", system=estate["system"],
+                                                       owner=personas.owner, team=personas.team)
+    CredentialProvisioning.objects.create(credential=made["provisioned_credential"], connector_kind="openbao_kv",
+                                          status=ProvisioningStatus.SUCCEEDED, finished_at=timezone.now())
     catalogue_load(actor=Actor.system(task_id="matrix"))
     made["finding"] = FindingFactory.for_object(estate["credential"], code="least-privilege")
     campaign = open_campaign(personas)
@@ -116,6 +122,7 @@ KWARGS = {
     "api_finding": _pk("finding"),
     "api_item": _pk("item"),
     "api_report": _pk("report"),
+    "api_provisioned": _pk("provisioned_credential"),
 }
 
 
@@ -318,3 +325,74 @@ SOD_CASES = {
         "delegations": [("approver", "oscar-bot", "revoked")],
         "steps": [(("oscar-bot", "approver"), 403)]},
 }
+
+
+# Incident-response operations (governance/api/views/operations.py) and the jobs they queue -----------
+
+def _operation_objects(estate, personas):
+    """A finished drill, a rotation job, a failed revocation and a finished sweep run, for the detail URLs."""
+    if "_ops" in estate:
+        return estate["_ops"]
+    from governance.models.checks import SweepRun
+    from governance.models.lifecycle import CredentialRevocation, KillSwitchActivation, KillSwitchStep, RotationJob
+    from tests.factories import CredentialFactory
+
+    now = timezone.now()
+    made = {
+        "activation": KillSwitchActivation.objects.create(
+            workflow=estate["workflow"], mode="drill", status="completed", actor_label="olivia.owner",
+            workflow_status_before="active", started_at=now, finished_at=now),
+        # tests/matrix/lifecycle.py may have made today's job of this credential already (one per day)
+        "rotation_job": RotationJob.objects.get_or_create(credential=estate["credential"], due_on=now.date(),
+                                                          defaults={"trigger": "manual", "status": "failed",
+                                                                    "finished_at": now})[0],
+        "revocation": CredentialRevocation.objects.create(
+            credential=CredentialFactory(name="ops-revoked-key", system=estate["system"], owner=personas.owner,
+                                         team=personas.team), reason="manual", status="failed", error="matrix"),
+        "sweep_run": SweepRun.objects.create(started_at=now, finished_at=now, trigger="beat", status="succeeded"),
+    }
+    made["step"] = KillSwitchStep.objects.create(
+        activation=made["activation"], position=1, action="manual_issuer", status="awaiting",
+        label="Revoke the key where it is accepted", assignee=personas.owner)
+    estate["_ops"] = made
+    return made
+
+
+for _name in ("activation", "rotation_job", "revocation", "sweep_run", "step"):
+    KWARGS[f"ops_{_name}"] = (lambda name: lambda e, p: {"pk": _operation_objects(e, p)[name].pk})(_name)
+
+BODIES.update({
+    ("v1:workflow-op-kill-switch-activate", "post"): lambda e, p: {"reason": "matrix incident"},
+    ("v1:credential-op-rotate", "post"): lambda e, p: {},
+    ("v1:credential-op-revoke", "post"): lambda e, p: {"reason": "matrix incident"},
+    ("v1:sweeprun-list", "post"): lambda e, p: {},
+    ("v1:workflow-op-kill-switch-preview", "post"): lambda e, p: {},
+    ("v1:killswitchstep-mark-done", "post"): lambda e, p: {"comment": "revoked at the issuer, INC-1"},
+    ("v1:killswitchstep-waive", "post"): lambda e, p: {"reason": "the key was never deployed"},
+})
+
+API_RULES.update({
+    # the auditor sees the workflow but may not use its kill switch (403); tokens need the operation's scope
+    "v1:workflow-op-kill-switch-preview": {"get": ("workflow", write(200, scope="lifecycle:killswitch")),
+                                           "post": ("workflow", write(200, scope="lifecycle:killswitch"))},
+    "v1:workflow-op-kill-switch-activate": {"post": ("workflow", write(202, scope="lifecycle:killswitch"))},
+    "v1:workflow-op-drill": {"post": ("workflow", write(202, scope="lifecycle:drill"))},
+    # the estate's credential is in no store with a connector: rotation is refused with a field message
+    "v1:credential-op-rotate": {"post": ("credential", write(400, scope="lifecycle:rotate"))},
+    "v1:credential-op-revoke": {"post": ("credential", write(202, scope="lifecycle:revoke"))},
+    "v1:killswitchactivation-list": {"get": (None, EVERYONE)},
+    "v1:killswitchactivation-detail": {"get": ("ops_activation", OWN)},
+    "v1:killswitchstep-detail": {"get": ("ops_step", OWN)},
+    # a step done by hand: its assignee (the owner) or the owner side and security admins; waived by the latter
+    "v1:killswitchstep-mark-done": {"post": ("ops_step", write(200, scope="lifecycle:killswitch"))},
+    "v1:killswitchstep-waive": {"post": ("ops_step", rule(403, 403, 404, 403, 200, 404, tokens=403))},
+    "v1:rotationjob-list": {"get": (None, EVERYONE)},
+    "v1:rotationjob-detail": {"get": ("ops_rotation_job", OWN)},
+    "v1:revocation-list": {"get": (None, EVERYONE)},
+    "v1:revocation-detail": {"get": ("ops_revocation", OWN)},
+    # sweep runs are for readers; sweep now for security admins (tokens act as the owner: refused)
+    "v1:sweeprun-list": {"get": (None, EVERYONE), "post": (None, rule(403, 403, 403, 403, 202, 403, tokens=403))},
+    "v1:sweeprun-detail": {"get": ("ops_sweep_run", READERS)},
+    "v1:credential-provisioning": {"get": ("api_provisioned", OWN)},
+})
+RULES.update({name: _get_rule(methods) for name, methods in API_RULES.items() if name not in RULES})

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.embedded
 SECRET_KEY = "k3Y-for-tests-only_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 # Production needs the audit chain key and the checkpoint signing key (an Ed25519 seed, base64) too.
 AUDIT_KEYS = {"STEWARD_AUDIT_CHAIN_KEY": "chain-key-for-tests-only_0123456789abcdefXYZ",
-              "STEWARD_AUDIT_SIGNING_KEY": "dGVzdHMtb25seSBlZDI1NTE5IHNlZWQgMzIgYnl0ZXM="}
+              "STEWARD_AUDIT_SIGNING_KEY": "dGVzdHMtb25seSBlZDI1NTE5IHNlZWQgMzIgYnl0ZXM=",
+              # and the key of discovery's secret fingerprints
+              "STEWARD_DISCOVERY_FINGERPRINT_KEY": "fingerprint-key-for-tests-only_0123456789abc"}
 
 
 def manage(*args, env):

@@ -27,6 +27,7 @@ from governance.api.serializers.inventory import (
     WorkflowSerializer,
 )
 from governance.api.serializers.people import PersonSerializer, TeamSerializer
+from governance.api.views.provisioning import ProvisioningMixin
 from governance.filtersets.integrations import BindingFilterSet, TeamFilterSet
 from governance.models import Binding
 from governance.selectors import integrations as directory
@@ -126,7 +127,7 @@ class SecretStoreViewSet(InventoryViewSet):
 
 
 @extend_schema(tags=["inventory"])
-class CredentialViewSet(TransitionMixin, InventoryViewSet):
+class CredentialViewSet(ProvisioningMixin, TransitionMixin, InventoryViewSet):
     serializer_class = CredentialSerializer
     registration_serializer_class = CredentialRegistrationSerializer
     filterset_class = filtersets.CredentialFilterSet

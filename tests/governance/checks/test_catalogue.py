@@ -42,6 +42,15 @@ PRIMARY = {
     # Two checks Steward adds to the shared catalogue, fed by the lifecycle connectors' evidence.
     "credential-source-resolves": [("nist_sp_800_53_r5", "CM-8"), ("iso_iec_27001_2022", "A.5.9")],
     "rotation-succeeds": [("owasp_nhi_top10_2025", "NHI7:2025"), ("nist_sp_800_53_r5", "IA-5(1)")],
+    "no-privilege-drift": [("owasp_nhi_top10_2025", "NHI5:2025"), ("nist_csf_2_0", "PR.AA-05")],
+    # Discovery's checks (governance/discovery/checks.py).
+    "discovery-undeclared-identity": [("owasp_nhi_top10_2025", "NHI1:2025"), ("nist_csf_2_0", "ID.AM-02"),
+                                      ("nist_csf_2_0", "PR.AA-01")],
+    "discovery-undeclared-workflow": [("owasp_nhi_top10_2025", "NHI1:2025"), ("nist_csf_2_0", "ID.AM-02")],
+    "discovery-hard-coded-secret": [("owasp_nhi_top10_2025", "NHI2:2025"), ("nist_sp_800_53_r5", "IA-5(7)")],
+    "discovery-privileged-undeclared-identity": [("owasp_nhi_top10_2025", "NHI5:2025"),
+                                                 ("nist_csf_2_0", "PR.AA-05")],
+    "discovery-declared-missing": [("nist_sp_800_53_r5", "CM-8"), ("iso_iec_27001_2022", "A.5.9")],
 }
 
 
@@ -55,7 +64,7 @@ def test_load_creates_frameworks_controls_and_checks_with_exact_identifiers():
     result = load_catalogue()
     assert result.changed
     assert Framework.objects.count() == 7
-    assert Check.objects.count() == 16 == len(all_checks())
+    assert Check.objects.count() == len(ENTRIES) == len(all_checks())
     nhi2 = Control.objects.get(framework__key="owasp_nhi_top10_2025", identifier="NHI2:2025")
     assert nhi2.title == "Secret Leakage"
     pr_aa_01 = Control.objects.get(framework__key="nist_csf_2_0", identifier="PR.AA-01")

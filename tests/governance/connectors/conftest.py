@@ -219,4 +219,10 @@ def make_credential(personas, *, store, path, system=None, kind="api_key", ident
     system = system or SystemFactory(name=unique("system"), owner=personas.owner, team=personas.team)
     return CredentialFactory(name=unique("cred"), kind=kind, system=system, store=store, store_path=path,
                              identifier=identifier or unique("id"), owner=personas.owner, team=personas.team,
-                             store_version="1", **extra)
+                             **{"store_version": "1", **extra})
+
+
+# The AWS stand-in (moto server) and the CI stand-in, for the cloud and CI connector tests ---------
+
+from tests.aws_stand_in import aws  # noqa: E402, F401 - fixtures shared with the lifecycle tests
+from tests.ci_stand_in import ci_server  # noqa: E402, F401

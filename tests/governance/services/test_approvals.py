@@ -84,7 +84,9 @@ def test_pending_approved_executed(personas, estate, policy, django_capture_on_c
     assert request.status == S.EXECUTED and request.decided_at and request.executed_at
     credential = request.result
     assert isinstance(credential, Credential) and credential.identifier == request.payload["identifier"]
-    assert credential.status == CredentialStatus.ACTIVE and credential.owner == personas.owner
+    # active only once its connector has created and proven it (services.provisioning, its own tests)
+    assert credential.status == CredentialStatus.PROVISIONING and credential.owner == personas.owner
+    assert credential.provisioning.status == "pending" and credential.provisioning.approval_request == request
     assert Binding.objects.filter(workflow=estate["workflow"], credential=credential, purpose="deploy to production")
     actions = list(approval_events(request).values_list("action", flat=True))
     assert actions == ["approval.file", "approval.approve", "approval.execute"]

@@ -123,7 +123,8 @@ def test_reconciliation_records_observed_truth_and_broken_references(personas, k
     resolving = make_credential(personas, store=kv_store, path=path, last_rotated_at=stale)
     broken = make_credential(personas, store=kv_store, path="secret/data/app/moved-away")
     counts = credentials_reconcile(credential_ids=[resolving.pk, broken.pk])
-    assert counts == {"ok": 1, "broken": 1}
+    # Version 2 was written outside Steward (which recorded version 1): observed, and reported as drift.
+    assert counts == {"drifted": 1, "broken": 1}
     resolving.refresh_from_db()
     broken.refresh_from_db()
     assert resolving.observation.observed_version == "2"

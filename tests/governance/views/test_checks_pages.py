@@ -6,9 +6,10 @@ import re
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from governance.models import Credential
-from governance.models.checks import Control, Finding, FindingState
+from governance.models.checks import Check, Control, Finding, FindingState
 from governance.services.posture import posture_snapshot_take
 from governance.services.sweep import sweep_run
 
@@ -82,7 +83,7 @@ def test_finding_page_shows_evidence_controls_remediation_history_and_risk_accep
     page = client.get(reverse("finding-detail", args=[ours.pk])).content.decode()
     assert "Max age days" in page and "NHI7:2025" in page and "PR.AA-01" in page and "formerly PR.AC-1" in page
     assert "Rotate the credential" in page and "finding.open" in page
-    assert f'href="/approvals/new/risk_acceptance/?finding={ours.pk}"' in page
+    assert f'href="/approvals/new/risk_acceptance/?object=finding:{ours.pk}"' in page
     client.force_login(personas.auditor)
     page = client.get(reverse("finding-detail", args=[ours.pk])).content.decode()
     assert "risk_acceptance" not in page and "Acknowledge" not in page
@@ -126,10 +127,12 @@ def test_framework_page_lists_controls_checks_and_counts(client, personas, swept
     assert client.get(reverse("framework-detail", args=["nope"])).status_code == 404
 
 
-def test_checks_page_lists_the_fourteen_checks(client, personas, swept):
+def test_checks_page_lists_every_check_of_the_catalogue(client, personas, swept):
     client.force_login(personas.outsider)
     page = client.get(reverse("check-list")).content.decode()
-    assert page.count('<section class="card"') == 16
+    names = list(Check.objects.values_list("name", flat=True))
+    assert len(names) >= 16 and page.count('<section class="card"') == len(names)
+    assert [name for name in names if escape(name) not in page] == []
     assert "within 30 days" in page  # the configured certificate warning window is written in
 
 
