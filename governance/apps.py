@@ -9,6 +9,8 @@ class GovernanceConfig(AppConfig):
     def ready(self):
         # Imported here, not at the top: they need the models, which are loaded only now.
         import governance.tasks  # noqa: F401 - registers the tasks the outbox publishes by name (task_names)
+
+        # ready(): these modules need the app registry loaded
         from governance.discovery.setup import discovery_ready
         from governance.models.deliveries import register_rules as register_delivery_rules
         from governance.services.recovery import register_lease_recoveries

@@ -40,13 +40,19 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 
 from governance import demo_data as data
 from governance import roles
 from governance.audit import Actor
 from governance.choices import MANAGED_STORE_KINDS, CredentialKind, CredentialStatus, PersonStatus
+from governance.demo_approvals import seed_demo_approvals
+from governance.demo_attestation import seed_demo_attestation
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory, people
+from governance.services.catalogue import catalogue_load
+from governance.services.posture import posture_snapshot_take
+from governance.services.sweep import sweep_run
 
 SEED = 20261129
 TASK_ID = "seed_demo"
@@ -391,14 +397,7 @@ def _uuid(rng: random.Random) -> str:
 
 def seed_demo_capabilities() -> list[str]:
     """The catalogue, approval history, attestation campaigns, then a sweep so findings exist."""
-    from django.utils import timezone
 
-    from governance.audit import Actor
-    from governance.demo_approvals import seed_demo_approvals
-    from governance.demo_attestation import seed_demo_attestation
-    from governance.services.catalogue import catalogue_load
-    from governance.services.posture import posture_snapshot_take
-    from governance.services.sweep import sweep_run
 
     now = demo_anchor()
     catalogue = catalogue_load(actor=Actor.system(task_id="seed_demo", label="seed_demo"))

@@ -37,6 +37,7 @@ def register_visibility(model: type[Model], rule: VisibilityRule) -> None:
 
 
 def _grant_models(model):
+    # cycle: the models import this module to register their rules
     from governance import models as m
 
     return {
@@ -77,6 +78,7 @@ def _owned_condition(model, user, action: str) -> Q:
 
 def restrict(queryset: QuerySet, user, action: str = VIEW) -> QuerySet:
     """Narrow queryset to the objects user may perform action on."""
+    # cycle: the models import this module to register their rules
     from governance import models as m
 
     if action not in ACTIONS:

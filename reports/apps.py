@@ -10,6 +10,8 @@ class ReportsConfig(AppConfig):
         # Report jobs are leased work: the lease recovery re-renders one whose worker was lost.
         import reports.tasks  # noqa: F401 - registers the task the outbox publishes by name
         from governance import leases  # the apps' models are loaded only now
+
+        # ready(): these modules need the app registry loaded
         from reports.models import ReportJob, ReportJobStatus
         from reports.services import report_jobs_recover
 

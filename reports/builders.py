@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
+from governance.models.attestation import AttestationCampaign
+from reports import catalogue
 from reports.chain import chain_head_as_of
 from reports.models import ReportKind
 from reports.parameters import Period, canonical, scope_of
@@ -32,13 +34,11 @@ class Built:
 def title_for(kind: str, parameters: dict[str, Any]) -> str:
     scope = scope_of(parameters)
     if kind == ReportKind.FRAMEWORK_PACK:
-        from reports import catalogue
 
         framework = catalogue.framework_name(parameters["framework"])
         return (f"{framework} evidence pack, {scope.label.lower() if scope.kind == 'estate' else scope.label}, "
                 f"{parameters['period_start']} to {parameters['period_end']}")
     if kind == ReportKind.ATTESTATION_CAMPAIGN:
-        from governance.models.attestation import AttestationCampaign
 
         name = AttestationCampaign.objects.filter(pk=parameters["campaign"]).values_list("name", flat=True).first()
         return f"Attestation campaign {name or '#' + str(parameters['campaign'])}, as of {parameters['as_of'][:10]}"
@@ -70,14 +70,17 @@ def metadata_for(kind: str, parameters: dict[str, Any], requester: str, *, title
 def build(kind: str, parameters: dict[str, Any], *, requester: str, workdir: Path,
           progress: Progress = lambda pct: None) -> Built:
     if kind == ReportKind.FRAMEWORK_PACK:
+        # cycle: each report builder imports this module's shared helpers
         from reports.framework_pack import build_framework_pack
 
         return build_framework_pack(parameters, requester=requester, workdir=workdir, progress=progress)
     if kind == ReportKind.INVENTORY:
+        # cycle: each report builder imports this module's shared helpers
         from reports.inventory_report import build_inventory_report
 
         return build_inventory_report(parameters, requester=requester, workdir=workdir, progress=progress)
     if kind == ReportKind.ATTESTATION_CAMPAIGN:
+        # cycle: each report builder imports this module's shared helpers
         from reports.attestation_report import build_attestation_report
 
         return build_attestation_report(parameters, requester=requester, workdir=workdir, progress=progress)

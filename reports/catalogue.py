@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from governance.models import checks
+
 
 def _models():
-    from governance.models import checks
 
     return checks
 

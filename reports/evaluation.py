@@ -17,6 +17,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
+from governance.checks.base import ESTATE_OBJECT_TYPE
+from governance.models import Person, Team
+from governance.models.checks import UNRESOLVED_STATES, Finding
 from reports.scopes import ESTATE, Scope
 
 PASS, FAIL = "pass", "fail"
@@ -89,7 +93,6 @@ ResultSink = Callable[[str, str, list[int], dict[int, FailingObject]], None]
 
 def findings_in_scope(codes: list[str], scope: Scope) -> dict[tuple[str, str, int], FindingInfo]:
     """Unresolved findings of these checks on in-scope objects: (code, type, id) -> info."""
-    from governance.models.checks import UNRESOLVED_STATES, Finding
 
     qs = Finding.objects.filter(failed_check__code__in=codes, state__in=UNRESOLVED_STATES)
     if scope.kind != ESTATE:
@@ -104,8 +107,6 @@ def evaluate(
     progress: Callable[[int], None] = lambda i: None,
 ) -> dict[str, CheckEvidence]:
     """checks: catalogue Check rows (code, name, severity). Returns code -> CheckEvidence."""
-    from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
-    from governance.models import Person, Team
 
     implementations = all_checks()
     ctx = Context.current(now=as_of)
@@ -158,7 +159,6 @@ def _evaluate_query_check(impl, evidence, scope, ctx, findings, sink) -> None:
 
 def _evaluate_outcome(impl, evidence, scope, ctx, findings, sink) -> None:
     """Checks that are not plain queries (the estate's own checks) count in the estate scope only."""
-    from governance.checks.base import ESTATE_OBJECT_TYPE
 
     subject_types = tuple(getattr(impl, "subject_types", ()) or ())
     if scope.kind != ESTATE:

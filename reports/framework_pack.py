@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from governance.models.checks import Check
 from reports import catalogue, charts
 from reports.builders import Built, Progress, cover_context, metadata_for, title_for
 from reports.evaluation import CheckEvidence, evaluate
@@ -35,7 +36,6 @@ def _percent(rate: float | None) -> str:
 
 
 def _catalogue_checks(controls) -> list:
-    from governance.models.checks import Check
 
     codes = sorted({m.code for c in controls for m in c.checks})
     return list(Check.objects.filter(code__in=codes).order_by("sort_order", "code"))

@@ -95,6 +95,7 @@ def _report_job_rule(queryset, user, action: str):
     """Auditors and security admins pass in restrict() itself. An owner sees the reports on their own
     scope: a team they belong to, or a system they may change (whoever requested them); estate-wide
     reports are for auditors and security admins only. Nobody changes a report."""
+    # cycle: governance.permissions imports the models
     from governance import permissions
     from governance.models import System, Team
 
@@ -106,6 +107,7 @@ def _report_job_rule(queryset, user, action: str):
 
 
 def _register() -> None:
+    # cycle: governance.permissions imports the models
     from governance.permissions import register_model_rule
 
     register_model_rule(ReportJob, _report_job_rule)

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from governance.models.attestation import AttestationCampaign
+from reports import catalogue
 from reports.models import ReportKind
 from reports.scopes import Scope, campaign_scope, parse_scope
 
@@ -61,7 +63,6 @@ def format_as_of(value: dt.datetime) -> str:
 
 
 def _framework_key(value: Any) -> str:
-    from reports import catalogue
 
     key = str(value or "").strip()
     if not key:
@@ -73,7 +74,6 @@ def _framework_key(value: Any) -> str:
 
 def _attestation_campaign(value: Any):
     """The campaign an attestation campaign report is about, by primary key."""
-    from governance.models.attestation import AttestationCampaign
 
     text = str(value if value is not None else "").strip()
     if not text:

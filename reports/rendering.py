@@ -54,6 +54,7 @@ def static_file_path(url: str) -> Path:
 
 
 def _fetcher_class():
+    # WeasyPrint loads Pango at import: only report workers pay for it
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class LocalOnlyURLFetcher(URLFetcher):
@@ -157,6 +158,7 @@ def write_pdf(
 
 
 def _write_pdf(*, html: str, metadata: PdfMetadata, attachments: list[AttachmentFile], target: Path) -> RenderResult:
+    # WeasyPrint loads Pango at import: only report workers pay for it
     import weasyprint
 
     fetcher = local_only_url_fetcher()

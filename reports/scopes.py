@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.text import slugify
 
 from governance import permissions, roles
 from governance.models import AuditEvent, Credential, System, Team, Workflow
@@ -36,7 +37,6 @@ class Scope:
 
     @property
     def slug(self) -> str:
-        from django.utils.text import slugify
 
         return ESTATE if self.kind == ESTATE else f"{self.kind}-{slugify(self.name)[:60]}"
 

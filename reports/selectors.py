@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from governance import permissions
+from governance.models.attestation import AttestationCampaign, CampaignScope
 from reports.models import ReportJob
 from reports.scopes import ESTATE, SYSTEM, TEAM, available_scopes
 
@@ -22,7 +23,6 @@ def report_jobs_with_hash(sha256: str) -> QuerySet:
 def attestation_campaigns_reportable(*, user) -> QuerySet:
     """The campaigns a user may request a campaign report on: those whose scope (scopes.campaign_scope)
     is one of the user's report scopes, so the rule is the one every other report follows."""
-    from governance.models.attestation import AttestationCampaign, CampaignScope
 
     campaigns = AttestationCampaign.objects.select_related("scope_team", "scope_system").order_by(
         "-period_start", "name", "pk")

@@ -25,6 +25,7 @@ from governance.audit import Actor, audit_append
 from governance.audit_anchor import checkpoint_after_commit
 from governance.models import ActorKind
 from governance.transitions import compare_and_set
+from reports import builders
 from reports.models import TRANSITIONS, ReportJob, ReportJobStatus
 from reports.parameters import normalise_parameters, scope_of
 from reports.scopes import SYSTEM, TEAM, ensure_may_report_on
@@ -56,7 +57,6 @@ def _ensure_may_request(actor: Actor, scope) -> None:
 
 def report_job_create(*, actor: Actor, kind: str, parameters: dict, enqueue: bool = True) -> ReportJob:
     """Validate the inputs, store a queued job, audit it, and enqueue the render after commit."""
-    from reports import builders
 
     params = normalise_parameters(kind, parameters)
     scope = scope_of(params)
@@ -129,7 +129,7 @@ def report_job_run(*, job_id: int) -> ReportJob | None:
 
 def _render(job_id: int, lease: leases.Lease) -> ReportJob:
     """Render a job this lease holds; publish the file and the hash only if the whole render succeeded."""
-    from reports import builders
+    # WeasyPrint loads Pango at import: only report workers pay for it
     from reports.rendering import write_pdf
 
     job = ReportJob.objects.select_related("requester").get(pk=job_id)

@@ -10,6 +10,7 @@ from governance.checks.base import Context, QueryCheck
 from governance.checks.registry import register
 from governance.choices import CredentialStatus, PersonStatus, WorkflowStatus
 from governance.models import Credential, System, Workflow
+from governance.models.attestation import AttestationItem
 
 LIVE_CREDENTIAL = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
 RUNNING_WORKFLOW = (WorkflowStatus.ACTIVE, WorkflowStatus.SUSPENDED)
@@ -112,7 +113,6 @@ class AttestationCurrent(QueryCheck):
 
     def failing(self, queryset, ctx: Context):
         """Overdue by the period, or lapsed in a campaign (its grace deadline passed unanswered) since."""
-        from governance.models.attestation import AttestationItem
 
         cutoff = ctx.now - ctx.days("attestation_period_days")
         period = Value(ctx.days("attestation_period_days"), output_field=DurationField())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from governance.checks.base import Check
+from governance.lifecycle_checks import CredentialSourceResolves, RotationSucceeds
 
 _REGISTRY: dict[str, Check] = {}
 
@@ -37,7 +38,6 @@ def _load() -> None:
     from governance.checks import approvals, credentials, drift, estate, ownership, workflows  # noqa: F401
 
     if "credential-source-resolves" not in _REGISTRY:
-        from governance.lifecycle_checks import CredentialSourceResolves, RotationSucceeds
 
         register(CredentialSourceResolves)
         register(RotationSucceeds)

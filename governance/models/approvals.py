@@ -318,6 +318,7 @@ def _touched_by_my_queue(model):
 
 
 def _register_rules() -> None:
+    # cycle: governance.permissions imports the models
     from governance import permissions
     from governance.models.inventory import Credential, System, Workflow
 

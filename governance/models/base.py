@@ -7,6 +7,7 @@ class RestrictedQuerySet(models.QuerySet):
     """A queryset that can be narrowed to what a user may do (see governance.permissions)."""
 
     def restrict(self, user, action: str = "view"):
+        # cycle: governance.permissions imports the models
         from governance.permissions import restrict
 
         return restrict(self, user, action)

@@ -340,8 +340,10 @@ def _readers_only_rule(queryset, user, action):
 
 def _finding_rule(queryset, user, action):
     """A finding is visible to whoever may view its object; estate-level findings to readers only."""
+    # cycle: governance.permissions imports the models
     from django.db.models import Exists, OuterRef
 
+    # cycle: governance.permissions imports the models
     from governance.models.discovery import DiscoveredItem
     from governance.models.inventory import Credential, System, Workflow
     from governance.permissions import restrict
@@ -354,6 +356,7 @@ def _finding_rule(queryset, user, action):
 
 
 def _register_rules() -> None:
+    # cycle: governance.permissions imports the models
     from governance.permissions import register_model_rule
 
     for model in (Framework, Control, Check, CheckControl, CatalogueVersion):

@@ -11,6 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from governance.choices import check_in
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
@@ -265,7 +266,6 @@ class WebhookEndpoint(TimeStampedModel):
 
     @property
     def in_secret_overlap(self) -> bool:
-        from django.utils import timezone
 
         return self.previous_secret_expires_at is not None and self.previous_secret_expires_at > timezone.now()
 

@@ -1,8 +1,10 @@
 """Lifecycle automation: connector targets, observed truth, rotation jobs, revocations, kill switches.
 
-State machines are declared here (TRANSITIONS) and enforced by the services through compare-and-
-set updates; the database keeps the identities that must not repeat (one rotation job per
-credential and due date, one live revocation per credential, one observation per credential).
+Status values are checked by the database (CheckConstraint); each status change is made by one
+service through a compare-and-set update on the status it expects (governance.transitions,
+governance.leases), so a change that raced another is refused rather than applied twice. The
+database keeps the identities that must not repeat (one rotation job per credential and due date,
+one live revocation per credential, one observation per credential).
 """
 
 from django.db import models
@@ -98,16 +100,6 @@ class RotationTrigger(models.TextChoices):
     MANUAL = "manual", "Requested by a person"
 
 
-ROTATION_TRANSITIONS = {
-    RotationStatus.AWAITING_APPROVAL: {RotationStatus.PENDING, RotationStatus.CANCELLED},
-    RotationStatus.PENDING: {RotationStatus.RUNNING, RotationStatus.CANCELLED},
-    # RUNNING -> RUNNING: a lease that lapsed is taken over (the worker died mid-attempt; governance.leases).
-    RotationStatus.RUNNING: {RotationStatus.SUCCEEDED, RotationStatus.FAILED, RotationStatus.PENDING,
-                             RotationStatus.RUNNING, RotationStatus.CANCELLED},
-    RotationStatus.SUCCEEDED: set(),
-    RotationStatus.FAILED: set(),
-    RotationStatus.CANCELLED: set(),
-}
 ROTATION_OPEN = (RotationStatus.AWAITING_APPROVAL, RotationStatus.PENDING, RotationStatus.RUNNING)
 
 
@@ -311,16 +303,6 @@ class StepStatus(models.TextChoices):
     WAIVED = "waived", "Waived"
 
 
-STEP_TRANSITIONS = {
-    StepStatus.PENDING: {StepStatus.RUNNING, StepStatus.SKIPPED},
-    StepStatus.RUNNING: {StepStatus.SUCCEEDED, StepStatus.FAILED},
-    StepStatus.AWAITING: {StepStatus.MARKED_DONE, StepStatus.WAIVED},
-    StepStatus.SUCCEEDED: set(),
-    StepStatus.FAILED: set(),
-    StepStatus.SKIPPED: set(),
-    StepStatus.MARKED_DONE: set(),
-    StepStatus.WAIVED: set(),
-}
 STEP_CLOSED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.MARKED_DONE,
                StepStatus.WAIVED)
 
@@ -359,6 +341,7 @@ class KillSwitchStep(models.Model):
 
 def _via(path: str, model):
     def rule(queryset, user, action):
+        # cycle: governance.permissions imports the models
         from governance.permissions import restrict
 
         visible = restrict(model.objects.all(), user, action)
@@ -368,6 +351,7 @@ def _via(path: str, model):
 
 
 def register_rules() -> None:
+    # cycle: governance.permissions imports the models
     from governance.permissions import register_model_rule
 
     register_model_rule(ConnectorTarget, _via("system_id", System))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
 
 from governance.choices import MANAGED_STORE_KINDS
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
@@ -90,10 +94,7 @@ PRESENT, MISSING, STALE = "present", "missing", "stale"
 
 def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
     """The four things the portal insists on for a workflow, each present, missing or stale."""
-    from datetime import timedelta
 
-    from django.conf import settings
-    from django.utils import timezone
 
     items = []
     owner = workflow.owner

@@ -95,6 +95,7 @@ def _provision_validate(*, requester, target, payload):
 
 
 def _provision_execute(*, request, target, payload, actor):
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services import inventory
 
     owner = target.owner if target.owner is not None and not target.owner.is_departed else request.requested_by
@@ -188,6 +189,7 @@ def _register_validate(*, requester, target, payload):
 
 
 def _register_execute(*, request, target, payload, actor):
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services import inventory
 
     data = {name: payload[name] for name in RegisterWorkflowPayload.base_fields}
@@ -218,6 +220,7 @@ def _scope_validate(*, requester, target, payload):
 
 
 def _scope_execute(*, request, target, payload, actor):
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services import inventory
 
     inventory.credential_change_privilege(actor=actor, credential=target, scopes=payload["scopes"],
@@ -249,6 +252,7 @@ def _transfer_validate(*, requester, target, payload):
 
 
 def _transfer_execute(*, request, target, payload, actor):
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services import people
 
     people.ownership_transfer(actor=actor, obj=target, new_owner=payload["new_owner"],
@@ -306,6 +310,7 @@ def _retirement_validate(*, requester, target, payload):
 
 def _retirement_execute(*, request, target, payload, actor):
     """Retire, then deprovision (with proof) every credential that only the retired object used."""
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services.deprovision import retirement_approved_execute
 
     return retirement_approved_execute(request=request, target=target, payload=payload, actor=actor)
@@ -336,6 +341,7 @@ def _risk_validate(*, requester, target, payload):
 
 
 def _risk_execute(*, request, target, payload, actor):
+    # cycle: this service imports approvals_actions to execute approved requests
     from governance.services.findings import finding_accept_risk
 
     finding_accept_risk(actor=actor, finding_id=target.pk, approval_request=request,

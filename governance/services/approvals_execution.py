@@ -55,6 +55,7 @@ def _apply(request: ApprovalRequest, actor: Actor):
 
 def execute_approved(request: ApprovalRequest, *, notify: bool = True) -> ApprovalRequest:
     """Apply an approved request's change; record executed or failed. Call inside the approving transaction."""
+    # cycle: governance.services.approvals imports approvals_execution
     from governance.services import approvals_notify
     from governance.services.approvals import transition
 

@@ -64,6 +64,7 @@ def _details(request: ApprovalRequest) -> str:
 
 def deciders(request: ApprovalRequest) -> list[Person]:
     """The people who may decide the request now (separation of duties applied)."""
+    # cycle: governance.services.approvals imports approvals_notify
     from governance.services.approvals import decision_blocker, queue_members
 
     return [p for p in queue_members(request) if decision_blocker(person=p, request=request) is None]
@@ -85,6 +86,7 @@ def webhook_payload(request: ApprovalRequest) -> dict:
 
 def _emit(request: ApprovalRequest, *event_types: str) -> None:
     """Outbound webhooks (ticketing systems); deliveries are created now and sent after commit."""
+    # cycle: governance.services.approvals imports approvals_notify
     from governance.services.webhooks import webhook_event_emit
 
     for event_type in event_types:

@@ -100,6 +100,7 @@ def _load_builtin_actions() -> None:
     from governance.services import approvals_actions  # noqa: F401  (registers on import)
 
     if "privileged_rotation" not in ACTIONS:
+        # cycle: rotation_approval registers itself in this registry
         from governance.services.rotation_approval import register_privileged_rotation_action
 
         register_privileged_rotation_action()

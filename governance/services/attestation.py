@@ -42,6 +42,7 @@ from governance.models.attestation import (
 from governance.secret_guard import reject_secret_values
 from governance.services import attestation_mail as mail
 from governance.services import attestation_requests as requests
+from governance.services.attestation_sweep import sweep
 from governance.services.common import ensure_may_write, ensure_security_admin
 
 DEFAULT_SCHEDULE: dict[str, Any] = {
@@ -380,6 +381,5 @@ def attestation_items_reassign_for_departure(*, actor: Actor, person: Person) ->
 
 def attestation_campaigns_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Open scheduled campaigns, remind, escalate, apply consequences, close (idempotent)."""
-    from governance.services.attestation_sweep import sweep
 
     return sweep(now=now)

@@ -25,6 +25,7 @@ from governance.models import Credential, System, Workflow
 from governance.models.lifecycle import CredentialRevocation, RevocationReason, RevocationStatus
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
+from governance.services import inventory
 from governance.services.common import ensure_can_change
 from governance.services.deliveries import DeliveryFailed, deliveries_withdraw
 from governance.services.lifecycle import (
@@ -98,7 +99,6 @@ def deprovision_start(*, actor: Actor, subject: System | Workflow) -> list[Crede
 
 def retirement_approved_execute(*, request, target, payload, actor):
     """The approvals engine's execute() for "retirement": retire, then deprovision what only it used."""
-    from governance.services import inventory
 
     reason = f"Approval request #{request.pk}: {request.justification}"
     if isinstance(target, Credential):

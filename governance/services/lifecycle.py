@@ -30,6 +30,7 @@ from governance.connectors.base import ConnectorError, Misconfigured, ReferenceB
 from governance.connectors.postgres_role import PostgresSettings
 from governance.connectors.redis_acl import RedisSettings
 from governance.models import Credential, System
+from governance.models.approvals import ApprovalRequest
 from governance.models.lifecycle import ConnectorKind, ConnectorTarget, CredentialObservation, ObservationState
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
@@ -229,7 +230,6 @@ def approval_granted(approval_request, *, action: str) -> bool:
         return False
     status = getattr(approval_request, "status", None)
     if getattr(approval_request, "pk", None) is not None:
-        from governance.models.approvals import ApprovalRequest
 
         stored = ApprovalRequest.objects.filter(pk=approval_request.pk, action=action).values_list(
             "status", flat=True).first()

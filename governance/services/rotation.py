@@ -28,6 +28,7 @@ from governance.choices import CredentialKind, CredentialStatus, PrivilegeLevel,
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError, RotationResult
 from governance.models import Credential
+from governance.models.approvals import ApprovalPolicy
 from governance.models.lifecycle import (
     ROTATION_OPEN,
     AttemptOutcome,
@@ -86,7 +87,6 @@ def rotation_requires_approval(credential: Credential) -> bool:
     """
     if credential.privilege_level != PrivilegeLevel.ADMIN:
         return False
-    from governance.models.approvals import ApprovalPolicy
 
     own = ApprovalPolicy.objects.filter(workflows__bindings__credential=credential)
     if any(PRIVILEGED_ROTATION_ACTION in (p.actions or []) for p in own):

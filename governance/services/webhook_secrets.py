@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
+import hvac
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -74,7 +75,6 @@ def openbao_configured() -> bool:
 
 
 def _openbao():
-    import hvac
 
     token = os.environ.get(settings.STEWARD_OPENBAO_TOKEN_ENV, "")
     client = hvac.Client(url=settings.STEWARD_OPENBAO_ADDR, token=token, timeout=5)

@@ -6,18 +6,17 @@ from rest_framework import serializers
 
 from governance.api.serializers.common import JSONObjectField, ModelSerializer, TicketSerializer
 from governance.models.approvals import ApprovalAction, ApprovalDecision, ApprovalRequest
+from governance.services.approvals_registry import all_actions
 
 
 def target_types() -> list[str]:
     """Every model an approval action may target, as app_label.model."""
-    from governance.services.approvals_registry import all_actions
 
     labels = {model._meta.label_lower for spec in all_actions().values() for model in spec.target_models}
     return sorted(labels)
 
 
 def payload_help() -> str:
-    from governance.services.approvals_registry import all_actions
 
     parts = []
     for code, spec in sorted(all_actions().items()):

@@ -25,6 +25,9 @@ from governance.filtersets.checks import FindingFilterSet
 from governance.selectors.approvals import approval_request_list
 from governance.selectors.attestation import item_list
 from governance.selectors.checks import finding_list
+from governance.services.approvals import approval_request_file
+from governance.services.attestation import attestation_item_answer
+from governance.services.findings import finding_acknowledge
 
 RISK_ACCEPTANCE = "risk_acceptance"
 
@@ -50,7 +53,6 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardVi
     @extend_schema(request=AcknowledgeSerializer, summary="Acknowledge: the owner knows and is on it")
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        from governance.services.findings import finding_acknowledge
 
         finding = self.get_object()
         body = AcknowledgeSerializer(data=request.data)
@@ -63,7 +65,6 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardVi
     @action(detail=True, methods=["post"], url_path="request-risk-acceptance")
     @idempotent
     def request_risk_acceptance(self, request, pk=None):
-        from governance.services.approvals import approval_request_file
 
         finding = self.get_object()
         body = RiskAcceptanceSerializer(data=request.data)
@@ -98,7 +99,6 @@ class AttestationItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, S
     @action(detail=True, methods=["post"])
     @idempotent
     def answer(self, request, pk=None):
-        from governance.services.attestation import attestation_item_answer
 
         item = self.get_object()
         body = AnswerSerializer(data=request.data)

@@ -23,6 +23,7 @@ import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from governance import demo_aws_server, demo_cloud
 from governance.demo_ci_server import CIStandIn
@@ -178,7 +179,6 @@ class Command(BaseCommand):
 
     def _seed_openbao(self, address: str) -> None:
         """Once this run's dev server answers, put the demo credentials' secrets in it (idempotent)."""
-        from django.utils import timezone
 
         for _ in range(40):
             if openbao_answers(address):
@@ -208,7 +208,6 @@ class Command(BaseCommand):
 
     def _seed_cloud(self, aws, ci) -> None:
         """The demo's AWS and CI credentials against this run's stand-ins (after OpenBao, where the IAM key lives)."""
-        from django.utils import timezone
 
         try:
             result = demo_cloud.seed_demo_cloud(aws=aws, ci=ci, now=timezone.now())

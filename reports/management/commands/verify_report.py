@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from pypdf import PdfReader
 
 from governance.audit import compute_event_hash
 from governance.models import AuditEvent
@@ -16,7 +17,6 @@ from reports.selectors import report_jobs_with_hash
 def _claimed_title(path: Path) -> str:
     """The title the PDF claims (best effort: pypdf is optional here)."""
     try:
-        from pypdf import PdfReader
 
         return str((PdfReader(str(path)).metadata or {}).get("/Title") or "")
     except Exception:
