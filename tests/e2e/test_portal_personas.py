@@ -36,3 +36,20 @@ def test_the_top_bar_fits_one_row_at_1280_for_every_role(browser, live_server, p
             wrapped[persona] = measured
         context.close()
     assert not wrapped, f"the top bar wraps: {wrapped}"
+
+
+def test_each_persona_home_answers_and_is_kept_as_a_screenshot(browser, live_server, personas, estate):
+    """The README's Screenshots section shows these four homes (test-artefacts/homes/<persona>.png)."""
+    HOMES.mkdir(parents=True, exist_ok=True)
+    for persona in PERSONAS:
+        context = new_context(browser, live_server.url, getattr(personas, persona))
+        page = context.new_page()
+        page.set_viewport_size(SCREEN)
+        response = page.goto(live_server.url + "/")
+        assert response.status == 200, persona
+        assert page.locator("main h1").count() == 1, persona
+        assert page.evaluate("document.documentElement.scrollWidth") <= SCREEN["width"], persona
+        path = HOMES / f"{persona}.png"
+        page.screenshot(path=str(path))
+        assert path.stat().st_size > 10_000, persona
+        context.close()
