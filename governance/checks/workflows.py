@@ -10,6 +10,7 @@ from governance.checks.ownership import RUNNING_WORKFLOW
 from governance.checks.registry import register
 from governance.choices import CredentialStatus, DrillResult, SystemLifecycle
 from governance.models import Credential, System, Workflow
+from governance.selectors.governance_items import without_credential_source
 
 
 @register
@@ -84,3 +85,54 @@ class RetiredSystemOffboarded(QueryCheck):
     def failing(self, queryset, ctx: Context):
         count = _active_credentials_of_system().order_by().values("system").annotate(n=Count("pk")).values("n")
         return queryset.filter(Exists(_active_credentials_of_system())).annotate(active_credentials=Subquery(count))
+
+
+@register
+class ApprovalPathDeclared(QueryCheck):
+    key = "approval_path"
+    severity = "high"
+    subject_models = (Workflow,)
+    subject_types = ("governance.workflow",)
+    evidence_fields = {"workflow": ("criticality", "is_privileged_automation")}
+    explanation = (
+        "A running workflow (active or suspended) must have an approval path: the approval policy that decides "
+        "who approves its privileged changes, retirement and reactivation. Without one, requests about it have "
+        "no second person, and separation of duties is not enforced for the automation it governs."
+    )
+    remediation = (
+        "A security admin chooses the workflow's approval policy on its page (Edit, Approval policy). Until it "
+        "has one, a proposed workflow cannot be activated."
+    )
+
+    def evaluated(self, model, ctx: Context):
+        return Workflow.objects.filter(status__in=RUNNING_WORKFLOW)
+
+    def failing(self, queryset, ctx: Context):
+        privileged = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
+        return queryset.filter(approval_policy__isnull=True).annotate(
+            is_privileged_automation=ExpressionWrapper(privileged, output_field=BooleanField()))
+
+
+@register
+class CredentialSourceDeclared(QueryCheck):
+    key = "credential_source"
+    severity = "high"
+    subject_models = (Workflow,)
+    subject_types = ("governance.workflow",)
+    evidence_fields = {"workflow": ("bindings_count", "uses_no_credentials")}
+    explanation = (
+        "A running workflow must say where its credentials come from: each credential it uses bound to it and "
+        "held in a managed secrets store, or an explicit statement that it uses none. A workflow with no "
+        "declared source authenticates with secrets nobody governs (in its code, its host or its CI variables)."
+    )
+    remediation = (
+        "Bind the credentials the workflow uses (Credentials tab, Bind), moving any secret held outside a managed "
+        "store into one first; or, if it really authenticates to nothing, tick \"uses no credentials\" and say why."
+    )
+
+    def evaluated(self, model, ctx: Context):
+        return Workflow.objects.filter(status__in=RUNNING_WORKFLOW)
+
+    def failing(self, queryset, ctx: Context):
+        return without_credential_source(queryset).annotate(
+            bindings_count=Count("bindings", filter=Q(bindings__suspended_at__isnull=True)))

@@ -90,9 +90,8 @@ class OwnedObjectForm(forms.ModelForm):
         if "owner" in self.fields:
             people = Person.objects.active() if admin else Person.objects.filter(pk=getattr(user, "pk", None))
             self.fields["owner"].queryset = people.order_by("username")
-        if machine.field in self.fields and not admin:  # a person's registration starts in the initial state
-            field = self.fields[machine.field]
-            field.choices = [choice for choice in field.choices if choice[0] == machine.initial]
+        if not admin:  # a person's registration starts in the initial state: nothing to choose
+            self.fields.pop(machine.field, None)
         if "team" in self.fields:
             self.fields["team"].queryset = Team.objects.order_by("name")
 

@@ -43,6 +43,7 @@ CREDENTIAL_FIELDS = (
 WORKFLOW_FIELDS = (
     "name", "description", "kind", "platform", "systems", "criticality", "can_authenticate", "can_provision",
     "can_change", "can_rotate", "can_revoke", "shutdown_procedure", "kill_switch_steps",
+    "uses_no_credentials", "no_credentials_statement",
     "approval_policy",  # security admins only (_ensure_may_set_approval_path)
 )
 BINDING_FIELDS = ("workflow", "credential", "purpose", "scopes_used")

@@ -24,6 +24,7 @@ from governance.choices import WorkflowStatus as W
 from governance.models import Credential, System, Workflow
 from governance.models.approvals import ApprovalRequest, ApprovalStatus
 from governance.services.common import ensure_may_write, snapshot
+from governance.services.governance_items import workflow_governance_gaps
 from governance.transitions import StateMachine, Transition, TransitionRefused, machine_transition
 
 SECURITY_ADMIN, OWNER, STEWARD = "security_admin", "owner", "steward"
@@ -32,7 +33,7 @@ OWNERS = (SECURITY_ADMIN, OWNER)
 # An integration's mirror credential follows the integration, whoever acted on it (its own service checks them).
 MIRROR = (SECURITY_ADMIN, OWNER, STEWARD)
 
-WORKFLOW_MACHINE = StateMachine(model=Workflow, field="status", initial=W.ACTIVE, transitions=(
+WORKFLOW_MACHINE = StateMachine(model=Workflow, field="status", initial=W.PROPOSED, transitions=(
     Transition("activate", {W.PROPOSED}, W.ACTIVE, who="owner, backup team or security admin", by=OWNERS),
     Transition("kill_switch", {W.PROPOSED, W.ACTIVE}, W.SUSPENDED,
                who="owner, backup team or security admin (the kill switch); Steward when an attestation lapses",
@@ -143,6 +144,10 @@ def state_transition(*, actor: Actor, instance: models.Model, transition: str, s
     names = [machine.field, *fields]
     before = snapshot(instance, names)
     with transaction.atomic():
+        if isinstance(instance, Workflow) and transition == "activate":
+            gaps = workflow_governance_gaps(Workflow.objects.get(pk=instance.pk))
+            if gaps:  # the four governance items (governance_items): a workflow stays proposed without them
+                raise ValidationError(gaps)
         try:
             machine_transition(machine, instance, transition, **fields)
         except TransitionRefused as exc:

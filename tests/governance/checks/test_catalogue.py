@@ -43,6 +43,10 @@ PRIMARY = {
     "credential-source-resolves": [("nist_sp_800_53_r5", "CM-8"), ("iso_iec_27001_2022", "A.5.9")],
     "rotation-succeeds": [("owasp_nhi_top10_2025", "NHI7:2025"), ("nist_sp_800_53_r5", "IA-5(1)")],
     "no-privilege-drift": [("owasp_nhi_top10_2025", "NHI5:2025"), ("nist_csf_2_0", "PR.AA-05")],
+    # The governance items a workflow needs before it is active (governance/services/governance_items.py).
+    "approval-path": [("nist_csf_2_0", "PR.AA-05"), ("nist_sp_800_53_r5", "AC-5"), ("aicpa_soc2_tsc_2017", "CC8.1")],
+    "credential-source": [("nist_csf_2_0", "ID.AM-02"), ("nist_sp_800_53_r5", "CM-8"),
+                          ("iso_iec_27001_2022", "A.5.9")],
     # Discovery's checks (governance/discovery/checks.py).
     "discovery-undeclared-identity": [("owasp_nhi_top10_2025", "NHI1:2025"), ("nist_csf_2_0", "ID.AM-02"),
                                       ("nist_csf_2_0", "PR.AA-01")],
