@@ -371,7 +371,8 @@ class OpenBaoKV(Connector):
         needed = {f"{mount}/metadata/{path}": {"read"}}
         if write:
             needed.update({
-                f"{mount}/data/{path}": {"read", "update"},
+                # suspend deletes the current version with DELETE on the data path
+                f"{mount}/data/{path}": {"read", "update", "delete"},
                 f"{mount}/delete/{path}": {"update"},
                 f"{mount}/undelete/{path}": {"update"},
                 f"{mount}/destroy/{path}": {"update"},

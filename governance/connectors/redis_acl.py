@@ -187,8 +187,9 @@ class RedisACL(Connector):
             try:
                 version, _ = self.kv.write_value(path, {"username": user, "password": new_password}, cas=current)
             except ConnectorError:
-                restore = [f"#{h}" for h in old_hashes] or ["nopass"]
-                client.execute_command("ACL", "SETUSER", user, "resetpass", *restore)
+                # Back to the old passwords; a user that had none keeps none (never nopass: that would let
+                # anyone sign in as it), so it cannot authenticate until a rotation succeeds.
+                client.execute_command("ACL", "SETUSER", user, "resetpass", *(f"#{h}" for h in old_hashes))
                 raise
             self._persist(client)
             hashes = self._user(client, user).get("passwords") or []

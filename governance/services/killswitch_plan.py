@@ -28,6 +28,8 @@ CONNECTOR_LABELS = {
     "redis_acl": "Redis: ACL user off, connections closed",
     "aws_iam": "AWS IAM: access key set Inactive at the issuer, CI copies deleted",
     "aws_secrets_manager": "AWS Secrets Manager: reads refused (Steward's stored copy only)",
+    "github_actions": "GitHub Actions: the secret deleted (the value stays valid where it is accepted)",
+    "gitlab_ci": "GitLab CI/CD: the variable deleted (the value stays valid where it is accepted)",
 }
 
 
