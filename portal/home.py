@@ -15,7 +15,7 @@ from governance import roles
 from governance.models import Binding, Team
 from governance.models.approvals import ApprovalPolicy
 from governance.models.checks import FindingState, SweepRun
-from governance.models.lifecycle import RotationAttempt
+from governance.models.lifecycle import AttemptOutcome, RotationAttempt
 from governance.selectors import MISSING, STALE, workflow_governance_record, workflow_list
 from governance.selectors.approvals import approval_queue, my_approval_requests
 from governance.selectors.attestation import my_open_items
@@ -96,7 +96,10 @@ def _admin_section(user) -> dict:
     return {
         "kill_switches": kill_switch_list(user=user).select_related("workflow").order_by("-pk")[:SECTION_ROWS],
         "rotations_week": attempts.count(),
-        "rotation_failures_week": attempts.filter(outcome="failed").count(),
+        # A connection error is a failed attempt too, even while its job will retry it.
+        "rotation_failures_week": attempts.filter(
+            outcome__in=[AttemptOutcome.FAILED, AttemptOutcome.RETRYING]).count(),
+        "rotation_connection_errors_week": attempts.filter(error_code="unreachable").count(),
     }
 
 
