@@ -91,7 +91,27 @@ def kill_switch_list(*, user):
 
 
 def kill_switch_steps(*, activation: KillSwitchActivation):
-    return activation.steps.select_related("credential").order_by("position")
+    return activation.steps.select_related("credential", "assignee", "closed_by").order_by("position")
+
+
+# Steps by hand that stop a credential being accepted: until they are closed it is still live.
+_STOPPING_BY_HAND = (StepAction.MANUAL_SUSPEND, StepAction.MANUAL_ISSUER)
+
+
+def workflow_live_after_kill_switch(*, workflow: Workflow, bindings) -> dict | None:
+    """After the workflow's latest kill switch (a drill proves only, a reactivation ends it): the bound
+    credentials still live, that is still active in Steward (a suspension that failed) or with a step done
+    by hand (suspend, revoke where it is accepted) not yet closed. None when there is nothing to warn about.
+    Two queries, whatever the number of bindings (bindings are the page's, already loaded)."""
+    latest = (KillSwitchActivation.objects.filter(workflow=workflow)
+              .exclude(mode=KillSwitchMode.DRILL).order_by("-started_at", "-id").first())
+    if latest is None or latest.mode != KillSwitchMode.ACTIVATE:
+        return None
+    awaiting = set(latest.steps.filter(action__in=_STOPPING_BY_HAND, status=StepStatus.AWAITING)
+                   .values_list("credential_id", flat=True))
+    live = [binding.credential for binding in bindings
+            if binding.credential.status == CredentialStatus.ACTIVE or binding.credential_id in awaiting]
+    return {"activation": latest, "credentials": live} if live else None
 
 
 def credential_lifecycle(*, user, credential: Credential) -> dict:

@@ -18,6 +18,7 @@ from governance.connectors.registry import CONNECTOR_STORE_KINDS
 from governance.models import Credential, SecretStore, System, Workflow
 from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
+from governance.selectors.lifecycle import workflow_live_after_kill_switch
 from governance.selectors.provisioning import provisioning_of
 from governance.selectors.stores import secret_store_health, secret_store_settings_fields
 from governance.services import inventory as inventory_services
@@ -74,6 +75,7 @@ def _workflow_detail(user, workflow):
         "governance_record": selectors.workflow_governance_record(workflow=workflow, bindings=bindings),
         "systems": workflow.systems.all(),
         "blast_radius": workflow_blast_radius(workflow=workflow, bindings=bindings),
+        "live_after_kill_switch": workflow_live_after_kill_switch(workflow=workflow, bindings=bindings),
     }
 
 
