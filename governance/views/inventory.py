@@ -18,7 +18,7 @@ from governance.connectors.registry import CONNECTOR_STORE_KINDS
 from governance.models import Credential, SecretStore, System, Workflow
 from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
-from governance.selectors.lifecycle import workflow_live_after_kill_switch
+from governance.selectors.lifecycle import credential_lifecycle_badges, workflow_live_after_kill_switch
 from governance.selectors.provisioning import provisioning_of
 from governance.selectors.stores import secret_store_health, secret_store_settings_fields
 from governance.services import inventory as inventory_services
@@ -81,7 +81,8 @@ def _workflow_detail(user, workflow):
 
 def _credential_detail(user, credential):
     return {"bindings": selectors.credential_bindings(user=user, credential=credential),
-            "provisioning": provisioning_of(credential=credential)}
+            "provisioning": provisioning_of(credential=credential),
+            "lifecycle": credential_lifecycle_badges(credential=credential)}
 
 
 def _system_detail(user, system):
