@@ -40,6 +40,7 @@ COMPLETED_DUE_DAYS, GRACE_DAYS = 21, 14
 RUNNING_OVERDUE_DAYS, RUNNING_GRACE_LEFT_DAYS = 5, 9
 KEEP_OPEN_FOR = ("demo-owner",)
 STORAGE_COMMENT = "The secret lives outside a managed store: move it to OpenBao this quarter."
+RISK_REASON = "Reviewed with the team: still needed as it is; its findings are tracked."
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -65,8 +66,8 @@ def _answer_plainly(item: AttestationItem) -> None:
     obj = item.get_object()
     if obj is not None and not _managed(obj):
         _answer(item, ItemAnswer.FLAG_STORAGE, STORAGE_COMMENT)
-    else:
-        _answer(item, ItemAnswer.CONFIRM)
+    else:  # an item with risk signals is confirmed only with a reason (the attestation service's rule)
+        _answer(item, ItemAnswer.CONFIRM) or _answer(item, ItemAnswer.CONFIRM, RISK_REASON)
 
 
 def _answer_with_request(item: AttestationItem, kind: int) -> bool:

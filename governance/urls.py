@@ -10,6 +10,7 @@ from governance.views import (
     inventory,
     lifecycle,
     people,
+    stores,
     sweeps,
 )
 
@@ -31,6 +32,7 @@ urlpatterns = [
     *integrations.urlpatterns,
     *attestation.urlpatterns,
     *sweeps.urlpatterns,
+    *stores.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():

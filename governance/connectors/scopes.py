@@ -153,3 +153,30 @@ def scope_errors(kind: str, scopes: Iterable[str]) -> list[str]:
     except ScopeError as error:
         return error.messages
     return []
+
+
+# Destructive scopes -----------------------------------------------------------------------------
+# What an approver must not miss: a scope that destroys or rewrites data, or grants everything. Judged
+# on the text alone (any connector kind, parsed or free-form), so a free-form scope is flagged too.
+
+_DESTRUCTIVE_PATTERNS = (
+    (re.compile(r"\b(DROP|DELETE|TRUNCATE|ALTER)\b", re.IGNORECASE), "destroys or rewrites data or schema"),
+    (re.compile(r"\b(SUPERUSER|CREATEROLE|BYPASSRLS|ALL\s+PRIVILEGES|WITH\s+GRANT\s+OPTION)\b", re.IGNORECASE),
+     "administers the database"),
+    (re.compile(r"^\+@(all|dangerous|admin)$|^allcommands$", re.IGNORECASE), "allows every or dangerous command"),
+    (re.compile(r"^\+(flushall|flushdb|debug|shutdown|del|unlink|config(\|set)?)$", re.IGNORECASE),
+     "a destructive command"),
+    (re.compile(r"^(%[RW]*)?~\*$|^allkeys$|^&\*$|^allchannels$", re.IGNORECASE), "reaches every key or channel"),
+    (re.compile(r":(Delete|Destroy|Terminate|Drop|Purge)\w*$"), "destroys data or resources"),
+    (re.compile(r"^[^~%&+\-][^ ]*:\*$|^\*(:\*)?$|(^|[:_])(admin|delete|destroy)([:_]|$)", re.IGNORECASE),
+     "a wildcard or administrative grant"),
+)
+
+
+def destructive_reason(scope: str) -> str:
+    """Why a scope is destructive (to flag it to an approver), or "" when it is not."""
+    text = str(scope).strip()
+    for pattern, reason in _DESTRUCTIVE_PATTERNS:
+        if pattern.search(text):
+            return reason
+    return ""

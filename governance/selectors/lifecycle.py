@@ -26,6 +26,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from governance.choices import CredentialStatus, WorkflowStatus
 from governance.models import Binding, Credential, Workflow
@@ -72,6 +73,48 @@ def with_observed_expiry(queryset: QuerySet) -> QuerySet:
                                                            output_field=DateTimeField()))
 
 
+ROTATION_DUE_SOON_DAYS = 14
+_LIVE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
+
+
+def credential_lifecycle_badges(*, credential: Credential, now: dt.datetime | None = None) -> dict:
+    """The credential page's lifecycle badges, from the observed truth (one query).
+
+    Rotation overdue or due soon (observed rotation time first), expired or expiring (the observed
+    expiry first: a certificate past its notAfter is expired whatever its recorded status says), and
+    when it was last attested. "shown_status" is what the page's title says: never plain "active" once
+    it has expired.
+    """
+    now = now or timezone.now()
+    row = (with_observed_expiry(with_observed_rotation(Credential.objects.filter(pk=credential.pk)))
+           .values("rotation_due_at", "max_age_days", "effective_expires_at", "effective_rotated_at").first()) or {}
+    thresholds = settings.STEWARD_THRESHOLDS
+    badges = []
+    due_at, expires_at = row.get("rotation_due_at"), row.get("effective_expires_at")
+    live = credential.status in _LIVE
+    if live and due_at is not None:
+        if due_at <= now:
+            badges.append(("bad", f"rotation overdue since {due_at:%Y-%m-%d}"))
+        elif due_at <= now + dt.timedelta(days=ROTATION_DUE_SOON_DAYS):
+            badges.append(("warn", f"rotation due {due_at:%Y-%m-%d}"))
+    expired = expires_at is not None and expires_at <= now
+    if expired:
+        badges.append(("bad", f"expired {expires_at:%Y-%m-%d}"))
+    elif live and expires_at is not None and expires_at <= now + dt.timedelta(
+            days=thresholds["certificate_warning_days"]):
+        badges.append(("warn", f"expires in {(expires_at - now).days} days ({expires_at:%Y-%m-%d})"))
+    attested = credential.last_attested_at
+    if attested is None:
+        badges.append(("warn", "never attested"))
+    elif attested < now - dt.timedelta(days=thresholds["attestation_period_days"]):
+        badges.append(("warn", f"last attested {attested:%Y-%m-%d}: overdue"))
+    else:
+        badges.append(("ok", f"attested {attested:%Y-%m-%d}"))
+    shown = CredentialStatus.EXPIRED if expired and credential.status == CredentialStatus.ACTIVE else credential.status
+    return {"badges": badges, "rotation_due_at": due_at, "expires_at": expires_at, "expired": expired,
+            "shown_status": shown, "status_differs": shown != credential.status}
+
+
 # Pages -----------------------------------------------------------------------------------------
 
 def rotation_job_list(*, user, action: str = VIEW):
@@ -91,7 +134,27 @@ def kill_switch_list(*, user):
 
 
 def kill_switch_steps(*, activation: KillSwitchActivation):
-    return activation.steps.select_related("credential").order_by("position")
+    return activation.steps.select_related("credential", "assignee", "closed_by").order_by("position")
+
+
+# Steps by hand that stop a credential being accepted: until they are closed it is still live.
+_STOPPING_BY_HAND = (StepAction.MANUAL_SUSPEND, StepAction.MANUAL_ISSUER)
+
+
+def workflow_live_after_kill_switch(*, workflow: Workflow, bindings) -> dict | None:
+    """After the workflow's latest kill switch (a drill proves only, a reactivation ends it): the bound
+    credentials still live, that is still active in Steward (a suspension that failed) or with a step done
+    by hand (suspend, revoke where it is accepted) not yet closed. None when there is nothing to warn about.
+    Two queries, whatever the number of bindings (bindings are the page's, already loaded)."""
+    latest = (KillSwitchActivation.objects.filter(workflow=workflow)
+              .exclude(mode=KillSwitchMode.DRILL).order_by("-started_at", "-id").first())
+    if latest is None or latest.mode != KillSwitchMode.ACTIVATE:
+        return None
+    awaiting = set(latest.steps.filter(action__in=_STOPPING_BY_HAND, status=StepStatus.AWAITING)
+                   .values_list("credential_id", flat=True))
+    live = [binding.credential for binding in bindings
+            if binding.credential.status == CredentialStatus.ACTIVE or binding.credential_id in awaiting]
+    return {"activation": latest, "credentials": live} if live else None
 
 
 def credential_lifecycle(*, user, credential: Credential) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,7 @@ from governance.models.attestation import (
     ItemState,
 )
 from governance.secret_guard import reject_secret_values
+from governance.selectors.attestation import item_risk_signals
 from governance.services import attestation_mail as mail
 from governance.services import attestation_requests as requests
 from governance.services.attestation_sweep import sweep
@@ -304,6 +306,11 @@ def attestation_item_answer(
         obj = item.get_object()
         if obj is None:
             raise ValidationError({"answer": f"{item.object_repr} no longer exists."})
+        if answer == ItemAnswer.CONFIRM and not comment:
+            signals = item_risk_signals([item])[item.pk]
+            if signals.risky:
+                raise ValidationError({"comment": f"{item.object_repr} has risk signals ({', '.join(signals.labels)}): "
+                                                  "say why you confirm it unchanged."})
         plan = requests.plan_request(
             answer=answer, obj=obj, person=person, transfer_to=transfer_to, transfer_team=transfer_team,
             scope_credential=scope_credential, requested_scopes=requested_scopes,
@@ -321,27 +328,39 @@ def attestation_item_answer(
     return item
 
 
-def attestation_items_confirm_seen(*, actor: Actor, item_ids: Iterable) -> int:
-    """"Confirm all unchanged": confirms only the posted items that are open and assigned to the actor."""
+@dataclass(frozen=True)
+class ConfirmSeen:
+    confirmed: int
+    left_out: int  # open items of the actor's that were posted but carry risk signals
+
+
+def attestation_items_confirm_seen(*, actor: Actor, item_ids: Iterable) -> ConfirmSeen:
+    """"Confirm all unchanged": confirms only the posted items that are open, assigned to the actor and
+    without risk signals (open findings, storage outside a managed store, privilege, long unused). An item
+    with a risk signal needs its own confirm with a reason; how many were left out is returned."""
     person = _answering_person(actor)
     ids = {int(i) for i in item_ids if str(i).strip().isdigit()}
     if not ids:
-        return 0
+        return ConfirmSeen(confirmed=0, left_out=0)
     now = timezone.now()
-    confirmed = 0
+    confirmed = left_out = 0
     with transaction.atomic():
-        items = (AttestationItem.objects.select_for_update(of=("self",)).select_related("campaign")
-                 .filter(pk__in=ids, assignee=person, state=ItemState.OPEN,
-                         campaign__status=CampaignStatus.OPEN)
-                 .order_by("pk"))
+        items = list(AttestationItem.objects.select_for_update(of=("self",)).select_related("campaign")
+                     .filter(pk__in=ids, assignee=person, state=ItemState.OPEN,
+                             campaign__status=CampaignStatus.OPEN)
+                     .order_by("pk"))
+        signals = item_risk_signals(items)
         for item in items:
+            if signals[item.pk].risky:
+                left_out += 1
+                continue
             obj = item.get_object()
             if obj is None:
                 continue
             attestation_object_mark_attested(actor=actor, obj=obj, at=now, item=item)
             _complete(actor, item, answer=ItemAnswer.CONFIRM, comment="", details={"bulk": True}, at=now)
             confirmed += 1
-    return confirmed
+    return ConfirmSeen(confirmed=confirmed, left_out=left_out)
 
 
 def attestation_items_reassign_for_departure(*, actor: Actor, person: Person) -> dict[str, int]:

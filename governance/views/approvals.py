@@ -22,6 +22,7 @@ from governance.forms.approvals import ApprovalPolicyForm, ApproveForm, RejectFo
 from governance.models import Credential, System, Workflow
 from governance.models.approvals import ApprovalPolicy, ApprovalRequest
 from governance.selectors import approvals as selectors
+from governance.selectors.approval_context import approval_context
 from governance.services import approval_policies
 from governance.services import approvals as services
 from governance.services.approvals_registry import all_actions, payload_to_json
@@ -71,6 +72,7 @@ def approval_detail(request, pk: int):
         "may_cancel": approval.is_pending and approval.requested_by_id == request.user.pk,
         "timeline": selectors.approval_request_timeline(request=approval),
         "approve_form": ApproveForm(), "reject_form": RejectForm(),
+        "context_panel": approval_context(user=request.user, approval=approval, target=target),
     })
 
 

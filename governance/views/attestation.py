@@ -42,15 +42,18 @@ def inbox(request):
 def confirm_seen(request):
     """Confirm the items the page rendered (posted ids), and only the open ones assigned to the user."""
     try:
-        count = services.attestation_items_confirm_seen(actor=Actor.for_user(request.user),
-                                                        item_ids=request.POST.getlist("item"))
+        result = services.attestation_items_confirm_seen(actor=Actor.for_user(request.user),
+                                                         item_ids=request.POST.getlist("item"))
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, _error_text(exc))
     else:
-        if count:
-            messages.success(request, f"Confirmed {count} item(s) as unchanged.")
-        else:
+        if result.confirmed:
+            messages.success(request, f"Confirmed {result.confirmed} item(s) as unchanged.")
+        elif not result.left_out:
             messages.info(request, "Nothing to confirm: no open item of yours was on the page.")
+        if result.left_out:
+            messages.warning(request, f"Left out {result.left_out} item(s) with risk signals: confirm each one "
+                                      "with a reason, or give another answer.")
     return redirect("attestation-inbox")
 
 

@@ -14,10 +14,13 @@ from django.views.decorators.http import require_http_methods
 
 from governance import filtersets, forms, permissions, roles, selectors
 from governance.audit import Actor
+from governance.connectors.registry import CONNECTOR_STORE_KINDS
 from governance.models import Credential, SecretStore, System, Workflow
 from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
+from governance.selectors.lifecycle import credential_lifecycle_badges, workflow_live_after_kill_switch
 from governance.selectors.provisioning import provisioning_of
+from governance.selectors.stores import secret_store_health, secret_store_settings_fields
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
 from governance.services import states
@@ -72,12 +75,14 @@ def _workflow_detail(user, workflow):
         "governance_record": selectors.workflow_governance_record(workflow=workflow, bindings=bindings),
         "systems": workflow.systems.all(),
         "blast_radius": workflow_blast_radius(workflow=workflow, bindings=bindings),
+        "live_after_kill_switch": workflow_live_after_kill_switch(workflow=workflow, bindings=bindings),
     }
 
 
 def _credential_detail(user, credential):
     return {"bindings": selectors.credential_bindings(user=user, credential=credential),
-            "provisioning": provisioning_of(credential=credential)}
+            "provisioning": provisioning_of(credential=credential),
+            "lifecycle": credential_lifecycle_badges(credential=credential)}
 
 
 def _system_detail(user, system):
@@ -88,7 +93,10 @@ def _system_detail(user, system):
 
 
 def _store_detail(user, store):
-    return {"credentials": selectors.credential_list(user=user).filter(store=store).order_by("name")[:200]}
+    return {"credentials": selectors.credential_list(user=user).filter(store=store).order_by("name")[:200],
+            "settings_fields": secret_store_settings_fields(store=store),
+            "health": secret_store_health(store=store),
+            "may_test_connection": roles.is_security_admin(user) and store.kind in CONNECTOR_STORE_KINDS}
 
 
 PAGES = {

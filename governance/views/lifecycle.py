@@ -11,18 +11,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import forms, permissions, roles, selectors
 from governance.audit import Actor
 from governance.connectors import registry
-from governance.forms.lifecycle import ConnectorTargetForm
+from governance.forms.lifecycle import ConnectorTargetForm, KillSwitchStepDoneForm, KillSwitchStepWaiveForm
 from governance.models import Credential, System, Workflow
-from governance.models.lifecycle import ConnectorKind, ConnectorTarget, KillSwitchActivation, RotationJob
+from governance.models.lifecycle import (
+    MANUAL_ACTIONS,
+    ConnectorKind,
+    ConnectorTarget,
+    KillSwitchActivation,
+    KillSwitchStep,
+    RotationJob,
+    StepStatus,
+)
 from governance.selectors import lifecycle as lifecycle_selectors
-from governance.services import deprovision, killswitch, rotation
+from governance.services import deprovision, killswitch, operations, rotation
 from governance.services import lifecycle as lifecycle_services
 from governance.views.common import ensure_can_change_or_404, get_restricted_or_404
 
@@ -91,16 +99,72 @@ def kill_switch_list(request):
         "page_obj": page, "rows": page.object_list, "nav": "workflows"})
 
 
+def _checklist(request, activation, steps, bound=None) -> list[dict]:
+    """The steps done by hand, each with who may close it and its forms (bound: the one just posted)."""
+    is_admin = roles.is_security_admin(request.user)
+    rows = []
+    for step in steps:
+        if step.action not in MANUAL_ACTIONS:
+            continue
+        step.activation = activation
+        awaiting = step.status == StepStatus.AWAITING
+        posted = bound if bound is not None and bound[0] == step.pk else None
+        rows.append({
+            "step": step,
+            "may_mark_done": awaiting and killswitch.may_close_step(request.user, step),
+            "may_waive": awaiting and is_admin,
+            "refused": posted[1].non_field_errors() if posted else None,  # shown even without the form
+            "done_form": posted[1] if posted and posted[2] == "done" else KillSwitchStepDoneForm(
+                auto_id=f"id_step{step.pk}_done_%s"),
+            "waive_form": posted[1] if posted and posted[2] == "waive" else KillSwitchStepWaiveForm(
+                auto_id=f"id_step{step.pk}_waive_%s"),
+        })
+    return rows
+
+
+def _kill_switch_detail_page(request, activation, *, bound=None, status: int = 200):
+    workflow = activation.workflow
+    steps = list(lifecycle_selectors.kill_switch_steps(activation=activation))
+    return render(request, "governance/lifecycle/kill_switch_detail.html", {
+        "activation": activation, "object": workflow, "nav": "workflows", "steps": steps,
+        "checklist": _checklist(request, activation, steps, bound),
+        "may_act": killswitch.may_use_kill_switch(request.user, workflow),
+        "reactivation_url": reverse("approval-new", args=[killswitch.REACTIVATION_ACTION]) + f"?workflow={workflow.pk}",
+    }, status=status)
+
+
 @login_required
 def kill_switch_detail(request, pk: int):
     activation = get_restricted_or_404(KillSwitchActivation, request.user, pk)
-    workflow = activation.workflow
-    return render(request, "governance/lifecycle/kill_switch_detail.html", {
-        "activation": activation, "object": workflow, "nav": "workflows",
-        "steps": lifecycle_selectors.kill_switch_steps(activation=activation),
-        "may_act": killswitch.may_use_kill_switch(request.user, workflow),
-        "reactivation_url": reverse("approval-new", args=[killswitch.REACTIVATION_ACTION]) + f"?workflow={workflow.pk}",
-    })
+    return _kill_switch_detail_page(request, activation)
+
+
+@login_required
+@require_POST
+def kill_switch_step_close(request, pk: int, step_pk: int, how: str):
+    """Mark a step done by hand (with what was done) or waive it (with why): the operations services decide."""
+    activation = get_restricted_or_404(KillSwitchActivation, request.user, pk)
+    step = get_object_or_404(KillSwitchStep.objects.select_related("credential", "assignee"),
+                             pk=step_pk, activation=activation)
+    actor = Actor.for_user(request.user)
+    form_class = KillSwitchStepDoneForm if how == "done" else KillSwitchStepWaiveForm
+    form = form_class(request.POST, auto_id=f"id_step{step.pk}_{how}_%s")
+    if form.is_valid():
+        try:
+            if how == "done":
+                operations.kill_switch_step_done(actor=actor, step=step, comment=form.cleaned_data["comment"])
+            else:
+                operations.kill_switch_step_waive(actor=actor, step=step, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            messages.success(request, f"Step {step.position} ({step.label}) "
+                                      f"{'marked done' if how == 'done' else 'waived'}.")
+            return redirect(activation.get_absolute_url())
+    activation.refresh_from_db()
+    return _kill_switch_detail_page(request, activation, bound=(step.pk, form, how), status=400)
 
 
 @login_required
@@ -236,6 +300,10 @@ urlpatterns = [
     path("kill-switches/", kill_switch_list, name="killswitch-list"),
     path("kill-switches/<int:pk>/", kill_switch_detail, name="killswitch-detail"),
     path("kill-switches/<int:pk>/progress.json", kill_switch_progress, name="killswitch-progress"),
+    path("kill-switches/<int:pk>/steps/<int:step_pk>/done/", kill_switch_step_close, {"how": "done"},
+         name="killswitch-step-done"),
+    path("kill-switches/<int:pk>/steps/<int:step_pk>/waive/", kill_switch_step_close, {"how": "waive"},
+         name="killswitch-step-waive"),
     path("credentials/<int:pk>/rotate/", credential_rotate, name="credential-rotate"),
     path("credentials/<int:pk>/lifecycle/", credential_lifecycle, name="credential-lifecycle"),
     path("credentials/<int:pk>/revoke/", credential_revoke, name="credential-revoke"),

@@ -210,9 +210,9 @@ def test_confirm_seen_confirms_only_posted_open_own_items(personas, estate):
                               for obj in (estate["workflow"], extra, estate["credential"]))
     answer(personas.owner, answered, "flag_storage", comment="odd path")
     not_mine = item_for(campaign, estate["other_workflow"])
-    count = svc.attestation_items_confirm_seen(actor=Actor.for_user(personas.owner),
-                                               item_ids=[seen.pk, answered.pk, not_mine.pk, "x"])
-    assert count == 1
+    result = svc.attestation_items_confirm_seen(actor=Actor.for_user(personas.owner),
+                                                item_ids=[seen.pk, answered.pk, not_mine.pk, "x"])
+    assert result.confirmed == 1 and result.left_out == 0
     states = dict(AttestationItem.objects.values_list("pk", "answer"))
     assert states[seen.pk] == "confirm" and states[answered.pk] == "flag_storage"
     assert states[hidden.pk] == "" and states[not_mine.pk] == ""
