@@ -36,7 +36,9 @@ def filtered_page(request, queryset, filterset_class, *, sort_fields: dict[str, 
     if key not in sort_fields:
         sort, key = default_sort, default_sort.lstrip("-")
     order = sort_fields[key]
-    rows = rows.order_by(f"-{order}" if sort.startswith("-") else order, "pk")
+    # The primary key breaks ties in the same direction, so an index on (column, id) serves either way.
+    descending = sort.startswith("-")
+    rows = rows.order_by(f"-{order}" if descending else order, "-pk" if descending else "pk")
     page = CappedPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
