@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.models import Credential
-from governance.models.checks import Check, CheckSummary, CheckStatus
+from governance.models.checks import Check, CheckStatus, CheckSummary
 from governance.selectors.checks import Scope, check_results, posture_scope, results_as_of
 from governance.services.sweep import sweep_run
 from tests.factories import CredentialFactory, PersonFactory, SystemFactory, WorkflowFactory
