@@ -381,18 +381,24 @@ def _readers_only_rule(queryset, user, action):
 
 
 def _finding_rule(queryset, user, action):
-    """A finding is visible to whoever may view its object; estate-level findings to readers only."""
-    from django.db.models import Exists, OuterRef
+    """A finding is visible to whoever may view its object; estate-level findings to readers only.
 
+    As in restrict(): one `pk IN (UNION ...)` of the findings of each object type whose object the user
+    may see, each branch joined through the (object_type, object_id) index from the few thousand visible
+    ids, rather than an EXISTS per object type tested against every finding.
+    """
+    # Imported at call time: discovery imports this module, and permissions imports the models package.
     from governance.models.discovery import DiscoveredItem
     from governance.models.inventory import Credential, System, Workflow
     from governance.permissions import restrict
 
-    condition = Q(pk__in=[])
-    for model in (Credential, Workflow, System, DiscoveredItem):
-        allowed = restrict(model.objects.all(), user, action).filter(pk=OuterRef("object_id"))
-        condition |= Q(Exists(allowed), object_type=model._meta.label_lower)
-    return queryset.filter(condition)
+    branches = [
+        Finding.objects.filter(object_type=model._meta.label_lower,
+                               object_id__in=restrict(model.objects.all(), user, action).values("pk"))
+        .order_by().values("pk")
+        for model in (Credential, Workflow, System, DiscoveredItem)
+    ]
+    return queryset.filter(pk__in=branches[0].union(*branches[1:]))
 
 
 def _register_rules() -> None:
