@@ -1,7 +1,8 @@
 """Search by name and identifier at a million rows: pg_trgm GIN indexes, on PostgreSQL only.
 
-The `q=` filters and the search page match with icontains (ILIKE '%...%'), which a B-tree cannot
-serve; a trigram GIN index can. The indexes are not in the models' Meta (SQLite has neither pg_trgm
+The `q=` filters and the search page match with icontains, which Django writes on PostgreSQL as
+UPPER(column::text) LIKE UPPER('%...%'): a B-tree cannot serve it, a trigram GIN index on that same
+expression can (an index on the bare column would not be used). The indexes are not in the models' Meta (SQLite has neither pg_trgm
 nor GIN, and the embedded database must still migrate), so they are plain SQL run on PostgreSQL only.
 """
 
@@ -43,7 +44,7 @@ class Migration(migrations.Migration):
         *(
             PostgresOnlySQL(
                 sql=f"CREATE INDEX IF NOT EXISTS {_index_name(table, column)} ON {table} "
-                    f"USING gin ({column} gin_trgm_ops)",
+                    f"USING gin ((UPPER({column}::text)) gin_trgm_ops)",
                 reverse_sql=f"DROP INDEX IF EXISTS {_index_name(table, column)}",
             )
             for table, columns in TRIGRAM_INDEXES.items()
