@@ -10,7 +10,7 @@ credential, workflow and system (as governance.permissions.grant_team gives them
 team's group, an approvers group on the approval policy with a few hundred pending requests, and one
 auditor and one security admin. It sweeps once, so findings and the per-sweep summaries exist.
 `--reuse` keeps an estate built before and only applies new migrations (new indexes) and sweeps again
-when no sweep has finished yet.
+when no sweep has finished yet, or none has written the per-sweep summaries (an estate built before them).
 
 Then, in-process with Django's test client (the whole request: middleware, views, templates), it
 requests each page --repeat times per persona after one warm-up and prints p50 / p95 and the
@@ -113,9 +113,9 @@ def add_roles_and_queue() -> dict[str, int]:
 
 
 def ensure_swept() -> None:
-    from governance.models.checks import SweepRun
+    from governance.models.checks import CheckSummary, SweepRun
 
-    if not SweepRun.objects.filter(finished_at__isnull=False).exists():
+    if not SweepRun.objects.filter(finished_at__isnull=False).exists() or not CheckSummary.objects.exists():
         elapsed, run = sweep.timed_sweep("portal")
         print(f"sweep: {elapsed:.1f} s, status {run.status}", flush=True)
 

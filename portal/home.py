@@ -26,6 +26,7 @@ from governance.selectors.checks import (
     frameworks_summary,
     open_findings_by_severity,
     posture_scope,
+    results_as_of,
 )
 from governance.selectors.lifecycle import kill_switch_list
 from governance.services.approvals import decision_blockers
@@ -120,6 +121,7 @@ def _posture_section(user) -> dict:
     results = check_results(scope=scope)
     return {
         "scope": scope,
+        "as_of": results_as_of(results),
         "frameworks": frameworks_summary(results=results),
         "severity": open_findings_by_severity(user=user, scope=scope),
         "last_sweep": SweepRun.objects.order_by("-started_at").first(),

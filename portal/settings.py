@@ -246,6 +246,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # upload (the inventory import) may carry a file of up to STEWARD_MAX_UPLOAD_BYTES. Larger: 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STEWARD_MAX_BODY_BYTES", 2_621_440)
 STEWARD_MAX_UPLOAD_BYTES = env_int("STEWARD_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Portal lists count at most this many rows (governance.pagination); above it a list says "more than".
+STEWARD_LIST_COUNT_CAP = env_int("STEWARD_LIST_COUNT_CAP", 10_000, minimum=1)
 # Leases on running work (governance.leases): renewed while the work runs; when a worker is lost the
 # lease lapses after this long and the recovery task (every STEWARD_LEASE_RECOVERY_SECONDS) resumes it.
 STEWARD_LEASE_SECONDS = env_int("STEWARD_LEASE_SECONDS", 300)

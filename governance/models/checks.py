@@ -244,11 +244,17 @@ class Finding(models.Model):
                 name="finding_risk_acceptance_has_request_and_expiry",
             ),
         ]
+        # The list's sort columns with the primary key (ORDER BY <column>, id LIMIT 50 walks the index);
+        # (owner, id) and (team, id) for the per-owner and per-team reads.
         indexes = [
             models.Index(fields=["failed_check", "state"]),
             models.Index(fields=["object_type", "object_id"]),
-            models.Index(fields=["owner"]),
-            models.Index(fields=["team"]),
+            models.Index(fields=["last_seen_at", "id"], name="finding_seen_id"),
+            models.Index(fields=["first_seen_at", "id"], name="finding_first_seen_id"),
+            models.Index(fields=["state", "id"], name="finding_state_id"),
+            models.Index(fields=["object_repr", "id"], name="finding_object_repr_id"),
+            models.Index(fields=["owner", "id"], name="finding_owner_id"),
+            models.Index(fields=["team", "id"], name="finding_team_id"),
         ]
 
     def __str__(self):
@@ -299,6 +305,42 @@ class SweepRun(LeasedModel):
         return (self.finished_at - self.started_at).total_seconds()
 
 
+class CheckSummary(models.Model):
+    """One sweep's result for one check in one team or for one owner: how many objects it evaluated, how many failed.
+
+    Written by the sweep in each check's transaction (with the findings it opened) and published when the
+    run finishes: the team and owner posture pages read these few rows instead of aggregating a million
+    objects per view, and say which sweep they are as of. Only a finished sweep's rows are read; the run's
+    last transaction drops the rows earlier sweeps wrote for the same checks.
+    """
+
+    TEAM, OWNER = "team", "owner"
+    SCOPE_TYPES = [(TEAM, "Team"), (OWNER, "Owner")]
+
+    sweep = models.ForeignKey(SweepRun, on_delete=models.CASCADE, related_name="summaries")
+    summarised_check = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="summaries",
+                                         db_column="check_id")
+    scope_type = models.CharField(max_length=8, choices=SCOPE_TYPES)
+    scope_id = models.BigIntegerField(help_text="The team's or the owner's id.")
+    evaluated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sweep", "summarised_check", "scope_type", "scope_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "summarised_check", "scope_type", "scope_id"],
+                                    name="checksummary_unique_per_sweep_check_scope"),
+            models.CheckConstraint(condition=Q(scope_type__in=["team", "owner"]), name="checksummary_scope_valid"),
+        ]
+        indexes = [models.Index(fields=["scope_type", "scope_id"], name="checksummary_scope")]
+
+    def __str__(self):
+        return f"sweep {self.sweep_id} {self.summarised_check_id} {self.scope_type}:{self.scope_id} " \
+               f"{self.failed}/{self.evaluated}"
+
+
 class PostureSnapshot(models.Model):
     """Per day, per scope (the estate or a team) and per check: how many objects passed and failed."""
 
@@ -339,20 +381,24 @@ def _readers_only_rule(queryset, user, action):
 
 
 def _finding_rule(queryset, user, action):
-    """A finding is visible to whoever may view its object; estate-level findings to readers only."""
-    # cycle: governance.permissions imports the models
-    from django.db.models import Exists, OuterRef
+    """A finding is visible to whoever may view its object; estate-level findings to readers only.
 
-    # cycle: governance.permissions imports the models
+    As in restrict(): one `pk IN (UNION ...)` of the findings of each object type whose object the user
+    may see, each branch joined through the (object_type, object_id) index from the few thousand visible
+    ids, rather than an EXISTS per object type tested against every finding.
+    """
+    # Imported at call time: discovery imports this module, and permissions imports the models package.
     from governance.models.discovery import DiscoveredItem
     from governance.models.inventory import Credential, System, Workflow
     from governance.permissions import restrict
 
-    condition = Q(pk__in=[])
-    for model in (Credential, Workflow, System, DiscoveredItem):
-        allowed = restrict(model.objects.all(), user, action).filter(pk=OuterRef("object_id"))
-        condition |= Q(Exists(allowed), object_type=model._meta.label_lower)
-    return queryset.filter(condition)
+    branches = [
+        Finding.objects.filter(object_type=model._meta.label_lower,
+                               object_id__in=restrict(model.objects.all(), user, action).values("pk"))
+        .order_by().values("pk")
+        for model in (Credential, Workflow, System, DiscoveredItem)
+    ]
+    return queryset.filter(pk__in=branches[0].union(*branches[1:]))
 
 
 def _register_rules() -> None:
@@ -361,7 +407,7 @@ def _register_rules() -> None:
 
     for model in (Framework, Control, Check, CheckControl, CatalogueVersion):
         register_model_rule(model, _reference_rule)
-    for model in (SweepRun, PostureSnapshot):
+    for model in (SweepRun, PostureSnapshot, CheckSummary):
         register_model_rule(model, _readers_only_rule)
     register_model_rule(Finding, _finding_rule)
 

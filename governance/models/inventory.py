@@ -163,11 +163,18 @@ class Credential(OwnedModel):
                 condition=Q(store__isnull=True) | ~Q(store_path=""), name="credential_store_has_path"
             ),
         ]
+        # Each sortable column of the list with the primary key (ORDER BY <column>, id LIMIT 50 walks
+        # the index, either way); (owner, id) and (team, id) serve the owner branch of restrict() and the
+        # per-team posture from the index alone.
         indexes = [
             models.Index(fields=["status", "kind"]),
-            models.Index(fields=["expires_at"]),
-            models.Index(fields=["owner"]),
-            models.Index(fields=["team"]),
+            models.Index(fields=["name", "id"], name="credential_name_id"),
+            models.Index(fields=["kind", "id"], name="credential_kind_id"),
+            models.Index(fields=["status", "id"], name="credential_status_id"),
+            models.Index(fields=["expires_at", "id"], name="credential_expires_id"),
+            models.Index(fields=["last_rotated_at", "id"], name="credential_rotated_id"),
+            models.Index(fields=["owner", "id"], name="credential_owner_id"),
+            models.Index(fields=["team", "id"], name="credential_team_id"),
         ]
 
     def __str__(self):
@@ -216,6 +223,13 @@ class Workflow(OwnedModel):
 
     class Meta:
         ordering = ["name"]
+        indexes = [  # the list's sort columns with the primary key; (owner, id), (team, id) for restrict()
+            models.Index(fields=["platform", "id"], name="workflow_platform_id"),
+            models.Index(fields=["status", "id"], name="workflow_status_id"),
+            models.Index(fields=["criticality", "id"], name="workflow_criticality_id"),
+            models.Index(fields=["owner", "id"], name="workflow_owner_id"),
+            models.Index(fields=["team", "id"], name="workflow_team_id"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(uses_no_credentials=False) | ~Q(no_credentials_statement=""),

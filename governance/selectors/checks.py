@@ -2,7 +2,8 @@
 
 Posture numbers follow what a person may see: auditors and security admins get the estate (from
 each check's latest evaluation); everyone else gets their teams' objects (or, without a team,
-the objects they own), evaluated live with the checks' own set-based queries.
+the objects they own), from the per-team and per-owner counts the latest finished sweep of each
+check wrote (CheckSummary), never aggregated over the estate per page view.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 
 from governance import roles
@@ -27,6 +28,7 @@ from governance.models.checks import (
     Check,
     CheckControl,
     CheckStatus,
+    CheckSummary,
     Control,
     Finding,
     FindingState,
@@ -101,6 +103,8 @@ class Result:
     failed: int = 0
     accepted: int = 0
     status: str = CheckStatus.EVALUATED
+    sweep_id: int | None = None  # the sweep these counts are as of (team and owner scopes)
+    as_of: dt.datetime | None = None
 
     @property
     def passed(self) -> int:
@@ -165,7 +169,7 @@ def _accepted_counts(scope: Scope) -> dict[str, int]:
     return {row["failed_check__code"]: row["n"] for row in rows}
 
 
-def check_results(*, scope: Scope, ctx: Context | None = None) -> dict[str, Result]:
+def check_results(*, scope: Scope) -> dict[str, Result]:
     """Per check code: evaluated, failed, accepted in the scope."""
     accepted = _accepted_counts(scope)
     checks = Check.objects.order_by("sort_order")
@@ -179,22 +183,43 @@ def check_results(*, scope: Scope, ctx: Context | None = None) -> dict[str, Resu
                 check.last_status,
             )
         return results
-    ctx = ctx or Context.current()
+    summaries = _latest_summaries(scope)
     registry = all_checks()
     for check in checks:
-        definition = registry.get(check.code)
-        if not isinstance(definition, QueryCheck):
+        if not isinstance(registry.get(check.code), QueryCheck):
             continue  # estate-level checks have no team or owner
-        result = Result(accepted=accepted.get(check.code, 0))
-        try:
-            for model in definition.subject_models:
-                condition = scope.q(model)
-                result.evaluated += definition.evaluated(model, ctx).filter(condition).count()
-                result.failed += definition.failing_queryset(model, ctx, condition).count()
-        except NotEvaluated:
-            result = Result(status=CheckStatus.NOT_EVALUATED)
-        results[check.code] = result
+        if check.last_status != CheckStatus.EVALUATED:
+            results[check.code] = Result(status=check.last_status)
+            continue
+        sweep_id, as_of, evaluated, failed = summaries.get(check.pk, (None, None, 0, 0))
+        results[check.code] = Result(evaluated, failed, accepted.get(check.code, 0), sweep_id=sweep_id, as_of=as_of)
     return results
+
+
+def _latest_summaries(scope: Scope) -> dict[int, tuple[int, dt.datetime, int, int]]:
+    """Check pk -> (sweep id, finished at, evaluated, failed) in the scope, from the latest finished sweep of it."""
+    scope_type, ids = ((CheckSummary.TEAM, scope.team_ids) if scope.kind == "team"
+                       else (CheckSummary.OWNER, [scope.owner_id]))
+    rows = (
+        CheckSummary.objects.filter(scope_type=scope_type, scope_id__in=ids, sweep__finished_at__isnull=False)
+        .order_by()
+        .values_list("summarised_check_id", "sweep_id", "sweep__finished_at")
+        .annotate(evaluated=Sum("evaluated"), failed=Sum("failed"))
+    )
+    latest: dict[int, tuple[int, dt.datetime, int, int]] = {}
+    for check_id, sweep_id, finished_at, evaluated, failed in rows:
+        if check_id not in latest or sweep_id > latest[check_id][0]:
+            latest[check_id] = (sweep_id, finished_at, evaluated, failed)
+    return latest
+
+
+def results_as_of(results: dict[str, Result]) -> dict | None:
+    """The sweep the scope's results are as of (the latest), and whether some checks are older."""
+    sweeps = {(r.sweep_id, r.as_of) for r in results.values() if r.sweep_id is not None}
+    if not sweeps:
+        return None
+    sweep_id, at = max(sweeps, key=lambda item: item[0])
+    return {"sweep_id": sweep_id, "at": at, "mixed": len(sweeps) > 1}
 
 
 def _open_findings(*, user, scope: Scope | None):

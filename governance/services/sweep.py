@@ -11,7 +11,9 @@ after the row writes. An unresolved finding is confirmed by every sweep of its c
 (Check.last_evaluated_at), so the sweep does not rewrite each finding's row to say so:
 last_seen_at moves when the sweep opens, reopens or refreshes the finding. A run holds a lease
 (governance.leases), renewed with the counts written after each check; the lease recovery takes
-over a run whose worker was lost and goes on from the check it was in.
+over a run whose worker was lost and goes on from the check it was in. With its findings, each check
+writes its per-team and per-owner counts (CheckSummary); the run's last transaction, which finishes it,
+publishes them for the team and owner posture pages.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from governance import leases
 from governance.audit import Actor, PendingEvent, audit_append_many
-from governance.checks import Context, NotEvaluated, all_checks
+from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import Check as CheckDefinition
 from governance.checks.base import Failure, JSONText, Outcome
 from governance.models.checks import (
@@ -36,6 +40,7 @@ from governance.models.checks import (
     UNRESOLVED_STATES,
     Check,
     CheckStatus,
+    CheckSummary,
     Finding,
     FindingState,
     SweepRun,
@@ -196,7 +201,41 @@ def _emit_webhooks(code: str, *, opened: list[Finding], resolved: list[int]) -> 
                             payloads=({"id": pk, "check": code} for pk in resolved))
 
 
-def _sweep_check(check: Check, definition: CheckDefinition, actor: Actor) -> dict:
+def _summaries_write(run: SweepRun, check: Check, definition: CheckDefinition, outcome: Outcome,
+                     ctx: Context) -> int:
+    """The check's CheckSummary rows of this run: per team and per owner, how many it evaluated and failed.
+
+    One grouped query per subject model for the evaluated counts; the failed counts come from the failing
+    set the sweep already holds. Estate-level checks have no team or owner and write none.
+    """
+    if not isinstance(definition, QueryCheck):
+        return 0
+    counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for model in definition.subject_models:
+        rows = definition.evaluated(model, ctx).order_by().values_list("team_id", "owner_id").annotate(n=Count("pk"))
+        for team_id, owner_id, n in rows.iterator(chunk_size=CHUNK):
+            if team_id is not None:
+                counts[(CheckSummary.TEAM, team_id)][0] += n
+            if owner_id is not None:
+                counts[(CheckSummary.OWNER, owner_id)][0] += n
+    for failure in outcome.failures.values():
+        if failure.team_id is not None:
+            counts[(CheckSummary.TEAM, failure.team_id)][1] += 1
+        if failure.owner_id is not None:
+            counts[(CheckSummary.OWNER, failure.owner_id)][1] += 1
+    CheckSummary.objects.bulk_create([
+        CheckSummary(sweep=run, summarised_check=check, scope_type=scope_type, scope_id=scope_id,
+                     evaluated=evaluated, failed=failed)
+        for (scope_type, scope_id), (evaluated, failed) in counts.items()], batch_size=1000)
+    return len(counts)
+
+
+def _summaries_publish(run: SweepRun, rows: list[Check]) -> None:
+    """Once the run is finished: drop what earlier sweeps summarised for its checks (this run's rows now stand)."""
+    CheckSummary.objects.filter(summarised_check__in=[row.pk for row in rows], sweep_id__lt=run.pk).delete()
+
+
+def _sweep_check(run: SweepRun, check: Check, definition: CheckDefinition, actor: Actor) -> dict:
     started = time.monotonic()
     with transaction.atomic():
         lock_checks([check.pk])
@@ -210,6 +249,7 @@ def _sweep_check(check: Check, definition: CheckDefinition, actor: Actor) -> dic
             return {"status": CheckStatus.NOT_EVALUATED, "detail": str(exc)}
         evaluated_at = time.monotonic()
         counts = _sync(check, definition, outcome, ctx, actor)
+        counts["summaries"] = _summaries_write(run, check, definition, outcome, ctx)
         Check.objects.filter(pk=check.pk).update(
             last_status=CheckStatus.EVALUATED, last_evaluated_at=ctx.now, last_evaluated_count=outcome.evaluated,
             last_failed_count=outcome.failed, last_detail="",
@@ -245,7 +285,7 @@ def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> Swee
         if check.code in counts or check.code in errors:
             continue
         try:
-            counts[check.code] = _sweep_check(check, registry[check.code], actor)
+            counts[check.code] = _sweep_check(run, check, registry[check.code], actor)
         except Exception as exc:  # one failing check must not stop the others; the run records it
             logger.exception("sweep %s: check %s failed", run.pk, check.code)
             errors[check.code] = f"{type(exc).__name__}: {exc}"[:1000]
@@ -261,7 +301,9 @@ def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> Swee
         status = SweepStatus.SUCCEEDED
     else:
         status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
-    lease.release(target=status, counts=counts, errors=errors, finished_at=timezone.now())
+    with transaction.atomic():  # the run's last transaction: finished, and its summaries the ones pages read
+        if lease.release(target=status, counts=counts, errors=errors, finished_at=timezone.now()):
+            _summaries_publish(run, rows)
     run.refresh_from_db()
     return run
 

@@ -7,12 +7,12 @@ import io
 import json
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from governance import permissions
 from governance.audit import jsonable
+from governance.pagination import CappedPaginator
 
 PAGE_SIZE = 50
 
@@ -28,7 +28,7 @@ def ensure_can_change_or_404(user, obj) -> None:
 
 
 def filtered_page(request, queryset, filterset_class, *, sort_fields: dict[str, str], default_sort: str):
-    """Apply the filterset, the ?sort= column and the paginator; returns the template context."""
+    """Apply the filterset, the ?sort= column and the (capped: governance.pagination) paginator; the context."""
     filterset = filterset_class(request.GET or None, queryset=queryset, request=request)
     rows = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset
     sort = request.GET.get("sort", default_sort)
@@ -36,8 +36,10 @@ def filtered_page(request, queryset, filterset_class, *, sort_fields: dict[str, 
     if key not in sort_fields:
         sort, key = default_sort, default_sort.lstrip("-")
     order = sort_fields[key]
-    rows = rows.order_by(f"-{order}" if sort.startswith("-") else order, "pk")
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    # The primary key breaks ties in the same direction, so an index on (column, id) serves either way.
+    descending = sort.startswith("-")
+    rows = rows.order_by(f"-{order}" if descending else order, "-pk" if descending else "pk")
+    page = CappedPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     query_without_sort = query.copy()

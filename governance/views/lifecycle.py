@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -29,6 +28,7 @@ from governance.models.lifecycle import (
     RotationJob,
     StepStatus,
 )
+from governance.pagination import CappedPaginator
 from governance.selectors import lifecycle as lifecycle_selectors
 from governance.services import deprovision, killswitch, operations, rotation
 from governance.services import lifecycle as lifecycle_services
@@ -93,7 +93,7 @@ def drill_start(request, pk: int):
 
 @login_required
 def kill_switch_list(request):
-    page = Paginator(lifecycle_selectors.kill_switch_list(user=request.user), PAGE_SIZE).get_page(
+    page = CappedPaginator(lifecycle_selectors.kill_switch_list(user=request.user), PAGE_SIZE).get_page(
         request.GET.get("page"))
     return render(request, "governance/lifecycle/kill_switch_list.html", {
         "page_obj": page, "rows": page.object_list, "nav": "workflows"})
@@ -181,7 +181,7 @@ def rotation_list(request):
     status = request.GET.get("status", "")
     if status:
         jobs = jobs.filter(status=status)
-    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "governance/lifecycle/rotation_list.html", {
         "page_obj": page, "rows": page.object_list, "status": status, "nav": "credentials",
         "statuses": RotationJob._meta.get_field("status").choices,

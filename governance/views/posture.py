@@ -49,6 +49,7 @@ def posture_dashboard(request):
         "governance/checks/posture.html",
         {
             "scope": scope,
+            "as_of": selectors.results_as_of(results),
             "frameworks": frameworks,
             "checks": checks,
             "severity": severity,
@@ -86,9 +87,10 @@ def framework_list(request):
 def framework_detail(request, key: str):
     framework = get_object_or_404(Framework, key=key)
     scope = _scope(request)
+    results = selectors.check_results(scope=scope)
     controls, total = selectors.framework_posture(
         framework=framework,
-        results=selectors.check_results(scope=scope),
+        results=results,
         open_counts=selectors.open_findings_by_check(user=request.user, scope=scope),
     )
     return render(
@@ -99,6 +101,7 @@ def framework_detail(request, key: str):
             "controls": controls,
             "total": total,
             "scope": scope,
+            "as_of": selectors.results_as_of(results),
             "show_unmapped": request.GET.get("all") == "1",
         },
     )

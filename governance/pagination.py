@@ -1,0 +1,103 @@
+"""The portal lists' paginator: it counts at most a cap of rows, so a list of a million is not counted.
+
+Django's Paginator counts every matching row on each page view (COUNT(*) over the whole filtered,
+restricted set), which at a million credentials costs more than the page itself. CappedPaginator
+counts with a LIMITed subquery (SELECT COUNT(*) FROM (... LIMIT cap + 1)): below the cap it is
+Django's paginator, with the exact count and the number of pages; above it the count is "more than
+<cap>", the number of pages is unknown, and each page fetches one row more than it shows to know
+whether there is a next one. Previous and next keep working on every page, beyond the cap too.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
+
+
+def count_cap() -> int:
+    return settings.STEWARD_LIST_COUNT_CAP
+
+
+class CappedPage(Page):
+    """A page of a list whose length is not known: it knows only whether a next page exists."""
+
+    def __init__(self, object_list, number, paginator, *, more: bool):
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def end_index(self) -> int:
+        return (self.number - 1) * self.paginator.per_page + len(self.object_list)
+
+
+class CappedPaginator(Paginator):
+    def __init__(self, object_list, per_page, *, cap: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.cap = count_cap() if cap is None else cap
+
+    @cached_property
+    def counted(self) -> int:
+        """The number of rows, counted up to cap + 1 (one more says the list is longer than the cap)."""
+        if isinstance(self.object_list, QuerySet):
+            return self.object_list.order_by()[: self.cap + 1].count()
+        return min(len(self.object_list), self.cap + 1)
+
+    @cached_property
+    def capped(self) -> bool:
+        return self.counted > self.cap
+
+    @cached_property
+    def count(self) -> int:
+        """The exact count below the cap; the cap itself above it (the list has more: see `capped`)."""
+        return min(self.counted, self.cap)
+
+    @cached_property
+    def num_pages(self) -> int:
+        """Below the cap, Django's; above it the pages the cap covers (there are more)."""
+        if not self.capped:
+            return super().num_pages
+        return math.ceil(self.cap / self.per_page)
+
+    @property
+    def count_label(self) -> str:
+        return f"more than {self.cap:,}" if self.capped else f"{self.count:,}"
+
+    def validate_number(self, number) -> int:
+        if not self.capped:
+            return super().validate_number(number)
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError) as exc:
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from exc
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+    def page(self, number) -> Page:
+        number = self.validate_number(number)
+        if not self.capped:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom: bottom + self.per_page + 1])
+        return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+    def get_page(self, number) -> Page:
+        """A page of the list; past its end (beyond the cap) an empty page that still links back."""
+        try:
+            number = self.validate_number(number)
+        except PageNotAnInteger:
+            number = 1
+        except EmptyPage:
+            number = 1 if self.capped else self.num_pages
+        return self.page(number)
