@@ -5,6 +5,7 @@ from governance.views import (
     attestation,
     audit,
     checks,
+    discovery,
     imports,
     integrations,
     inventory,
@@ -31,6 +32,7 @@ urlpatterns = [
     *integrations.urlpatterns,
     *attestation.urlpatterns,
     *sweeps.urlpatterns,
+    *discovery.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():
