@@ -396,6 +396,7 @@ def seed_demo_capabilities() -> list[str]:
     from governance.audit import Actor
     from governance.demo_approvals import seed_demo_approvals
     from governance.demo_attestation import seed_demo_attestation
+    from governance.demo_discovery import seed_demo_discovery
     from governance.services.catalogue import catalogue_load
     from governance.services.posture import posture_snapshot_take
     from governance.services.sweep import sweep_run
@@ -404,6 +405,7 @@ def seed_demo_capabilities() -> list[str]:
     catalogue = catalogue_load(actor=Actor.system(task_id="seed_demo", label="seed_demo"))
     approvals = seed_demo_approvals(now=now)
     attestation = seed_demo_attestation(now=timezone.now())
+    discovery = seed_demo_discovery()  # before the sweep, so that its findings open with the rest
     run = sweep_run(trigger="seed_demo")
     posture_snapshot_take()
     opened = sum(c.get("opened", 0) for c in run.counts.values() if isinstance(c, dict))
@@ -411,5 +413,7 @@ def seed_demo_capabilities() -> list[str]:
         f"{'catalogue':<15} version {catalogue.version.version}",
         f"{'approvals':<15} " + ", ".join(f"{v} {k}" for k, v in approvals.items()),
         f"{'attestation':<15} " + ", ".join(f"{v} {k}" for k, v in attestation.items()),
+        f"{'discovery':<15} {discovery['items']} items from {discovery['source']} ({discovery['workflows']} "
+        f"workflows, {discovery['hard_coded_secrets']} hard-coded secrets; run {discovery['status']})",
         f"{'sweep':<15} {opened} findings opened ({run.status})",
     ]
