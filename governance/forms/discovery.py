@@ -1,4 +1,4 @@
-"""Forms of the discovery review queue: dismiss (a reason and an expiry date) and link (an object to link to).
+"""Forms of discovery: dismiss (a reason and an expiry date), link (an object to link to), a source (admins).
 
 The forms only parse; every rule (the expiry in the future and within a year, the reason, who may link
 to what) is the review service's (governance.discovery.review), whose errors land on these fields.
@@ -11,7 +11,10 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from governance.forms import drop_length_caps
+from governance.discovery.services import SOURCE_FIELDS
+from governance.forms import JSONObjectField, drop_length_caps
+from governance.models import SecretStore, System
+from governance.models.discovery import DiscoverySource
 
 
 class DismissForm(forms.Form):
@@ -39,3 +42,23 @@ class LinkForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = targets
         self.fields["target"].label = label
+
+
+class DiscoverySourceForm(forms.ModelForm):
+    """A place to look (security admins). The settings are non-secret; a credential is named by its variable."""
+
+    settings = JSONObjectField(required=False, help_text="Non-secret settings as JSON, typed per kind "
+                                                         "(docs/discovery.md), e.g. {\"path\": \"/srv/git/app.git\"}.")
+
+    class Meta:
+        model = DiscoverySource
+        fields = list(SOURCE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        drop_length_caps(self)
+        self.fields["system"].queryset = System.objects.order_by("name")
+        self.fields["store"].queryset = SecretStore.objects.order_by("name")
+
+    def _post_clean(self):
+        """The model's own validation runs in the service (which says what is wrong with the settings)."""

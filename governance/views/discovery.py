@@ -19,12 +19,17 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST
 
-from governance import forms, permissions
+from governance import forms, permissions, roles
 from governance.audit import Actor
 from governance.discovery import review, selectors
-from governance.discovery.services import discovery_may_run, discovery_run_request
+from governance.discovery.services import (
+    discovery_may_run,
+    discovery_run_request,
+    discovery_source_create,
+    discovery_source_update,
+)
 from governance.filtersets.discovery import DiscoveredItemFilterSet
-from governance.forms.discovery import DismissForm, LinkForm
+from governance.forms.discovery import DiscoverySourceForm, DismissForm, LinkForm
 from governance.models.discovery import (
     DISCOVERY_RUN_OPEN,
     DiscoveredItem,
@@ -183,7 +188,8 @@ def discovery_source_list(request):
     for source in sources:
         source.may_run = discovery_may_run(request.user, source)
         source.failing = _failing(source)
-    return render(request, "governance/discovery/source_list.html", {"sources": sources, "nav": "discovery"})
+    return render(request, "governance/discovery/source_list.html", {
+        "sources": sources, "nav": "discovery", "may_register": roles.is_security_admin(request.user)})
 
 
 @login_required
@@ -197,8 +203,29 @@ def discovery_source_detail(request, pk: int):
         "source": source, "page_obj": page, "runs": page.object_list, "nav": "discovery",
         "settings_json": json.dumps(source.settings or {}, sort_keys=True),
         "may_run": discovery_may_run(request.user, source), "failing": _failing(source),
+        "may_edit": roles.is_security_admin(request.user),
         "open_run": selectors.discovery_open_run(source=source),
         "counts": [(value, label, counts.get(value, 0)) for value, label in Reconciliation.choices]})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def discovery_source_edit(request, pk: int | None = None):
+    """Register or change a source (security admins; the service checks again and validates the settings)."""
+    deny_unless(roles.is_security_admin(request.user))
+    source = get_restricted_or_404(DiscoverySource, request.user, pk) if pk is not None else None
+    form = DiscoverySourceForm(request.POST or None, instance=source)
+    if request.method == "POST" and form.is_valid():
+        data = {name: value for name, value in form.cleaned_data.items()}
+        data["settings"] = data.get("settings") or {}
+        actor = Actor.for_user(request.user)
+        saved = _call(form, (lambda: discovery_source_update(actor=actor, source=source, data=data)) if source
+                      else (lambda: discovery_source_create(actor=actor, data=data)))
+        if saved is not None:
+            messages.success(request, f"Discovery source {saved} saved; it runs every {saved.schedule_seconds} s.")
+            return redirect(saved.get_absolute_url())
+    return render(request, "governance/discovery/source_form.html", {
+        "form": form, "object": source, "nav": "discovery", "submit": "Save" if source else "Register"})
 
 
 @login_required
@@ -236,7 +263,9 @@ urlpatterns = [
     path("discovery/items/<int:pk>/link/", discovered_item_link, name="discovery-item-link"),
     path("discovery/items/<int:pk>/dismiss/", discovered_item_dismiss, name="discovery-item-dismiss"),
     path("discovery/sources/", discovery_source_list, name="discovery-source-list"),
+    path("discovery/sources/new/", discovery_source_edit, name="discovery-source-create"),
     path("discovery/sources/<int:pk>/", discovery_source_detail, name="discovery-source-detail"),
+    path("discovery/sources/<int:pk>/edit/", discovery_source_edit, name="discovery-source-edit"),
     path("discovery/sources/<int:pk>/run/", discovery_source_run, name="discovery-source-run"),
     path("discovery/runs/<int:pk>/", discovery_run_detail, name="discovery-run-detail"),
 ]

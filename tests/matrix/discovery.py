@@ -6,7 +6,7 @@ approver (another team) and the outsider get 404, the auditor reads and changes 
 
 from django.utils import timezone
 
-from tests.matrix_personas import EVERYONE, OWN, OWN_CHANGE, POST_ONLY
+from tests.matrix_personas import ADMINS, EVERYONE, OWN, OWN_CHANGE, POST_ONLY
 
 
 def discovery_objects(estate, personas):
@@ -45,5 +45,7 @@ RULES = {
     "discovery-source-list": (None, EVERYONE),
     "discovery-source-detail": ("discovery_source", OWN),
     "discovery-source-run": ("discovery_source", POST_ONLY),
+    "discovery-source-create": (None, ADMINS),
+    "discovery-source-edit": ("discovery_source", ADMINS),
     "discovery-run-detail": ("discovery_run", OWN),
 }

@@ -14,6 +14,7 @@ from governance.models.discovery import (
     DiscoveredKind,
     DiscoveryRun,
     DiscoveryRunStatus,
+    DiscoverySource,
     Reconciliation,
     ReviewState,
 )
@@ -225,3 +226,32 @@ def test_a_broken_source_shows_its_last_error_on_the_sources_page(client, person
     assert rows["gone repository"].failing and not rows["payments repository"].failing
     assert "not a directory" in client.get(run.get_absolute_url()).content.decode()
     assert "Run now" in body  # the owner of the source's system may run it too
+
+
+def test_security_admins_register_and_edit_sources_through_the_service(client, personas, source, tmp_path):
+    as_user(client, personas.owner)
+    assert client.get(reverse("discovery-source-create")).status_code == 404
+    assert client.post(reverse("discovery-source-edit", args=[source.pk]), {"name": "x"}).status_code == 404
+    as_user(client, personas.secadmin)
+    url = reverse("discovery-source-create")
+    base = {"name": "ops directory", "kind": "repository", "schedule_seconds": "3600", "enabled": "on"}
+    response = client.post(url, {**base, "settings": "{}"})  # no path: the service names the setting
+    assert response.status_code == 200 and "path" in str(response.context["form"].errors["settings"])
+    token = "gh" + "p_" + "FAKEsettingsTOKEN0" * 2
+    response = client.post(url, {**base, "settings": f'{{"path": "/srv/ops", "token": "{token}"}}'})
+    assert response.status_code == 200 and "settings" in response.context["form"].errors
+    response = client.post(url, {**base, "settings": '{"path": "%s"}' % (tmp_path / "ops"),
+                                 "credential_env_var": "not a name"})
+    assert response.status_code == 200 and "credential_env_var" in response.context["form"].errors
+    assert not DiscoverySource.objects.filter(name="ops directory").exists()
+    response = client.post(url, {**base, "settings": '{"path": "%s"}' % (tmp_path / "ops"),
+                                 "system": source.system_id})
+    created = DiscoverySource.objects.get(name="ops directory")
+    assert response.status_code == 302 and response["Location"] == created.get_absolute_url()
+    assert AuditEvent.objects.filter(action="discovery.source_create", object_id=str(created.pk)).exists()
+    edit = reverse("discovery-source-edit", args=[created.pk])
+    response = client.post(edit, {**base, "settings": '{"path": "%s"}' % (tmp_path / "ops"), "schedule_seconds": "5"})
+    assert response.status_code == 200 and "schedule_seconds" in response.context["form"].errors
+    assert client.post(edit, {**base, "settings": '{"path": "%s"}' % (tmp_path / "ops2")}).status_code == 302
+    created.refresh_from_db()
+    assert created.settings == {"path": str(tmp_path / "ops2")}
