@@ -48,6 +48,7 @@ from governance.audit import Actor
 from governance.choices import MANAGED_STORE_KINDS, CredentialKind, CredentialStatus, PersonStatus
 from governance.demo_approvals import seed_demo_approvals
 from governance.demo_attestation import seed_demo_attestation
+from governance.demo_discovery import seed_demo_discovery
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.services import inventory, people
 from governance.services.catalogue import catalogue_load
@@ -397,12 +398,11 @@ def _uuid(rng: random.Random) -> str:
 
 def seed_demo_capabilities() -> list[str]:
     """The catalogue, approval history, attestation campaigns, then a sweep so findings exist."""
-
-
     now = demo_anchor()
     catalogue = catalogue_load(actor=Actor.system(task_id="seed_demo", label="seed_demo"))
     approvals = seed_demo_approvals(now=now)
     attestation = seed_demo_attestation(now=timezone.now())
+    discovery = seed_demo_discovery()  # before the sweep, so that its findings open with the rest
     run = sweep_run(trigger="seed_demo")
     posture_snapshot_take()
     opened = sum(c.get("opened", 0) for c in run.counts.values() if isinstance(c, dict))
@@ -410,5 +410,7 @@ def seed_demo_capabilities() -> list[str]:
         f"{'catalogue':<15} version {catalogue.version.version}",
         f"{'approvals':<15} " + ", ".join(f"{v} {k}" for k, v in approvals.items()),
         f"{'attestation':<15} " + ", ".join(f"{v} {k}" for k, v in attestation.items()),
+        f"{'discovery':<15} {discovery['items']} items from {discovery['source']} ({discovery['workflows']} "
+        f"workflows, {discovery['hard_coded_secrets']} hard-coded secrets; run {discovery['status']})",
         f"{'sweep':<15} {opened} findings opened ({run.status})",
     ]

@@ -5,6 +5,7 @@ from governance.views import (
     attestation,
     audit,
     checks,
+    discovery,
     imports,
     integrations,
     inventory,
@@ -33,6 +34,7 @@ urlpatterns = [
     *attestation.urlpatterns,
     *sweeps.urlpatterns,
     *stores.urlpatterns,
+    *discovery.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():

@@ -9,6 +9,8 @@ Integrations are limited twice: by the rights of the person they act for, and by
   admin            everything above, plus inventory writes, integrations and webhooks
   lifecycle:killswitch, lifecycle:drill, lifecycle:rotate, lifecycle:revoke, sweep:run
                    one incident-response operation each (governance.api.views.operations)
+  discovery:run    run a discovery source now (governance.api.views.discovery); reviewing a
+                   discovered item (dismiss, link) needs file_requests, like acknowledging a finding
 """
 
 from __future__ import annotations

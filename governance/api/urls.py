@@ -14,7 +14,16 @@ from rest_framework.routers import SimpleRouter
 from governance.api.authentication import BearerTokenAuthentication
 from governance.api.errors import exception_handler
 from governance.api.permissions import StewardPermission
-from governance.api.views import approvals, audit, findings, integrations, inventory, operations, webhooks
+from governance.api.views import (
+    approvals,
+    audit,
+    discovery,
+    findings,
+    integrations,
+    inventory,
+    operations,
+    webhooks,
+)
 
 SPECTACULAR_SETTINGS = settings.SPECTACULAR_SETTINGS  # declared once, in portal/settings.py
 
@@ -42,6 +51,9 @@ router.register("kill-switch-steps", operations.KillSwitchStepViewSet, basename=
 router.register("rotation-jobs", operations.RotationJobViewSet, basename="rotationjob")
 router.register("revocations", operations.RevocationViewSet, basename="revocation")
 router.register("sweep-runs", operations.SweepRunViewSet, basename="sweeprun")
+router.register("discovered-items", discovery.DiscoveredItemViewSet, basename="discovereditem")
+router.register("discovery-sources", discovery.DiscoverySourceViewSet, basename="discoverysource")
+router.register("discovery-runs", discovery.DiscoveryRunViewSet, basename="discoveryrun")
 
 
 class SchemaView(SpectacularAPIView):

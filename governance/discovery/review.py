@@ -168,7 +168,9 @@ def adoption_initial(item: DiscoveredItem) -> dict[str, Any]:
                    "description": " ".join(lines), "can_change": item.privileged}
     else:
         identifier = {DiscoveredKind.KV_SECRET: facts.get("path"), DiscoveredKind.CERTIFICATE: facts.get("serial"),
-                      DiscoveredKind.TOKEN: facts.get("accessor"), DiscoveredKind.HARD_CODED_SECRET: item.fingerprint,
+                      DiscoveredKind.TOKEN: facts.get("accessor"),
+                      # a bare 64-hex digest reads as a key to the secret guard: name it, keep it whole below
+                      DiscoveredKind.HARD_CODED_SECRET: f"fingerprint {item.fingerprint[:16]}",
                       DiscoveredKind.SERVICE_ACCOUNT: facts.get("identity"),
                       DiscoveredKind.IAC_IDENTITY: facts.get("identity")}.get(item.kind) or facts.get(
             "role") or facts.get("user") or item.natural_key
@@ -176,6 +178,8 @@ def adoption_initial(item: DiscoveredItem) -> dict[str, Any]:
                    "identifier": str(identifier)[:300],
                    "privilege_level": PrivilegeLevel.ADMIN if item.privileged else PrivilegeLevel.READ,
                    "notes": f"Discovered by {source.name} ({item.get_kind_display()})."}
+        if item.kind == DiscoveredKind.HARD_CODED_SECRET:
+            initial["fingerprint"] = item.fingerprint
         if item.kind == DiscoveredKind.KV_SECRET and source.store_id:
             initial.update(store=source.store_id, store_path=item.natural_key,
                            store_version=str(facts.get("current_version") or ""))

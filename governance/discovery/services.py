@@ -150,13 +150,20 @@ def discovery_source_update(*, actor: Actor, source: DiscoverySource, data: Mapp
 
 # Run requests -------------------------------------------------------------------------------------
 
+def discovery_may_run(user, source: DiscoverySource) -> bool:
+    """Who may ask for a run: security admins, and the people who may change the source's system."""
+    if roles.is_security_admin(user):
+        return True
+    if roles.is_auditor(user):
+        return False
+    return source.system_id is not None and permissions.can(user, permissions.CHANGE, source.system)
+
+
 def _ensure_may_run(actor: Actor, source: DiscoverySource) -> None:
     if actor.kind == "system":
         return
     ensure_may_write(actor)
-    if roles.is_security_admin(actor.user):
-        return
-    if source.system_id is None or not permissions.can(actor.user, permissions.CHANGE, source.system):
+    if not discovery_may_run(actor.user, source):
         raise PermissionDenied("Only security admins and the owners of the source's system may run discovery.")
 
 

@@ -35,6 +35,7 @@ class IntegrationScope(models.TextChoices):
     LIFECYCLE_ROTATE = "lifecycle:rotate", "Rotate now"
     LIFECYCLE_REVOKE = "lifecycle:revoke", "Revoke a credential"
     SWEEP_RUN = "sweep:run", "Sweep now"
+    DISCOVERY_RUN = "discovery:run", "Run a discovery source now"
 
 
 class IntegrationStatus(models.TextChoices):

@@ -396,3 +396,37 @@ API_RULES.update({
     "v1:credential-provisioning": {"get": ("api_provisioned", OWN)},
 })
 RULES.update({name: _get_rule(methods) for name, methods in API_RULES.items() if name not in RULES})
+
+
+# Discovery (governance/api/views/discovery.py): a workflow found in a repository of the owner's system --------
+
+def _discovery_pk(name):
+    def build(estate, personas):
+        from tests.matrix.discovery import discovery_objects
+
+        return {"pk": discovery_objects(estate, personas)[name].pk}
+    return build
+
+
+for _name in ("source", "item", "run"):
+    KWARGS[f"api_discovery_{_name}"] = _discovery_pk(_name)
+
+BODIES.update({
+    ("v1:discovereditem-dismiss", "post"): lambda e, p: {"reason": "matrix sandbox", "until": _in_a_month()},
+    ("v1:discovereditem-link", "post"): lambda e, p: {"workflow": e["workflow"].pk},
+})
+
+API_RULES.update({
+    "v1:discovereditem-list": {"get": (None, EVERYONE)},
+    "v1:discovereditem-detail": {"get": ("api_discovery_item", OWN)},
+    # the auditor sees the item but reviews nothing (403); tokens need file_requests, as for findings
+    "v1:discovereditem-dismiss": {"post": ("api_discovery_item", write(200, scope="file_requests"))},
+    "v1:discovereditem-link": {"post": ("api_discovery_item", write(200, scope="file_requests"))},
+    "v1:discoverysource-list": {"get": (None, EVERYONE)},
+    "v1:discoverysource-detail": {"get": ("api_discovery_source", OWN)},
+    # security admins and the owners of the source's system; tokens need discovery:run
+    "v1:discoverysource-run": {"post": ("api_discovery_source", write(202, scope="discovery:run"))},
+    "v1:discoveryrun-list": {"get": (None, EVERYONE)},
+    "v1:discoveryrun-detail": {"get": ("api_discovery_run", OWN)},
+})
+RULES.update({name: _get_rule(methods) for name, methods in API_RULES.items() if name not in RULES})

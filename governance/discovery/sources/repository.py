@@ -74,12 +74,15 @@ class RepositorySource:
         self.stats = ScanStats()
         self._key = fingerprint_key()
         self._secrets: dict[str, Observed] = {}
+        # What the tree's blobs held (line, detector, fingerprint): the history walk meets most of them again
+        # and records them without scanning them twice (it still dates each secret to an older commit).
+        self._tree_hits: dict[bytes, list[tuple[int, str, str]]] = {}
 
     # Files ----------------------------------------------------------------------------------------
     def _skipped(self, path: str) -> bool:
         return path.lower().endswith(BINARY_SUFFIXES) or any(path.startswith(e) for e in self.settings.exclude)
 
-    def _head_files(self) -> tuple[Iterator[tuple[str, bytes]], str, Repo | None]:
+    def _head_files(self) -> tuple[Iterator[tuple[str, bytes, bytes | None]], str, Repo | None]:
         root = self.settings.path
         if not os.path.isdir(root):
             raise SourceError(f"{root} is not a directory or repository on this host.")
@@ -99,10 +102,10 @@ class RepositorySource:
                 if entry.mode & 0o170000 != 0o100000 or self._skipped(path):
                     continue  # submodules, symlinks, binaries
                 blob = repo.object_store[entry.sha]
-                yield path, blob.as_raw_string()
+                yield path, blob.as_raw_string(), entry.sha
         return files(), commit.id.decode(), repo
 
-    def _directory_files(self, root: str) -> Iterator[tuple[str, bytes]]:
+    def _directory_files(self, root: str) -> Iterator[tuple[str, bytes, bytes | None]]:
         for folder, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
             for name in sorted(names):
@@ -113,7 +116,7 @@ class RepositorySource:
                 if os.path.getsize(full) > self.settings.max_file_bytes:
                     continue
                 with open(full, "rb") as handle:
-                    yield path, handle.read()
+                    yield path, handle.read(), None
 
     def _text(self, data: bytes) -> str | None:
         if len(data) > self.settings.max_file_bytes or b"\0" in data[:8192]:
@@ -123,13 +126,15 @@ class RepositorySource:
     # Observations ---------------------------------------------------------------------------------
     def observe(self, progress: Progress = no_progress) -> Iterator[Observed]:
         files, head, repo = self._head_files()
-        for path, data in files:
+        for path, data, sha in files:
             text = self._text(data)
             if text is None:
                 continue
             self.stats.files += 1
             yield from self._definitions(path, text, head)
-            self._secrets_in(path, text, commit=head, in_head=True)
+            hits = self._secrets_in(path, text, commit=head, in_head=True)
+            if sha is not None:
+                self._tree_hits[sha] = hits
             if self.stats.files % 1000 == 0:
                 progress(f"{self.settings.name}: {self.stats.files} files", files=self.stats.files)
         if repo is not None and self.settings.history_depth > 0:
@@ -166,12 +171,19 @@ class RepositorySource:
         for line, detector, value in definition.embedded_secrets:
             self._secret(path, line, detector, value, commit=commit, in_head=True)
 
-    def _secrets_in(self, path: str, text: str, *, commit: str, in_head: bool) -> None:
+    def _secrets_in(self, path: str, text: str, *, commit: str, in_head: bool) -> list[tuple[int, str, str]]:
+        """Record the file's secrets; returns them as (line, detector, fingerprint), never a value."""
+        found = []
         for hit in scan_text(text):
-            self._secret(path, hit.line, hit.detector, hit.value, commit=commit, in_head=in_head)
+            fingerprint = secret_fingerprint(hit.value, key=self._key)
+            self._record(path, hit.line, hit.detector, fingerprint, commit=commit, in_head=in_head)
+            found.append((hit.line, hit.detector, fingerprint))
+        return found
 
     def _secret(self, path: str, line: int, detector: str, value: str, *, commit: str, in_head: bool) -> None:
-        fingerprint = secret_fingerprint(value, key=self._key)
+        self._record(path, line, detector, secret_fingerprint(value, key=self._key), commit=commit, in_head=in_head)
+
+    def _record(self, path: str, line: int, detector: str, fingerprint: str, *, commit: str, in_head: bool) -> None:
         key = f"{path}:{fingerprint[:32]}"
         known = self._secrets.get(key)
         if known is not None:
@@ -201,6 +213,12 @@ class RepositorySource:
                 seen_blobs.add(new.sha)
                 path = new.path.decode("utf-8", "replace")
                 if self._skipped(path):
+                    continue
+                known = self._tree_hits.get(new.sha)
+                if known is not None:
+                    self.stats.history_blobs += 1
+                    for line, detector, fingerprint in known:
+                        self._record(path, line, detector, fingerprint, commit=commit.id.decode(), in_head=False)
                     continue
                 blob = repo.object_store[new.sha]
                 if not isinstance(blob, Blob):

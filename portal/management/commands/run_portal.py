@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from governance import demo_aws_server, demo_cloud
 from governance.demo_ci_server import CIStandIn
+from governance.demo_discovery import seed_demo_discovery_openbao
 from governance.demo_lifecycle import demo_openbao_stores_point_at, openbao_answers, seed_demo_lifecycle
 
 DEMO_ACCOUNTS = ("demo-owner", "demo-approver", "demo-auditor", "demo-secadmin")
@@ -194,6 +195,16 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"OpenBao demo secrets: {result['secrets_written']} secrets and "
                               f"{result['certificates_issued']} certificates written.")
+        try:
+            found = seed_demo_discovery_openbao()
+        except Exception as exc:  # noqa: BLE001 - the portal runs without the OpenBao discovery source
+            self.stderr.write(f"OpenBao discovery source not run: {type(exc).__name__}: {exc}")
+            return
+        if found.get("skipped"):
+            self.stdout.write(f"OpenBao discovery: skipped ({found['reason']})")
+        else:
+            self.stdout.write(f"OpenBao discovery: {found['items']} items ({found['undeclared']} undeclared, "
+                              f"{found['missing']} declared but missing; run {found['status']}).")
 
     def _start_cloud(self):
         """moto (AWS IAM, STS, Secrets Manager) and the CI API stand-in on free loopback ports; their credentials
