@@ -12,6 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 
@@ -56,7 +57,6 @@ def finding_history(*, finding: Finding):
 
 def finding_object(*, user, finding: Finding):
     """The object a finding is about, when it still exists and the user may see it (else None)."""
-    from django.apps import apps
 
     if finding.object_type not in ("governance.credential", "governance.workflow", "governance.system"):
         return None

@@ -46,6 +46,8 @@ from governance.models.checks import (
     SweepRun,
     SweepStatus,
 )
+from governance.services.catalogue import catalogue_load, check_texts_sync
+from governance.services.webhooks import webhook_events_emit, webhook_subscribers
 from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,6 @@ def lock_checks(check_ids: Iterable[int]) -> None:
 
 def ensure_catalogue() -> None:
     """The sweep needs a Check row per implemented check: load the catalogue if any is missing."""
-    from governance.services.catalogue import catalogue_load, check_texts_sync
 
     codes = set(all_checks())
     if Check.objects.filter(code__in=codes).count() < len(codes):
@@ -188,7 +189,6 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
 
 def _emit_webhooks(code: str, *, opened: list[Finding], resolved: list[int]) -> None:
     """finding.opened / finding.resolved for subscribed ticketing systems (nothing built when none is)."""
-    from governance.services.webhooks import webhook_events_emit, webhook_subscribers
 
     subscribers = webhook_subscribers("finding.opened")
     if subscribers and opened:

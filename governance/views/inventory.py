@@ -21,9 +21,9 @@ from governance.selectors.blast_radius import workflow_blast_radius
 from governance.selectors.lifecycle import credential_lifecycle_badges, workflow_live_after_kill_switch
 from governance.selectors.provisioning import provisioning_of
 from governance.selectors.stores import secret_store_health, secret_store_settings_fields
+from governance.services import exchange, states
 from governance.services import inventory as inventory_services
 from governance.services import people as people_services
-from governance.services import states
 from governance.services.duplicates import unique_violation_error
 from governance.views.common import (
     deny_unless,
@@ -151,7 +151,6 @@ def object_list(request, kind: str):
 
 @login_required
 def object_export(request, kind: str, fmt: str):
-    from governance.services import exchange
 
     pages = PAGES[kind]
     filterset = pages.filterset(request.GET or None, queryset=pages.selector(user=request.user), request=request)

@@ -30,6 +30,7 @@ from governance.api.serializers.people import PersonSerializer, TeamSerializer
 from governance.api.views.provisioning import ProvisioningMixin
 from governance.filtersets.integrations import BindingFilterSet, TeamFilterSet
 from governance.models import Binding
+from governance.permissions import restrict
 from governance.selectors import integrations as directory
 from governance.services import inventory as inventory_services
 from governance.services import states
@@ -156,7 +157,6 @@ class BindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StewardVi
     filterset_class = BindingFilterSet
 
     def get_queryset(self):
-        from governance.permissions import restrict
 
         return restrict(Binding.objects.all(), self.request.user).select_related("workflow", "credential")
 
