@@ -94,6 +94,7 @@ def item_detail(request, pk: int):
     return render(request, "governance/attestation/item.html", {
         "item": item, "object": obj, "form": form, "nav": "attestations",
         "may_see_object": obj is not None and permissions.can(request.user, permissions.VIEW, obj),
+        "signals": selectors.item_risk_signals([item])[item.pk],
     })
 
 

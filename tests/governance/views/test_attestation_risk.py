@@ -44,6 +44,8 @@ def test_a_risky_item_is_confirmed_only_with_a_reason(client, personas, estate, 
     item = item_for(campaign, risky)
     client.force_login(personas.owner)
     url = reverse("attestation-item", args=[item.pk])
+    page = client.get(url).content.decode()
+    assert "admin privilege" in page and "Confirming it unchanged needs a comment" in page
     response = client.post(url, {"answer": "confirm", "comment": ""})
     assert "has risk signals" in response.content.decode() and "say why you confirm it" in response.content.decode()
     item.refresh_from_db()
