@@ -19,11 +19,19 @@ from governance.choices import (
     WorkflowStatus,
 )
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+from governance.widgets import LongSelect
 
 
 @extend_schema_field(OpenApiTypes.INT)
 class ObjectIdFilter(django_filters.ModelChoiceFilter):
     """A choice of one object, by id (typed as an integer in the API schema)."""
+
+
+# The columns the choice labels need (Person: full name or username): a filter's <select> of 2,000
+# people or systems loads those, not whole rows.
+PEOPLE_CHOICES = Person.objects.only("id", "username", "first_name", "last_name")
+TEAM_CHOICES = Team.objects.only("id", "name")
+SYSTEM_CHOICES = System.objects.only("id", "name")
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -44,8 +52,8 @@ class SearchFilterSet(django_filters.FilterSet):
 
 
 class OwnedFilterSet(SearchFilterSet):
-    owner = django_filters.ModelChoiceFilter(queryset=Person.objects.all())
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES, widget=LongSelect)
+    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES, widget=LongSelect)
     orphaned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Orphaned")
 
 
@@ -71,8 +79,8 @@ class CredentialFilterSet(OwnedFilterSet):
     kind = django_filters.ChoiceFilter(choices=CredentialKind.choices)
     status = django_filters.ChoiceFilter(choices=CredentialStatus.choices)
     privilege_level = django_filters.ChoiceFilter(choices=PrivilegeLevel.choices)
-    system = django_filters.ModelChoiceFilter(queryset=System.objects.all())
-    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all())
+    system = django_filters.ModelChoiceFilter(queryset=SYSTEM_CHOICES, widget=LongSelect)
+    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all(), widget=LongSelect)
     managed = django_filters.BooleanFilter(method="filter_managed", label="In a managed store")
     expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte")
 
