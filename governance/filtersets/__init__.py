@@ -19,6 +19,7 @@ from governance.choices import (
     WorkflowStatus,
 )
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+from governance.search import matching
 from governance.widgets import LongSelect
 
 
@@ -39,16 +40,8 @@ class SearchFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search")
 
     def filter_q(self, queryset, name, value):
-        """Rows matching value in any search field: one id set per field, joined in a UNION.
-
-        Each set is served by its own index (pg_trgm GIN for icontains, migration 0018), which one ORed
-        condition spanning joined tables (system__name, owner__username) could not use.
-        """
-        manager = queryset.model._base_manager
-        ids = [manager.filter(**{f"{field}__icontains": value}).order_by().values("pk") for field in self.search_fields]
-        if not ids:
-            return queryset
-        return queryset.filter(pk__in=ids[0].union(*ids[1:]) if len(ids) > 1 else ids[0])
+        """Rows matching value in any search field (governance.search: one indexed id set per field)."""
+        return queryset.filter(matching(queryset.model, self.search_fields, value)) if self.search_fields else queryset
 
 
 class OwnedFilterSet(SearchFilterSet):
