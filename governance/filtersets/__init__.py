@@ -19,6 +19,8 @@ from governance.choices import (
     WorkflowStatus,
 )
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+from governance.search import matching
+from governance.widgets import LongSelect
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -26,26 +28,25 @@ class ObjectIdFilter(django_filters.ModelChoiceFilter):
     """A choice of one object, by id (typed as an integer in the API schema)."""
 
 
+# The columns the choice labels need (Person: full name or username): a filter's <select> of 2,000
+# people or systems loads those, not whole rows.
+PEOPLE_CHOICES = Person.objects.only("id", "username", "first_name", "last_name")
+TEAM_CHOICES = Team.objects.only("id", "name")
+SYSTEM_CHOICES = System.objects.only("id", "name")
+
+
 class SearchFilterSet(django_filters.FilterSet):
     search_fields: tuple[str, ...] = ()
     q = django_filters.CharFilter(method="filter_q", label="Search")
 
     def filter_q(self, queryset, name, value):
-        """Rows matching value in any search field: one id set per field, joined in a UNION.
-
-        Each set is served by its own index (pg_trgm GIN for icontains, migration 0018), which one ORed
-        condition spanning joined tables (system__name, owner__username) could not use.
-        """
-        manager = queryset.model._base_manager
-        ids = [manager.filter(**{f"{field}__icontains": value}).order_by().values("pk") for field in self.search_fields]
-        if not ids:
-            return queryset
-        return queryset.filter(pk__in=ids[0].union(*ids[1:]) if len(ids) > 1 else ids[0])
+        """Rows matching value in any search field (governance.search: one indexed id set per field)."""
+        return queryset.filter(matching(queryset.model, self.search_fields, value)) if self.search_fields else queryset
 
 
 class OwnedFilterSet(SearchFilterSet):
-    owner = django_filters.ModelChoiceFilter(queryset=Person.objects.all())
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES, widget=LongSelect)
+    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES, widget=LongSelect)
     orphaned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Orphaned")
 
 
@@ -71,8 +72,8 @@ class CredentialFilterSet(OwnedFilterSet):
     kind = django_filters.ChoiceFilter(choices=CredentialKind.choices)
     status = django_filters.ChoiceFilter(choices=CredentialStatus.choices)
     privilege_level = django_filters.ChoiceFilter(choices=PrivilegeLevel.choices)
-    system = django_filters.ModelChoiceFilter(queryset=System.objects.all())
-    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all())
+    system = django_filters.ModelChoiceFilter(queryset=SYSTEM_CHOICES, widget=LongSelect)
+    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all(), widget=LongSelect)
     managed = django_filters.BooleanFilter(method="filter_managed", label="In a managed store")
     expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte")
 

@@ -3,8 +3,7 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from governance.filtersets import ObjectIdFilter, SearchFilterSet
-from governance.models import Person, Team
+from governance.filtersets import PEOPLE_CHOICES, TEAM_CHOICES, ObjectIdFilter, SearchFilterSet
 from governance.models.checks import (
     UNRESOLVED_STATES,
     Check,
@@ -14,6 +13,7 @@ from governance.models.checks import (
     FindingState,
     Severity,
 )
+from governance.widgets import LongSelect
 
 UNRESOLVED, ALL = "unresolved", "all"
 STATE_CHOICES = [
@@ -39,8 +39,8 @@ class FindingFilterSet(SearchFilterSet):
     )
     severity = django_filters.ChoiceFilter(choices=Severity.choices, field_name="failed_check__severity")
     state = django_filters.ChoiceFilter(choices=STATE_CHOICES, method="filter_state", empty_label=None)
-    owner = django_filters.ModelChoiceFilter(queryset=Person.objects.all())
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES, widget=LongSelect)
+    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES, widget=LongSelect)
     control = ObjectIdFilter(
         queryset=Control.objects.filter(mappings__isnull=False)
         .distinct()

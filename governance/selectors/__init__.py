@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from governance.choices import MANAGED_STORE_KINDS
 from governance.models import AuditEvent, Binding, Credential, Person, SecretStore, System, Team, Workflow
 from governance.permissions import VIEW, restrict
+from governance.search import matching
 
 
 def related_count(rows: QuerySet, field: str) -> Coalesce:
@@ -32,7 +33,9 @@ def workflow_list(*, user, action: str = VIEW):
         restrict(Workflow.objects.all(), user, action)
         .select_related("owner", "team")
         .annotate(credential_count=related_count(Binding.objects.all(), "workflow"),
-                  has_unmanaged_credential=Exists(unmanaged))
+                  # LIMIT 1 keeps it per row: as EXISTS, PostgreSQL hashed every unmanaged binding of the estate.
+                  has_unmanaged_credential=Coalesce(Subquery(unmanaged.annotate(flag=Value(True)).values("flag")[:1],
+                                                             output_field=BooleanField()), Value(False)))
     )
 
 
@@ -161,11 +164,11 @@ def global_search(*, user, query: str) -> dict[str, list]:
     if len(query) < 2:
         return {}
     results = {
-        "workflows": list(restrict(Workflow.objects.filter(Q(name__icontains=query) | Q(platform__icontains=query)),
+        "workflows": list(restrict(Workflow.objects.filter(matching(Workflow, ("name", "platform"), query)),
                                    user, VIEW).select_related("owner")[:SEARCH_LIMIT]),
         "credentials": list(restrict(Credential.objects.filter(
-            Q(name__icontains=query) | Q(identifier__icontains=query) | Q(fingerprint__icontains=query)
-            | Q(store_path__icontains=query)), user, VIEW).select_related("system")[:SEARCH_LIMIT]),
+            matching(Credential, ("name", "identifier", "fingerprint", "store_path"), query)), user, VIEW)
+            .select_related("system")[:SEARCH_LIMIT]),
         "systems": list(restrict(System.objects.filter(name__icontains=query), user, VIEW)[:SEARCH_LIMIT]),
         "people": list(restrict(Person.objects.filter(
             Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
