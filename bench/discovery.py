@@ -96,6 +96,7 @@ class Trees:
         self.store, self.tree_class = store, Tree
         self.entries: dict[str, dict[bytes, tuple[int, bytes]]] = defaultdict(dict)
         self.dirty: set[str] = {""}
+        self.root = b""
 
     def _folders(self, path: str) -> list[str]:
         parts = path.split("/")[:-1]
@@ -119,9 +120,9 @@ class Trees:
                 parent, name = (folder.rsplit("/", 1) if "/" in folder else ("", folder))
                 self.entries[parent][name.encode()] = (0o040000, tree.id)
             else:
-                root = tree.id
+                self.root = tree.id
         self.dirty = set()
-        return root
+        return self.root  # a commit that changed nothing keeps its parent's tree
 
 
 def write_repository(path: Path, *, files: int, ci: int, secrets: int, commits: int, dense: bool = False) -> dict:

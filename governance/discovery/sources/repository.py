@@ -23,7 +23,7 @@ from django.conf import settings as django_settings
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
 from dulwich.object_store import iter_tree_contents
-from dulwich.objects import Blob
+from dulwich.objects import Blob, Tree
 from dulwich.repo import Repo
 
 from governance.discovery.fingerprint import fingerprint_key, secret_fingerprint
@@ -57,6 +57,26 @@ class RepositorySettings:
                    history_depth=setting(raw, "history_depth", int, django_settings.STEWARD_DISCOVERY_HISTORY_DEPTH),
                    max_file_bytes=setting(raw, "max_file_bytes", int, 1_000_000),
                    exclude=setting(raw, "exclude", list, []))
+
+
+class TreeCache:
+    """The object store for the history walk, keeping the trees it read: a commit's trees are its parent's,
+    but for the folders it changed, so each tree is parsed once instead of once per commit that shows it."""
+
+    def __init__(self, store, size: int = 20_000):
+        self.store, self.size = store, size
+        self.trees: dict[bytes, Tree] = {}
+
+    def __getitem__(self, sha: bytes):
+        cached = self.trees.get(sha)
+        if cached is not None:
+            return cached
+        obj = self.store[sha]
+        if isinstance(obj, Tree):
+            if len(self.trees) >= self.size:
+                self.trees.clear()  # a long walk: start again rather than hold every tree of the history
+            self.trees[sha] = obj
+        return obj
 
 
 @dataclass
@@ -198,6 +218,7 @@ class RepositorySource:
 
     def _history(self, repo: Repo, progress: Progress) -> None:
         seen_blobs: set[bytes] = set()
+        trees = TreeCache(repo.object_store)
         try:
             walker = repo.get_walker(max_entries=self.settings.history_depth)
         except KeyError:
@@ -206,7 +227,7 @@ class RepositorySource:
             commit = entry.commit
             self.stats.commits += 1
             parent_tree = repo[commit.parents[0]].tree if commit.parents else None
-            for change in tree_changes(repo.object_store, parent_tree, commit.tree):
+            for change in tree_changes(trees, parent_tree, commit.tree):
                 new = change.new
                 if new is None or new.sha is None or new.sha in seen_blobs or (new.mode or 0) & 0o170000 != 0o100000:
                     continue
