@@ -98,8 +98,11 @@ class OwnedObjectForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         model = self._meta.model
+        machine = states.machine_for(model)
         for name in inventory_services.GATED_FIELDS[model]:
-            if name in self.data and name not in self.fields:
+            repeats_initial = (not self.instance.pk and name == machine.field
+                               and self.data.get(name) == machine.initial)  # what it starts in anyway
+            if name in self.data and name not in self.fields and not repeats_initial:
                 self.add_error(None, inventory_services.gated_message(model, name))
         return cleaned
 

@@ -68,7 +68,7 @@ def _anchor_offsets(text: str) -> list[int] | None:
     return offsets
 
 
-def _candidate_line_numbers(text: str) -> set[int] | None:
+def candidate_line_numbers(text: str) -> set[int] | None:
     offsets = _anchor_offsets(text)
     if offsets is None:
         return None
@@ -82,7 +82,7 @@ def _candidate_line_numbers(text: str) -> set[int] | None:
 
 def scan_text(text: str) -> list[SecretHit]:
     """Every hard-coded secret in the text, one hit per (line, value)."""
-    anchored = _candidate_line_numbers(text)
+    anchored = candidate_line_numbers(text)
     if anchored is None:  # the slow path: the whole text against CANDIDATE, then each line
         if not CANDIDATE.search(text):
             return []

@@ -191,20 +191,21 @@ class Command(BaseCommand):
             self.stderr.write(f"OpenBao demo secrets not written: {type(exc).__name__}: {exc}")
             return
         if result.get("skipped"):
-            self.stdout.write(f"OpenBao demo secrets: skipped ({result['reason']})")
+            written = f"secrets skipped ({result['reason']})"
         else:
-            self.stdout.write(f"OpenBao demo secrets: {result['secrets_written']} secrets and "
-                              f"{result['certificates_issued']} certificates written.")
+            written = f"{result['secrets_written']} secrets and {result['certificates_issued']} certificates written"
         try:
             found = seed_demo_discovery_openbao()
         except Exception as exc:  # noqa: BLE001 - the portal runs without the OpenBao discovery source
+            self.stdout.write(f"OpenBao demo: {written}.")
             self.stderr.write(f"OpenBao discovery source not run: {type(exc).__name__}: {exc}")
             return
         if found.get("skipped"):
-            self.stdout.write(f"OpenBao discovery: skipped ({found['reason']})")
+            discovered = f"discovery skipped ({found['reason']})"
         else:
-            self.stdout.write(f"OpenBao discovery: {found['items']} items ({found['undeclared']} undeclared, "
-                              f"{found['missing']} declared but missing; run {found['status']}).")
+            discovered = (f"discovery found {found['items']} items ({found['undeclared']} undeclared, "
+                          f"{found['missing']} declared but missing; run {found['status']})")
+        self.stdout.write(f"OpenBao demo: {written}; {discovered}.")  # one console line for both
 
     def _start_cloud(self):
         """moto (AWS IAM, STS, Secrets Manager) and the CI API stand-in on free loopback ports; their credentials

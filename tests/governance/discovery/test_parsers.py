@@ -1,5 +1,6 @@
 """Each definition parser against its own fixture (tests/governance/discovery/fixtures/)."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from governance.discovery.parsers.infra import (
     parse_kubernetes,
     parse_terraform,
 )
+from governance.discovery.parsers.secrets import CANDIDATE, candidate_line_numbers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -145,10 +147,6 @@ def test_invalid_yaml_names_the_file_and_line_not_the_content():
 
 def test_the_fast_candidate_lines_miss_no_line_candidate_matches():
     """scan_text looks only at the lines holding an anchor: every line CANDIDATE matches must hold one."""
-    import random
-
-    from governance.discovery.parsers.secrets import CANDIDATE, _candidate_line_numbers
-
     pieces = ["pass", "PassWord", "SECRET", "Token", "api-key", "ACCESS_KEY", "auth", "Cred", "bearer", "PRIVATE",
               "-----BEGIN", "https://u:p@h", "AKIA", "ASIA", "ghp_", "gho_", "github_pat_", "glpat-", "xoxb-",
               "sk_live_", "rk_test_", "sk-", "AIza", "eyJ", "SG.", "npm_", "pypi-", "AccountKey", "AC" + "a" * 32,
@@ -157,9 +155,9 @@ def test_the_fast_candidate_lines_miss_no_line_candidate_matches():
     texts = [path.read_text() for path in FIXTURES.iterdir() if path.is_file()]
     texts += ["".join(rng.choice(pieces) for _ in range(60)) for _ in range(300)]
     for text in texts:
-        anchored = _candidate_line_numbers(text)
+        anchored = candidate_line_numbers(text)
         if anchored is None:
             continue
         wanted = {n for n, line in enumerate(text.splitlines(), start=1) if CANDIDATE.search(line)}
         assert wanted <= anchored
-    assert _candidate_line_numbers("pa\u017fs = x\n") is None  # not ASCII: the per-line path
+    assert candidate_line_numbers("pa\u017fs = x\n") is None  # not ASCII: the per-line path
