@@ -192,6 +192,7 @@ class _EstateBuilder:
                 "name": spec.name, "description": spec.description, "environment": spec.environment,
                 "criticality": spec.criticality, "third_party": spec.third_party, "vendor": spec.vendor,
                 "owner": self.people[spec.owner], "team": self.teams[spec.team],
+                "hosts": data.certificate_hosts(spec.name),
             })
 
     def _stores(self) -> None:

@@ -679,3 +679,10 @@ def fleet_credentials(flow_name: str) -> tuple[Cred, ...]:
             for ns in STAGING_NAMESPACES
         )
     return ()
+
+
+def certificate_hosts(system_name: str) -> list[str]:
+    """The host names a demo system declares: those of its certificates (a demo certificate's name is its CN)."""
+    names = {cred.name.lower() for flow in FLOWS for cred in (*flow.credentials, *fleet_credentials(flow.name))
+             if isinstance(cred, Cred) and cred.kind == K.CERTIFICATE and cred.system == system_name}
+    return sorted(names)

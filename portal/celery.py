@@ -20,6 +20,8 @@ app.conf.beat_schedule = {
     # Lifecycle: rotation jobs for due credentials and certificate renewals; observed truth from the stores.
     "lifecycle-rotation-schedule": {"task": "governance.lifecycle.rotation_schedule", "schedule": 3600.0},
     "lifecycle-reconcile": {"task": "governance.lifecycle.reconcile", "schedule": 6 * 3600.0},
+    # Renewal: revoke the certificates renewals replaced once their overlap (STEWARD_CERT_REVOKE_OVERLAP_HOURS) ended.
+    "lifecycle-superseded-revoke": {"task": "governance.lifecycle.superseded_revoke", "schedule": 900.0},
     # Checks: the posture sweep (one message per run); the posture snapshot, idempotent per day (the
     # day's last run wins), hourly so that a day is never missed when beat restarts.
     "checks-sweep": {"task": "governance.checks.sweep",

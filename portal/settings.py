@@ -324,6 +324,10 @@ if STEWARD_ATTESTATION_SCHEDULE["consequence"] not in ("finding", "suspension"):
 # Lifecycle timing: certificates are renewed this many days before they expire; rotations are scheduled
 # this many days before they fall due. Links in mail start with STEWARD_BASE_URL.
 STEWARD_CERT_RENEW_BEFORE_DAYS = env_int("STEWARD_CERT_RENEW_BEFORE_DAYS", 30)
+# A certificate Steward issues lives this long unless its credential's rotation policy says otherwise; the one
+# a renewal replaced stays valid this many hours (its consumers switch over), then the renewal sweep revokes it.
+STEWARD_CERT_LIFETIME_DAYS = env_int("STEWARD_CERT_LIFETIME_DAYS", 47, minimum=1)
+STEWARD_CERT_REVOKE_OVERLAP_HOURS = env_int("STEWARD_CERT_REVOKE_OVERLAP_HOURS", 24, minimum=0)
 STEWARD_ROTATION_LEAD_DAYS = env_int("STEWARD_ROTATION_LEAD_DAYS", 0)
 STEWARD_AUDIT_FULL_VERIFY_SECONDS = env_int("STEWARD_AUDIT_FULL_VERIFY_SECONDS", 24 * 3600, minimum=60)
 STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "")

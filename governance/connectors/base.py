@@ -99,13 +99,17 @@ class CredentialRef:
     store_version: str = ""
     expires_at: dt.datetime | None = None
     max_age_days: int | None = None
+    # Certificates: the hosts the credential's system declares (None: a reference built without a system).
+    allowed_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_credential(cls, credential, *, max_age_days: int | None = None) -> CredentialRef:
+        system = credential.system if credential.system_id else None
         return cls(
             pk=credential.pk, name=credential.name, kind=credential.kind, identifier=credential.identifier,
             store_path=credential.store_path, store_version=credential.store_version or "",
             expires_at=credential.expires_at, max_age_days=max_age_days or credential.rotation_max_age_days,
+            allowed_names=tuple(system.hosts or ()) if system is not None else None,
         )
 
 

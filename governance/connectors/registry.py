@@ -128,6 +128,16 @@ def default_max_age_days(kind: str) -> int | None:
     return django_settings.STEWARD_THRESHOLDS["rotation_max_age_days"].get(kind)
 
 
+def policy_max_age_days(credential, kind: str) -> int | None:
+    """The credential's own rotation policy, else its kind's; a certificate Steward issues lives
+    STEWARD_CERT_LIFETIME_DAYS unless its policy says otherwise (short, ready for 47-day certificates)."""
+    if credential.rotation_max_age_days:
+        return credential.rotation_max_age_days
+    if kind == "openbao_pki":
+        return int(django_settings.STEWARD_CERT_LIFETIME_DAYS)
+    return default_max_age_days(credential.kind)
+
+
 def connector_kind(credential) -> str:
     """The connector's name for a credential, or "" when none applies (no query beyond what is loaded)."""
     store = credential.store
@@ -152,9 +162,8 @@ def connector_for(credential) -> tuple[Connector, CredentialRef]:
         raise Unsupported(f"{store} is a {store.get_kind_display()}, not a managed store: act on it by hand.")
     if store.kind not in CONNECTOR_STORE_KINDS:
         raise Unsupported(f"Steward has no connector for {store.get_kind_display()} yet: act on it by hand.")
-    ref = CredentialRef.from_credential(
-        credential, max_age_days=credential.rotation_max_age_days or default_max_age_days(credential.kind))
     kind = connector_kind(credential)
+    ref = CredentialRef.from_credential(credential, max_age_days=policy_max_age_days(credential, kind))
     if kind == "openbao_pki":
         return pki_connector(store), ref
     if kind == "openbao_kv":

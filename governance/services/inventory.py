@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance import permissions, roles
-from governance.audit import Actor
+from governance.audit import Actor, audit_append
 from governance.choices import SystemLifecycle, WorkflowStatus
+from governance.hosts import host_names_validator, normalise_host
 from governance.models import Binding, Credential, SecretStore, System, Workflow
 from governance.models.approvals import ApprovalAction
 from governance.services import states
@@ -61,6 +62,8 @@ GATED_FIELDS: dict[type, dict[str, str]] = {
         "lifecycle": "a system's lifecycle changes through its transitions: POST /api/v1/systems/{id}/transition/ "
                      "(activate, begin_retirement) or a retirement request (action=retirement)",
         "owner": _OWNER, "team": _TEAM,
+        "hosts": "the names a system's certificates may carry are set by a security admin, with a reason: "
+                 "POST /api/v1/systems/{id}/hosts/",
     },
     Credential: {
         "status": "a credential's status changes through its transitions: POST /api/v1/credentials/{id}/"
@@ -219,6 +222,31 @@ def system_create(*, actor: Actor, data: Mapping[str, Any]) -> System:
 
 def system_update(*, actor: Actor, system: System, data: Mapping[str, Any]) -> System:
     return _update_owned(actor=actor, instance=system, data=data, action="system.update")
+
+
+def system_hosts_set(*, actor: Actor, system: System, hosts, reason: str) -> System:
+    """A security admin declares the host names the system's certificates may carry (governance.hosts).
+
+    The list is the policy a renewal or a provisioning is held to, so an owner cannot widen it."""
+    ensure_security_admin(actor)
+    if not str(reason or "").strip():
+        raise ValidationError({"reason": "Say why the system's host names change."})
+    try:
+        host_names_validator(hosts)
+    except ValidationError as error:
+        raise ValidationError({"hosts": error.messages}) from None
+    names = sorted({normalise_host(name) for name in hosts})
+    with transaction.atomic():
+        system = System.objects.select_for_update().get(pk=system.pk)
+        before = list(system.hosts or [])
+        if before == names:
+            return system
+        system.hosts = names
+        system.save(update_fields=["hosts", "updated_at"])
+        audit_append(actor=actor, action="system.hosts_set", target=system,
+                     summary=f"Host names of {system}: {', '.join(names) or 'none'} ({reason.strip()})"[:500],
+                     changes={"hosts": {"before": before, "after": names}})
+    return system
 
 
 def system_retire(*, actor: Actor, system: System, reason: str, approval_request=None) -> System:

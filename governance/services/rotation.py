@@ -51,6 +51,7 @@ from governance.services.lifecycle import (
     notify_owner,
     request_sweep,
 )
+from governance.services.renewal import renewal_record
 from governance.services.webhooks import webhook_event_emit
 from governance.transitions import compare_and_set
 
@@ -352,6 +353,8 @@ def _record_success(job, attempt, lease, result: RotationResult, connector_kind:
                                      outcome=AttemptOutcome.SUCCEEDED, version=result.version, proof=result.proof)
             if outcome.status != RotationStatus.SUCCEEDED:
                 return outcome  # taken over: the new holder reads this version back and records it
+            if connector_kind == "openbao_pki":  # before the change: the certificate it supersedes
+                renewal_record(credential=credential, result=result, job_id=job.pk)
             credential_record_change(
                 actor=actor, credential=credential, values=values, action="credential.rotate",
                 summary=f"Rotated {credential} through {connector_kind}: version {result.version} (job #{job.pk})")

@@ -31,6 +31,7 @@ from governance.models.lifecycle import (
     RotationStatus,
 )
 from governance.services.lifecycle import credential_record_changes, lifecycle_actor
+from governance.services.renewal import renewal_record
 from governance.services.rotation import (
     credential_values,
     finish_attempt,
@@ -124,6 +125,9 @@ def _record_successes(successes, lease: leases.Lease, task_id: str) -> set[int]:
         mine = [(job, result, kind) for job, result, kind in successes if job.pk in released]
         if not mine:
             return set()
+        for job, result, kind in mine:
+            if kind == "openbao_pki":  # before the change: the certificate it supersedes
+                renewal_record(credential=job.credential, result=result, job_id=job.pk)
         credential_record_changes(actor=actor, changes=[
             (job.credential, credential_values(result), "credential.rotate",
              f"Rotated {job.credential} through {kind}: version {result.version} (job #{job.pk})")

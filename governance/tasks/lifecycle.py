@@ -17,6 +17,7 @@ from governance.services.deprovision import revocation_execute
 from governance.services.killswitch import kill_switch_run
 from governance.services.lifecycle import credentials_reconcile
 from governance.services.provisioning import provisioning_execute
+from governance.services.renewal import superseded_certificates_revoke
 from governance.services.rotation import rotation_job_execute, rotation_schedule_due
 from governance.services.rotation_batch import rotation_jobs_execute
 
@@ -52,6 +53,12 @@ def rotation_batch_run(self, job_ids: list[int]) -> dict:
 def rotation_schedule_task() -> dict:
     """Beat: jobs for due rotations and certificate renewals."""
     return rotation_schedule_due()
+
+
+@shared_task(bind=True, name=task_names.SUPERSEDED_REVOKE)
+def superseded_revoke_task(self) -> dict:
+    """Beat: revoke the certificates renewals replaced, once their overlap ended (each under a lease)."""
+    return superseded_certificates_revoke(task_id=self.request.id or "")
 
 
 @shared_task(name="governance.lifecycle.reconcile")

@@ -53,6 +53,13 @@ class SystemRegistrationSerializer(RegistrationFields, SystemSerializer):
         read_only_fields = ("retired_at", "created_at", "updated_at")
 
 
+class SystemHostsSerializer(serializers.Serializer):
+    hosts = serializers.ListField(child=serializers.CharField(max_length=253), allow_empty=True, max_length=100,
+                                  help_text="The host names the system's certificates may carry, e.g. "
+                                            "[\"orders.example.com\", \"*.orders.example.com\"].")
+    reason = serializers.CharField(max_length=500)
+
+
 class SecretStoreSerializer(ModelSerializer):
     settings = JSONObjectField(required=False, help_text="Non-secret connection settings.")
     is_managed = serializers.BooleanField(read_only=True)

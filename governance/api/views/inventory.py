@@ -20,6 +20,7 @@ from governance.api.serializers.inventory import (
     CredentialRegistrationSerializer,
     CredentialSerializer,
     SecretStoreSerializer,
+    SystemHostsSerializer,
     SystemRegistrationSerializer,
     SystemSerializer,
     TransitionSerializer,
@@ -115,6 +116,16 @@ class SystemViewSet(RetireMixin, TransitionMixin, InventoryViewSet):
 
     def get_queryset(self):
         return selectors.system_list(user=self.request.user)
+
+    @extend_schema(request=SystemHostsSerializer, summary="Declare the host names the system's certificates may carry "
+                                                          "(security admins; the reason is audited)")
+    @action(detail=True, methods=["post"])
+    def hosts(self, request, pk=None):
+        system = self.get_object()
+        body = SystemHostsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        system = inventory_services.system_hosts_set(actor=self.actor, system=system, **body.validated_data)
+        return Response(self.get_serializer(self.reread(system)).data)
 
 
 @extend_schema(tags=["inventory"])

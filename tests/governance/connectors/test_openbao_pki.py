@@ -40,7 +40,8 @@ def test_revocation_is_proved_by_the_crl(pki):
 
 def test_suspend_revokes_and_reactivate_issues_a_new_certificate(pki):
     issued = pki.issue(ref(name=unique("ks"), kind="certificate", max_age_days=5))
-    current = ref(name="ks", kind="certificate", identifier=issued.identifier, store_path=issued.store_path)
+    current = ref(name="ks", kind="certificate", identifier=issued.identifier, store_path=issued.store_path,
+                  max_age_days=5)
     pki.suspend(current)
     again = pki.reactivate(current)
     assert again.rotation is not None and again.rotation.identifier != issued.identifier

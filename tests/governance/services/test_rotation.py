@@ -15,6 +15,7 @@ from governance.models import AuditEvent
 from governance.models.lifecycle import AttemptOutcome, RotationJob, RotationStatus
 from governance.services import rotation
 from governance.tasks.lifecycle import rotation_job_run
+from tests.factories import SystemFactory
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
     dead_store,
     eager_celery,
@@ -110,7 +111,9 @@ def test_certificate_renewed_before_expiry(personas, pki_store, openbao, eager_c
 
     settings.STEWARD_CERT_RENEW_BEFORE_DAYS = 30
     issued = pki_connector(pki_store).issue(ref(name="ingress", kind="certificate", max_age_days=10))
-    credential = make_credential(personas, store=pki_store, path=issued.store_path, kind="certificate",
+    system = SystemFactory(name=unique("system"), owner=personas.owner, team=personas.team,
+                           hosts=["ingress.test.internal"])
+    credential = make_credential(personas, store=pki_store, path=issued.store_path, kind="certificate", system=system,
                                  identifier=issued.identifier, expires_at=issued.expires_at, rotation_max_age_days=90)
     not_due = make_credential(personas, store=pki_store, path="pki/cert/aa-bb", kind="certificate",
                               expires_at=timezone.now() + dt.timedelta(days=200))
