@@ -11,15 +11,24 @@ delete the old key and prove that AWS refuses it. A new key that cannot be store
 deleted again and the store is left as it was. Suspension deactivates the key (AWS refuses it);
 revocation deletes it and destroys the stored copy. Reactivation never brings the suspended key
 back: it issues a new key (a rotation) and deletes the one that was live during the incident.
+
+Provisioning creates a NEW IAM user only (an existing one is refused), tagged with the credential
+and the provisioning run (steward:credential, steward:provisioning), attaches exactly the declared
+managed policies (scopes: policy ARNs, governance.connectors.scopes), creates its access key and
+writes it to a free OpenBao KV path; then proves sts:GetCallerIdentity signed by the new key answers
+this user, and that the user's policies are exactly the declared ones (no inline policy). Each step
+is recorded before it is tried; provision_undo takes them back newest first, and removes a user only
+when its steward:provisioning tag names this run.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import botocore.exceptions
 
-from governance.connectors.aws_common import AWSSettings, aws_errors, key_refused
+from governance.connectors.aws_common import AWSSettings, aws_errors, error_code, key_refused
 from governance.connectors.base import (
     ActionResult,
     Connector,
@@ -28,6 +37,8 @@ from governance.connectors.base import (
     Observation,
     ProbeRecorder,
     ProbeResult,
+    ProvisionResult,
+    ProvisionSpec,
     ReferenceBroken,
     RotationResult,
     Unreachable,
@@ -36,9 +47,19 @@ from governance.connectors.base import (
     now,
     scrub,
 )
-from governance.connectors.openbao_kv import OpenBaoKV
+from governance.connectors.openbao_kv import OpenBaoKV, is_store_step, undo_order
+from governance.connectors.scopes import ScopeError, parse_scopes
 
 KEY_ID, SECRET = "access_key_id", "secret_access_key"
+CREDENTIAL_TAG, RUN_TAG = "steward:credential", "steward:provisioning"
+# The provisioning steps (recorded before each is tried); user names hold no ":" (IAM allows [\w+=,.@-]).
+USER_STEP, POLICY_STEP, KEY_STEP = "aws_iam_user:", "aws_iam_policy:", "aws_iam_key:"
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+def tag_value(text: str) -> str:
+    """A text as an IAM tag value (letters, digits, spaces and _.:/=+-@; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:256]
 
 
 class AWSIAMAccessKey(Connector):
@@ -299,3 +320,157 @@ class AWSIAMAccessKey(Connector):
         self.kv.probe_paths(recorder, path)
         return recorder.result()
 
+
+    # Provisioning: a new IAM user with exactly the declared managed policies and one access key
+
+    def user_tags(self, user: str) -> dict[str, str] | None:
+        """The IAM user's tags, or None when no user of that name exists."""
+        with aws_errors(f"Looking up IAM user {user}"):
+            try:
+                found = self.iam.get_user(UserName=user)["User"]
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    return None
+                raise
+        return {tag["Key"]: tag["Value"] for tag in found.get("Tags") or []}
+
+    def prove_policies(self, user: str, declared: list[str]) -> str:
+        """The user's attached policies are exactly the declared ones, and it has no inline policy."""
+        policies: list[str] = []
+
+        def exact():
+            nonlocal policies
+            policies = self.policies_of(user)
+            return sorted(policies) == sorted(declared)
+
+        if not self._until(exact, wanted=True):
+            raise VerificationFailed(f"IAM user {user} has the policies {', '.join(policies) or 'none'}, not exactly "
+                                     f"the declared {', '.join(declared) or 'none'}.")
+        return (f"IAM user {user}: attached policies are exactly the declared ones "
+                f"({', '.join(declared) or 'none'}); no inline policy.")
+
+    def provision(self, ref: CredentialRef, spec: ProvisionSpec) -> ProvisionResult:
+        """CreateUser (tagged), AttachUserPolicy per declared ARN, CreateAccessKey, the key to OpenBao, then
+        proof: the new key signs in as this user (sts:GetCallerIdentity) and the policies are exactly declared."""
+        user = ref.identifier
+        try:
+            arns = list(dict.fromkeys(parse_scopes(self.kind, spec.scopes)))
+        except ScopeError as error:
+            raise ConnectorError(f"Nothing was created: the declared scopes are not IAM policy ARNs ({error}).") \
+                from None
+        if self.user_tags(user) is not None:
+            raise ConnectorError(f"IAM user {user} exists already in {self.settings.label}: Steward provisions new "
+                                 "users only (register an existing one instead).")
+        plan = self.kv.store_plan(ref.store_path)
+        created: list[str] = []
+
+        def record(step: str) -> None:
+            spec.record(step)
+            created.append(step)
+
+        iam = self.iam
+        record(f"{USER_STEP}{user}")
+        with aws_errors(f"Creating IAM user {user}"):
+            iam.create_user(UserName=user, Tags=[{"Key": CREDENTIAL_TAG, "Value": tag_value(ref.name)},
+                                                 {"Key": RUN_TAG, "Value": tag_value(spec.run_key)}])
+        for arn in arns:
+            record(f"{POLICY_STEP}{user}:{arn}")
+            with aws_errors(f"Attaching {arn} to IAM user {user}"):
+                iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        record(f"{KEY_STEP}{user}")
+        with aws_errors(f"Creating an access key for IAM user {user}"):
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+        key_id, secret = key["AccessKeyId"], key["SecretAccessKey"]
+        try:
+            version, proof = self.kv.store_write(plan, {KEY_ID: key_id, SECRET: secret}, key=SECRET, record=record)
+            proof = [*proof, self.prove_works(user, key_id, secret), self.prove_policies(user, arns)]
+            keys = self.keys_of(user)
+        except ConnectorError as error:
+            raise type(error)(scrub(error.reason, [secret])) from None
+        if list(keys) != [key_id]:
+            raise VerificationFailed(f"IAM user {user} has the access keys {', '.join(keys) or 'none'}, not only "
+                                     f"the new key {key_id}.")
+        proof.append(f"IAM user {user} created by Steward ({RUN_TAG}={tag_value(spec.run_key)}); its only access "
+                     f"key is {key_id}, stored in OpenBao.")
+        return ProvisionResult(version=str(version), provisioned_at=now(), proof=tuple(proof), created=tuple(created),
+                               identifier=user, fingerprint=key_id)
+
+    def _own_user(self, user: str, spec: ProvisionSpec) -> bool:
+        """True when the user exists and this run created it; False when it is absent. A user this run did not
+        create is never touched (ConnectorError)."""
+        tags = self.user_tags(user)
+        if tags is None:
+            return False
+        if tags.get(RUN_TAG) != tag_value(spec.run_key):
+            raise ConnectorError(f"IAM user {user} was not created by this provisioning ({RUN_TAG} is "
+                                 f"{tags.get(RUN_TAG, 'not set')!r}): left alone.")
+        return True
+
+    def _delete_keys(self, user: str) -> list[str]:
+        deleted = list(self.keys_of(user))
+        for key_id in deleted:
+            self._delete(user, key_id)
+        if self.keys_of(user):
+            raise VerificationFailed(f"IAM user {user} still has access keys after their deletion.")
+        return deleted
+
+    def _detach(self, user: str, arn: str) -> None:
+        with aws_errors(f"Detaching {arn} from IAM user {user}"):
+            try:
+                self.iam.detach_user_policy(UserName=user, PolicyArn=arn)
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != "NoSuchEntity":
+                    raise
+
+    def _undo_user(self, user: str) -> str:
+        """Delete a user this run created: what is still on it first (IAM refuses to delete it otherwise)."""
+        keys = self._delete_keys(user)
+        attached = [p for p in self.policies_of(user) if not p.startswith("inline:")]
+        for arn in attached:
+            self._detach(user, arn)
+        with aws_errors(f"Deleting IAM user {user}"):
+            iam = self.iam
+            for name in iam.list_user_policies(UserName=user)["PolicyNames"]:
+                iam.delete_user_policy(UserName=user, PolicyName=name)
+            try:
+                iam.delete_user(UserName=user)
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != "NoSuchEntity":
+                    raise
+        if self._until(lambda: self.user_tags(user) is not None, wanted=False):
+            raise VerificationFailed(f"IAM user {user} still exists after its deletion.")
+        left = [*(f"key {k}" for k in keys), *attached]
+        return (f"IAM user {user} deleted" + (f" (with {', '.join(left)})" if left else "")
+                + "; GetUser finds no such user.")
+
+    def provision_undo(self, ref: CredentialRef, spec: ProvisionSpec, created) -> tuple[str, ...]:
+        """Newest first: the stored key, the access key, the attached policies, then the IAM user (only one this
+        run created: its steward:provisioning tag names the run). What is already absent is "nothing to remove"."""
+        proof = []
+        for step in undo_order(created):
+            if is_store_step(step):
+                proof.append(self.kv.store_undo(step))
+            elif step.startswith(KEY_STEP):
+                user = step[len(KEY_STEP):]
+                if not self._own_user(user, spec):
+                    proof.append(f"IAM user {user} does not exist, so it has no access key (nothing to remove).")
+                    continue
+                deleted = self._delete_keys(user)
+                proof.append(f"IAM: access key {', '.join(deleted)} of {user} deleted (no key listed)." if deleted
+                             else f"IAM user {user} has no access key (nothing to remove).")
+            elif step.startswith(POLICY_STEP):
+                user, _, arn = step[len(POLICY_STEP):].partition(":")
+                if not self._own_user(user, spec) or arn not in self.policies_of(user):
+                    proof.append(f"{arn} is not attached to IAM user {user} (nothing to remove).")
+                    continue
+                self._detach(user, arn)
+                if arn in self.policies_of(user):
+                    raise VerificationFailed(f"{arn} is still attached to IAM user {user} after its detachment.")
+                proof.append(f"IAM: {arn} detached from {user} (no longer listed).")
+            elif step.startswith(USER_STEP):
+                user = step[len(USER_STEP):]
+                if not self._own_user(user, spec):
+                    proof.append(f"IAM user {user} does not exist (nothing to remove).")
+                    continue
+                proof.append(self._undo_user(user))
+        return tuple(proof)

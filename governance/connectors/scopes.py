@@ -19,6 +19,12 @@ Redis (redis_acl), one ACL rule per scope:
 Rules that decide how the user signs in or whether it is on (on, off, >pass, <pass, #hash,
 !hash, nopass, resetpass, reset, selectors) are Steward's to set, never declared.
 
+AWS IAM (aws_iam), one managed policy ARN per scope, attached to the new IAM user:
+    arn:aws:iam::aws:policy/ReadOnlyAccess             (an AWS managed policy)
+    arn:aws:iam::123456789012:policy/orders-reader     (a customer managed policy, optionally with a path)
+Actions (s3:GetObject), inline policy documents and other ARNs (roles, users) are refused: what the
+user may do is the policies' documents, reviewed where the policies are kept.
+
 Other connectors add their parser by appending to SCOPE_PARSERS (kind -> parser of one scope).
 """
 
@@ -119,11 +125,35 @@ def parse_redis_rule(scope: str) -> str:
     return rule
 
 
+# AWS IAM --------------------------------------------------------------------------------------
+
+_AWS_POLICY_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(?:aws|\d{12}):policy/"  # partition; AWS managed or an account id
+    r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}$",  # an optional path, then the policy name
+    re.ASCII,
+)
+_AWS_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+
+
+def parse_aws_policy_arn(scope: str) -> str:
+    """A scope such as "arn:aws:iam::aws:policy/ReadOnlyAccess" as the policy ARN to attach; ScopeError otherwise."""
+    arn = str(scope).strip()
+    if _AWS_POLICY_ARN.match(arn):
+        return arn
+    if _AWS_ACTION.match(arn):
+        raise ScopeError([f"{scope!r} is an IAM action, not a policy: Steward attaches managed policies only. Put "
+                          "the actions in a customer managed policy and declare its ARN, e.g. "
+                          "\"arn:aws:iam::123456789012:policy/orders-reader\"."])
+    raise ScopeError([f"{scope!r} is not an IAM managed policy ARN: write e.g. \"arn:aws:iam::aws:policy/"
+                      "ReadOnlyAccess\" or \"arn:aws:iam::123456789012:policy/orders-reader\"."])
+
+
 # Dispatch -------------------------------------------------------------------------------------
 
 SCOPE_PARSERS: dict[str, Callable[[str], object]] = {
     "postgres_role": parse_postgres_grant,
     "redis_acl": parse_redis_rule,
+    "aws_iam": parse_aws_policy_arn,
 }
 
 
@@ -168,6 +198,8 @@ _DESTRUCTIVE_PATTERNS = (
      "a destructive command"),
     (re.compile(r"^(%[RW]*)?~\*$|^allkeys$|^&\*$|^allchannels$", re.IGNORECASE), "reaches every key or channel"),
     (re.compile(r":(Delete|Destroy|Terminate|Drop|Purge)\w*$"), "destroys data or resources"),
+    (re.compile(r"^arn:[\w-]+:iam::aws:policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess)$"),
+     "administers the AWS account"),
     (re.compile(r"^[^~%&+\-][^ ]*:\*$|^\*(:\*)?$|(^|[:_])(admin|delete|destroy)([:_]|$)", re.IGNORECASE),
      "a wildcard or administrative grant"),
 )

@@ -5,6 +5,8 @@ import pytest
 from governance.connectors.scopes import (
     PostgresGrant,
     ScopeError,
+    destructive_reason,
+    parse_aws_policy_arn,
     parse_postgres_grant,
     parse_redis_rule,
     parse_scopes,
@@ -53,3 +55,24 @@ def test_parse_scopes_reports_every_bad_scope_and_leaves_free_form_kinds_alone()
     assert len(caught.value.messages) == 2
     assert scope_errors("redis_acl", ["+get", " ", "~k:*"]) == []
     assert parse_scopes("openbao_kv", ["repo:read", " "]) == ("repo:read",)
+
+
+@pytest.mark.parametrize("scope", ["arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::123456789012:policy/reader",
+                                   "arn:aws:iam::123456789012:policy/team/orders/orders-reader",
+                                   "arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"])
+def test_aws_policy_arns_parse(scope):
+    assert parse_aws_policy_arn(f" {scope} ") == scope
+
+
+@pytest.mark.parametrize("scope", ["s3:GetObject", "iam:*", "ReadOnlyAccess", "arn:aws:iam::123456789012:role/deploy",
+                                   "arn:aws:iam::123456789012:user/app", "arn:aws:iam::12345:policy/short-account",
+                                   "arn:aws:s3:::bucket/key", "arn:aws:iam::aws:policy/", '{"Statement": []}',
+                                   "arn:aws:iam::aws:policy/a b"])
+def test_aws_scopes_that_are_not_managed_policy_arns_are_refused(scope):
+    with pytest.raises(ScopeError):
+        parse_aws_policy_arn(scope)
+
+
+def test_aws_administrator_policies_are_flagged_to_the_approver():
+    assert destructive_reason("arn:aws:iam::aws:policy/AdministratorAccess") == "administers the AWS account"
+    assert not destructive_reason("arn:aws:iam::aws:policy/ReadOnlyAccess")
