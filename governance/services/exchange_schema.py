@@ -90,7 +90,7 @@ SCHEMAS: dict[str, Schema] = {
     )),
     "systems": Schema(System, "system", (
         Field("name", key=True), *_texts("description", "lifecycle", "environment", "criticality"),
-        Field("third_party", "bool"), Field("vendor"), *_OWNED,
+        Field("third_party", "bool"), Field("vendor"), Field("hosts", "list"), *_OWNED,
     )),
     "secret_stores": Schema(SecretStore, "secret store", (
         Field("name", key=True), Field("kind", required=True), Field("address"), Field("settings", "json"),

@@ -27,7 +27,8 @@ def demo_like(personas, openbao):
     pki = SecretStoreFactory(name=PKI_STORE, kind="openbao_pki", address=openbao.address,
                              settings={"mount": "pki-demo", "role": "internal-services"},
                              credential_env_var="STEWARD_OPENBAO_TOKEN")
-    system = SystemFactory(name="payments-api", owner=personas.owner, team=personas.team)
+    system = SystemFactory(name="payments-api", owner=personas.owner, team=personas.team,
+                           hosts=["payments-ingress", "old-ingress"])  # as the demo declares its certificates' names
     now = timezone.now()
 
     def credential(name, store, **extra):

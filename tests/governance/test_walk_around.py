@@ -40,6 +40,7 @@ def changed_value(name: str, personas):
         "team": personas.other_team.pk, "privilege_level": "admin", "scopes": ["*"],
         "last_rotated_at": LONG_AGO, "store_version": "99", "issued_at": LONG_AGO,
         "last_drilled_at": timezone.now().isoformat(), "last_drill_result": "passed",
+        "hosts": ["bank.example.com"],
     }[name]
 
 

@@ -136,6 +136,7 @@ BODIES = {
     ("v1:system-detail", "patch"): lambda e, p: {"description": "changed by the matrix"},
     ("v1:system-detail", "put"): lambda e, p: {"name": e["system"].name, "description": "put by the matrix"},
     ("v1:system-retire", "post"): lambda e, p: {"reason": "matrix"},
+    ("v1:system-hosts", "post"): lambda e, p: {"hosts": ["matrix.example.com"], "reason": "matrix"},
     ("v1:system-transition", "post"): lambda e, p: {"transition": "begin_retirement", "reason": "matrix"},
     ("v1:credential-transition", "post"): lambda e, p: {"transition": "activate"},
     ("v1:workflow-transition", "post"): lambda e, p: {"transition": "activate"},
@@ -196,6 +197,8 @@ API_RULES = {
     "v1:workflow-transition": {"post": ("workflow", write(400, scope="admin"))},
     # retiring directly is for security admins; owners file a retirement request instead
     "v1:system-retire": {"post": ("system", admin_only(200))},
+    # the names a system's certificates may carry: security admins declare them
+    "v1:system-hosts": {"post": ("system", admin_only(200))},
     "v1:secretstore-list": {"get": (None, EVERYONE), "post": (None, rule(403, 403, 403, 403, 201, 403, tokens=403))},
     "v1:secretstore-detail": {"get": ("store", EVERYONE),
                               "patch": ("store", rule(403, 403, 403, 403, 200, 403, tokens=403)),
