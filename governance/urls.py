@@ -27,6 +27,7 @@ urlpatterns = [
     path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
     path("import/", imports.inventory_import, name="inventory-import"),
     path("workflows/<int:pk>/bindings/new/", inventory.binding_create, name="binding-create"),
+    path("systems/<int:pk>/hosts/", inventory.system_hosts, name="system-hosts"),
     *approvals.urlpatterns,
     *checks.urlpatterns,
     *lifecycle.urlpatterns,

@@ -184,6 +184,18 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=500)
 
 
+class SystemHostsForm(forms.Form):
+    hosts = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 5}), label="Host names",
+        help_text="One per line, e.g. orders.example.com or *.orders.example.com (one label below). A certificate "
+                  "for this system's credentials may carry these names only; leave empty to allow none.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=500,
+                             help_text="Recorded in the audit trail, e.g. the change ticket.")
+
+    def clean_hosts(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["hosts"].replace(",", "\n").splitlines() if line.strip()]
+
+
 class TransferForm(forms.Form):
     new_owner = forms.ModelChoiceField(queryset=Person.objects.active().order_by("username"))
     new_team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False,

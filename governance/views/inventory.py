@@ -266,6 +266,27 @@ def object_retire(request, kind: str, pk: int):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def system_hosts(request, pk: int):
+    """A security admin declares the host names the system's certificates may carry (with a reason)."""
+    deny_unless(roles.is_security_admin(request.user))
+    system = get_restricted_or_404(System, request.user, pk)
+    form = forms.SystemHostsForm(request.POST or None, initial={"hosts": "\n".join(system.hosts or [])})
+    if request.method == "POST" and form.is_valid():
+        done = _service_call(request, form, lambda: inventory_services.system_hosts_set(
+            actor=Actor.for_user(request.user), system=system, hosts=form.cleaned_data["hosts"],
+            reason=form.cleaned_data["reason"]))
+        if done is not None:
+            messages.success(request, f"Host names of {system} saved.")
+            return redirect(system.get_absolute_url())
+    return render(request, "governance/action_form.html", {
+        "pages": PAGES["system"], "object": system, "form": form, "title": f"Host names of {system}",
+        "explanation": "Steward issues and renews this system's certificates for these names only; OpenBao's PKI "
+                       "role should allow the same list.", "submit": "Save host names",
+    })
+
+
+@login_required
 @require_http_methods(["POST"])
 def object_transition(request, kind: str, pk: int):
     """The buttons of the transitions a person asks for directly (activate, begin retirement)."""

@@ -40,5 +40,6 @@ RULES = {
     "credential-revoke": ("credential", OWN_CHANGE),
     "rotation-list": (None, EVERYONE),
     "system-connector": ("system", ADMINS),
+    "system-hosts": ("system", ADMINS),
     "rotation-detail": ("rotation_job", OWN),
 }

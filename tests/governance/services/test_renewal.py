@@ -234,3 +234,18 @@ def test_a_provisioned_certificate_is_active_only_after_proof(personas, openbao,
     else:
         assert credential.status == CredentialStatus.PROVISIONING_FAILED
         assert "not among the hosts its system declares" in run.reason and run.steps == []
+
+
+def test_the_portal_form_sets_the_hosts_for_security_admins_only(personas, client):
+    system = SystemFactory(name=unique("system"), owner=personas.owner, team=personas.team)
+    url = reverse("system-hosts", args=[system.pk])
+    client.force_login(personas.owner)
+    assert client.get(url).status_code in (403, 404)
+    assert client.post(url, {"hosts": "a.example.com", "reason": "mine"}).status_code in (403, 404)
+    client.force_login(personas.secadmin)
+    response = client.post(url, {"hosts": "a.example.com\nnot a host!", "reason": "CHG-9"})
+    assert response.status_code == 200 and "Not a host name" in response.content.decode()
+    response = client.post(url, {"hosts": "a.example.com\n*.a.example.com", "reason": "CHG-9"})
+    assert response.status_code == 302
+    assert System.objects.get(pk=system.pk).hosts == ["*.a.example.com", "a.example.com"]
+    assert "a.example.com" in client.get(reverse("system-detail", args=[system.pk])).content.decode()
