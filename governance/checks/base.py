@@ -26,32 +26,9 @@ ESTATE_OBJECT_TYPE = "governance.auditevent"
 ESTATE_OBJECT_ID = 0
 ESTATE_REPR = "Audit trail (estate)"
 
-DEFAULT_THRESHOLDS = {
-    "rotation_max_age_days": {
-        "service_account": 90,
-        "api_key": 90,
-        "certificate": 397,
-        "oauth_client": 180,
-        "ssh_key": 180,
-        "access_token": 30,
-        "password": 90,
-    },
-    "certificate_warning_days": 30,
-    "attestation_period_days": 180,
-    "drill_max_age_days": 180,
-    "third_party_review_days": 365,
-}
-
-
 def thresholds() -> dict[str, Any]:
-    """settings.STEWARD_THRESHOLDS over the defaults, so a partial setting still works."""
-    configured = settings.STEWARD_THRESHOLDS or {}
-    merged = {**DEFAULT_THRESHOLDS, **configured}
-    merged["rotation_max_age_days"] = {
-        **DEFAULT_THRESHOLDS["rotation_max_age_days"],
-        **configured.get("rotation_max_age_days", {}),
-    }
-    return merged
+    """The governance thresholds, defined once: settings.STEWARD_THRESHOLDS (each set by an environment variable)."""
+    return settings.STEWARD_THRESHOLDS
 
 
 class NotEvaluated(Exception):
