@@ -123,7 +123,7 @@ def _posture_section(user) -> dict:
         "scope": scope,
         "as_of": results_as_of(results),
         "frameworks": frameworks_summary(results=results),
-        "severity": open_findings_by_severity(user=user, scope=scope),
+        "severity": open_findings_by_severity(results=results),
         "last_sweep": SweepRun.objects.order_by("-started_at").first(),
     }
 

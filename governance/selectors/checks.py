@@ -222,27 +222,19 @@ def results_as_of(results: dict[str, Result]) -> dict | None:
     return {"sweep_id": sweep_id, "at": at, "mixed": len(sweeps) > 1}
 
 
-def _open_findings(*, user, scope: Scope | None):
-    findings = finding_list(user=user).filter(state__in=[FindingState.OPEN, FindingState.ACKNOWLEDGED])
-    if scope is not None and scope.kind != "estate":
-        findings = findings.filter(pk__in=scope.findings().values("pk"))
-    return findings
+def open_findings_by_check(*, results: dict[str, Result]) -> dict[str, int]:
+    """Open (or acknowledged) findings per check code in the scope check_results() read (as of its sweep)."""
+    return {code: result.open_failed for code, result in results.items()}
 
 
-def open_findings_by_check(*, user, scope: Scope | None = None) -> dict[str, int]:
-    """Open (or acknowledged) findings the user can see, per check code."""
-    rows = _open_findings(user=user, scope=scope).order_by().values_list("failed_check__code").annotate(
-        n=Count("pk"))
-    return dict(rows.values_list("failed_check__code", "n"))
-
-
-def open_findings_by_severity(*, user, scope: Scope | None = None) -> dict[str, int]:
-    findings = _open_findings(user=user, scope=scope)
-    counts = dict(
-        findings.values_list("failed_check__severity")
-        .annotate(n=Count("pk"))
-        .values_list("failed_check__severity", "n")
-    )
+def open_findings_by_severity(*, results: dict[str, Result]) -> dict[str, int]:
+    """Open (or acknowledged) findings by severity in the scope check_results() read: each check's failed
+    objects less its risk-accepted ones, as of the sweep those results are (never a live count over findings)."""
+    severities = dict(Check.objects.values_list("code", "severity"))
+    counts: dict[str, int] = defaultdict(int)
+    for code, result in results.items():
+        if code in severities:
+            counts[severities[code]] += result.open_failed
     return {severity: counts.get(severity, 0) for severity in sorted(Severity.values, key=SEVERITY_ORDER.get)}
 
 

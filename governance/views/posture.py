@@ -42,7 +42,7 @@ def posture_dashboard(request):
         }
         for fw, result in selectors.frameworks_summary(results=results)
     ]
-    severity = selectors.open_findings_by_severity(user=request.user, scope=scope)
+    severity = selectors.open_findings_by_severity(results=results)
     checks = [{"check": check, "result": results.get(check.code)} for check in selectors.check_list()]
     return render(
         request,
@@ -91,7 +91,7 @@ def framework_detail(request, key: str):
     controls, total = selectors.framework_posture(
         framework=framework,
         results=results,
-        open_counts=selectors.open_findings_by_check(user=request.user, scope=scope),
+        open_counts=selectors.open_findings_by_check(results=results),
     )
     return render(
         request,
