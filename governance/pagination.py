@@ -15,6 +15,7 @@ import math
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
+from django.db.models.sql.where import WhereNode
 from django.utils.functional import cached_property
 
 
@@ -45,11 +46,38 @@ class CappedPaginator(Paginator):
         self.cap = count_cap() if cap is None else cap
 
     @cached_property
+    def head_ids(self) -> list | None:
+        """The ids of the first cap + 1 rows in the list's order (one query), or None for a plain list.
+
+        The count and every page within the cap come from these ids, so the filtered and restricted
+        query (the expensive part for a person who sees a few thousand of a million rows) runs once per
+        page view; the page's rows are then read by primary key."""
+        if not isinstance(self.object_list, QuerySet):
+            return None
+        return list(self.object_list.values_list("pk", flat=True)[: self.cap + 1])
+
+    @cached_property
     def counted(self) -> int:
         """The number of rows, counted up to cap + 1 (one more says the list is longer than the cap)."""
-        if isinstance(self.object_list, QuerySet):
-            return self.object_list.order_by()[: self.cap + 1].count()
+        if self.head_ids is not None:
+            return len(self.head_ids)
         return min(len(self.object_list), self.cap + 1)
+
+    def rows_of(self, ids: list) -> list:
+        """The rows with these ids, in their order (the list's queryset, so its select_related and annotations)."""
+        if not ids:
+            return []
+        rows = self.object_list.order_by()  # a clone: its select_related and annotations, none of its filters
+        rows.query.where = WhereNode()  # the ids came from the filtered, restricted query: read them by key alone
+        by_pk = {row.pk: row for row in rows.filter(pk__in=ids)}
+        return [by_pk[pk] for pk in ids if pk in by_pk]
+
+    def _page_from_head(self, number: int, bottom: int, top: int, *, capped: bool) -> Page:
+        ids = self.head_ids[bottom: top + (1 if capped else 0)]
+        rows = self.rows_of(ids[: self.per_page])
+        if capped:
+            return CappedPage(rows, number, self, more=len(ids) > self.per_page)
+        return self._get_page(rows, number, self)
 
     @cached_property
     def capped(self) -> bool:
@@ -86,10 +114,13 @@ class CappedPaginator(Paginator):
 
     def page(self, number) -> Page:
         number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if self.head_ids is not None and top < len(self.head_ids) + (0 if self.capped else self.per_page):
+            return self._page_from_head(number, bottom, top, capped=self.capped)
         if not self.capped:
             return super().page(number)
-        bottom = (number - 1) * self.per_page
-        rows = list(self.object_list[bottom: bottom + self.per_page + 1])
+        rows = list(self.object_list[bottom: bottom + self.per_page + 1])  # beyond the head: an offset query
         return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
 
     def get_page(self, number) -> Page:
