@@ -117,3 +117,12 @@ class DrillResult(models.TextChoices):
 def check_in(field: str, choices) -> models.Q:
     """A Q for a CheckConstraint that keeps a status column inside its enumeration."""
     return models.Q(**{f"{field}__in": [c for c in choices.values]})
+
+
+class ListKey(models.TextChoices):
+    """The lists a person can choose columns of and save views of (governance.lists)."""
+
+    CREDENTIAL = "credential", "Credentials"
+    WORKFLOW = "workflow", "Workflows"
+    SYSTEM = "system", "Systems"
+    FINDING = "finding", "Findings"

@@ -10,6 +10,7 @@ from governance.views import (
     integrations,
     inventory,
     lifecycle,
+    lists,
     people,
     stores,
     sweeps,
@@ -36,6 +37,7 @@ urlpatterns = [
     *sweeps.urlpatterns,
     *stores.urlpatterns,
     *discovery.urlpatterns,
+    *lists.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():
@@ -48,6 +50,13 @@ for prefix, kind in KINDS.items():
         path(f"{prefix}/<int:pk>/retire/", inventory.object_retire, {"kind": kind}, name=f"{kind}-retire"),
         path(f"{prefix}/<int:pk>/transfer/", inventory.object_transfer, {"kind": kind}, name=f"{kind}-transfer"),
     ]
+    if kind in ("workflow", "credential"):  # one approval request per ticked row (views/lists.py)
+        urlpatterns += [
+            path(f"{prefix}/bulk/transfer/", inventory.object_bulk, {"kind": kind, "action": "ownership_transfer"},
+                 name=f"{kind}-bulk-transfer"),
+            path(f"{prefix}/bulk/retire/", inventory.object_bulk, {"kind": kind, "action": "retirement"},
+                 name=f"{kind}-bulk-retire"),
+        ]
     if kind != "secretstore":  # the kinds with a state machine (governance.services.states)
         urlpatterns.append(path(f"{prefix}/<int:pk>/transition/", inventory.object_transition, {"kind": kind},
                                 name=f"{kind}-transition"))

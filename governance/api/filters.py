@@ -2,11 +2,12 @@
 
 import django_filters
 
+from governance.filtersets.labels import LabelledFilterSet
 from governance.models import Person
 from governance.models.attestation import AttestationCampaign, AttestationItem, AttestedObjectType, ItemState
 
 
-class AttestationItemFilterSet(django_filters.FilterSet):
+class AttestationItemFilterSet(LabelledFilterSet):
     campaign = django_filters.ModelChoiceFilter(queryset=AttestationCampaign.objects.all())
     state = django_filters.ChoiceFilter(choices=ItemState.choices)
     assignee = django_filters.ModelChoiceFilter(queryset=Person.objects.all())

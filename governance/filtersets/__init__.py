@@ -18,9 +18,9 @@ from governance.choices import (
     WorkflowKind,
     WorkflowStatus,
 )
+from governance.filtersets.labels import LabelledFilterSet
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
 from governance.search import matching
-from governance.widgets import LongSelect
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -35,7 +35,7 @@ TEAM_CHOICES = Team.objects.only("id", "name")
 SYSTEM_CHOICES = System.objects.only("id", "name")
 
 
-class SearchFilterSet(django_filters.FilterSet):
+class SearchFilterSet(LabelledFilterSet):
     search_fields: tuple[str, ...] = ()
     q = django_filters.CharFilter(method="filter_q", label="Search")
 
@@ -45,8 +45,8 @@ class SearchFilterSet(django_filters.FilterSet):
 
 
 class OwnedFilterSet(SearchFilterSet):
-    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES, widget=LongSelect)
-    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES, widget=LongSelect)
+    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES)
+    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES)
     orphaned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Orphaned")
 
 
@@ -71,11 +71,12 @@ class CredentialFilterSet(OwnedFilterSet):
     search_fields = ("name", "identifier", "store_path", "fingerprint", "system__name")
     kind = django_filters.ChoiceFilter(choices=CredentialKind.choices)
     status = django_filters.ChoiceFilter(choices=CredentialStatus.choices)
-    privilege_level = django_filters.ChoiceFilter(choices=PrivilegeLevel.choices)
-    system = django_filters.ModelChoiceFilter(queryset=SYSTEM_CHOICES, widget=LongSelect)
-    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all(), widget=LongSelect)
+    privilege_level = django_filters.ChoiceFilter(choices=PrivilegeLevel.choices, label="Privilege")
+    system = django_filters.ModelChoiceFilter(queryset=SYSTEM_CHOICES)
+    store = django_filters.ModelChoiceFilter(queryset=SecretStore.objects.all(), label="Secret store")
     managed = django_filters.BooleanFilter(method="filter_managed", label="In a managed store")
-    expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte")
+    expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte",
+                                            label="Expires on or before")
 
     class Meta:
         model = Credential
@@ -92,7 +93,7 @@ class SystemFilterSet(OwnedFilterSet):
     lifecycle = django_filters.ChoiceFilter(choices=SystemLifecycle.choices)
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
     criticality = django_filters.ChoiceFilter(choices=Criticality.choices)
-    third_party = django_filters.BooleanFilter()
+    third_party = django_filters.BooleanFilter(label="Third party")
 
     class Meta:
         model = System
@@ -123,12 +124,14 @@ class PersonFilterSet(SearchFilterSet):
 
 class AuditEventFilterSet(SearchFilterSet):
     search_fields = ("summary", "object_repr", "actor_label")
-    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
-    action = django_filters.CharFilter(lookup_expr="istartswith")
+    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains", label="Actor")
+    action = django_filters.CharFilter(lookup_expr="istartswith", label="Action (starts with)")
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lte")
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte",
+                                            label="Occurred on or after")
+    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lte",
+                                            label="Occurred on or before")
 
     class Meta:
         model = AuditEvent

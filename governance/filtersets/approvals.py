@@ -3,11 +3,12 @@
 import django_filters
 from django.db.models import Q
 
+from governance.filtersets.labels import LabelledFilterSet
 from governance.models import Person
 from governance.models.approvals import ApprovalAction, ApprovalRequest, ApprovalStatus
 
 
-class ApprovalRequestFilterSet(django_filters.FilterSet):
+class ApprovalRequestFilterSet(LabelledFilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search")
     action = django_filters.ChoiceFilter(choices=ApprovalAction.choices)
     status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)

@@ -13,7 +13,6 @@ from governance.models.checks import (
     FindingState,
     Severity,
 )
-from governance.widgets import LongSelect
 
 UNRESOLVED, ALL = "unresolved", "all"
 STATE_CHOICES = [
@@ -39,8 +38,8 @@ class FindingFilterSet(SearchFilterSet):
     )
     severity = django_filters.ChoiceFilter(choices=Severity.choices, field_name="failed_check__severity")
     state = django_filters.ChoiceFilter(choices=STATE_CHOICES, method="filter_state", empty_label=None)
-    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES, widget=LongSelect)
-    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES, widget=LongSelect)
+    owner = django_filters.ModelChoiceFilter(queryset=PEOPLE_CHOICES)
+    team = django_filters.ModelChoiceFilter(queryset=TEAM_CHOICES)
     control = ObjectIdFilter(
         queryset=Control.objects.filter(mappings__isnull=False)
         .distinct()

@@ -3,6 +3,7 @@
 import django_filters
 
 from governance.filtersets import SearchFilterSet
+from governance.filtersets.labels import LabelledFilterSet
 from governance.models import Binding, Credential, Person, Team, Workflow
 from governance.models.integrations import (
     SUBSCRIBABLE_EVENTS,
@@ -47,7 +48,7 @@ class WebhookEndpointFilterSet(SearchFilterSet):
         return queryset.filter(event_types__icontains=f'"{value}"')
 
 
-class WebhookDeliveryFilterSet(django_filters.FilterSet):
+class WebhookDeliveryFilterSet(LabelledFilterSet):
     endpoint = django_filters.ModelChoiceFilter(queryset=WebhookEndpoint.objects.all())
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
     event_type = django_filters.ChoiceFilter(choices=WebhookEventType.choices)

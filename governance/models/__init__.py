@@ -8,6 +8,7 @@ from governance.models import lifecycle as _lifecycle  # noqa: F401
 from governance.models import outbox as _outbox  # noqa: F401
 from governance.models import provisioning as _provisioning  # noqa: F401
 from governance.models import renewal as _renewal  # noqa: F401
+from governance.models import saved_views as _saved_views  # noqa: F401
 from governance.models.audit import ActorKind, AuditEvent
 from governance.models.base import RestrictedQuerySet, TimeStampedModel
 from governance.models.grants import (

@@ -14,22 +14,15 @@ from governance import roles
 from governance.audit import Actor
 from governance.filtersets.checks import FindingFilterSet
 from governance.forms.checks import AcknowledgeForm
+from governance.lists import LISTS
 from governance.models.checks import Finding, FindingState
 from governance.selectors import checks as selectors
 from governance.services.findings import finding_acknowledge
 from governance.views import posture
 from governance.views.common import filtered_page, get_restricted_or_404
+from governance.views.lists import list_views_context
 
 RISK_ACCEPTANCE_URL = "/approvals/new/risk_acceptance/?object=finding:{pk}"
-SORT_FIELDS = {
-    "seen": "last_seen_at",
-    "first": "first_seen_at",
-    "check": "failed_check__sort_order",
-    "severity": "failed_check__severity",
-    "object": "object_repr",
-    "state": "state",
-    "owner": "owner__username",
-}
 
 
 def _may_act(user) -> bool:
@@ -42,14 +35,15 @@ def finding_list(request):
         request,
         selectors.finding_list(user=request.user),
         FindingFilterSet,
-        sort_fields=SORT_FIELDS,
-        default_sort="-seen",
+        sort_fields=LISTS["finding"].sort_fields,
+        default_sort=LISTS["finding"].default_sort,
     )
     rows = list(context["rows"])
     open_ids = [f.pk for f in rows if f.state == FindingState.OPEN]
     changeable = (
         selectors.changeable_finding_ids(user=request.user, ids=open_ids) if _may_act(request.user) else set()
     )
+    context.update(list_views_context(request, LISTS["finding"]))
     context.update(
         rows=rows, changeable=changeable, acknowledge_form=AcknowledgeForm(), next_url=request.get_full_path()
     )

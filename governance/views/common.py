@@ -42,6 +42,7 @@ def filtered_page(request, queryset, filterset_class, *, sort_fields: dict[str, 
     page = CappedPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("select", None)  # "select all on this page" ticks one page, not the next (views/lists.py)
     query_without_sort = query.copy()
     query_without_sort.pop("sort", None)
     return {

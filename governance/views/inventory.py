@@ -10,11 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import filtersets, forms, permissions, roles, selectors
 from governance.audit import Actor
 from governance.connectors.registry import CONNECTOR_STORE_KINDS
+from governance.lists import LISTS
 from governance.models import Credential, SecretStore, System, Workflow
 from governance.selectors import object_tabs
 from governance.selectors.blast_radius import workflow_blast_radius
@@ -33,6 +34,7 @@ from governance.views.common import (
     get_restricted_or_404,
     tabular_response,
 )
+from governance.views.lists import bulk_request, list_views_context
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class ObjectPages:
     extra_detail: Callable = field(default=lambda user, obj: {})
     # The detail page's tabs beyond overview and history: (key, label); "related" lists the related objects.
     tabs: tuple[tuple[str, str], ...] = ()
+    # The approval requests its list can file for many ticked rows at once (views/lists.py bulk_request).
+    bulk_actions: tuple[str, ...] = ()
 
     @property
     def verbose_name(self) -> str:
@@ -104,27 +108,25 @@ PAGES = {
         key="workflow", model=Workflow, export_type="workflows", filterset=filtersets.WorkflowFilterSet,
         selector=selectors.workflow_list, form=forms.WorkflowForm,
         writes=inventory_services.WRITES["workflow"],
-        sort_fields={"name": "name", "platform": "platform", "status": "status", "owner": "owner__username",
-                     "criticality": "criticality", "credentials": "credential_count"},
+        sort_fields=LISTS["workflow"].sort_fields,
         extra_detail=_workflow_detail,
         tabs=(("related", "Credentials"), ("findings", "Findings"), ("requests", "Requests")),
+        bulk_actions=("ownership_transfer", "retirement"),
     ),
     "credential": ObjectPages(
         key="credential", model=Credential, export_type="credentials", filterset=filtersets.CredentialFilterSet,
         selector=selectors.credential_list, form=forms.CredentialForm,
         writes=inventory_services.WRITES["credential"],
-        sort_fields={"name": "name", "kind": "kind", "system": "system__name", "status": "status",
-                     "expires": "expires_at", "rotated": "last_rotated_at", "owner": "owner__username",
-                     "workflows": "workflow_count"},
+        sort_fields=LISTS["credential"].sort_fields,
         extra_detail=_credential_detail,
         tabs=(("related", "Workflows"), ("findings", "Findings"), ("requests", "Requests")),
+        bulk_actions=("ownership_transfer", "retirement"),
     ),
     "system": ObjectPages(
         key="system", model=System, export_type="systems", filterset=filtersets.SystemFilterSet,
         selector=selectors.system_list, form=forms.SystemForm,
         writes=inventory_services.WRITES["system"],
-        sort_fields={"name": "name", "lifecycle": "lifecycle", "environment": "environment",
-                     "criticality": "criticality", "owner": "owner__username", "credentials": "credential_count"},
+        sort_fields=LISTS["system"].sort_fields,
         extra_detail=_system_detail,
         tabs=(("related", "Credentials"), ("findings", "Findings"), ("requests", "Requests")),
     ),
@@ -146,7 +148,19 @@ def object_list(request, kind: str):
     context = filtered_page(request, pages.selector(user=request.user), pages.filterset,
                             sort_fields=pages.sort_fields, default_sort=pages.default_sort)
     context.update(pages=pages, may_create=pages.may_create(request.user))
+    if kind in LISTS:  # chosen columns and saved views (governance.lists)
+        context.update(list_views_context(request, LISTS[kind]))
+    context["bulk_actions"] = pages.bulk_actions
     return render(request, f"governance/{kind}_list.html", context)
+
+
+@login_required
+@require_POST
+def object_bulk(request, kind: str, action: str):
+    """Request a change of many rows at once: one approval request per row (views/lists.py bulk_request)."""
+    pages = PAGES[kind]
+    deny_unless(action in pages.bulk_actions)
+    return bulk_request(request, pages=pages, action=action)
 
 
 @login_required
