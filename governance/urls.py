@@ -10,6 +10,7 @@ from governance.views import (
     integrations,
     inventory,
     lifecycle,
+    notifications,
     people,
     stores,
     sweeps,
@@ -35,6 +36,7 @@ urlpatterns = [
     *sweeps.urlpatterns,
     *stores.urlpatterns,
     *discovery.urlpatterns,
+    *notifications.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():
