@@ -14,6 +14,7 @@ This module imports models and helpers only, never another service, so every ser
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ SUBJECT_LIMIT = 300
 BODY_LIMIT = 1000
 WITHHELD = "(details withheld: open the linked page)"
 BATCH = 1000
+PURGE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -155,3 +157,20 @@ def notifications_mark_all_read(*, actor: Actor | Person) -> int:
     if person is None:
         raise PermissionDenied("Only a person has an inbox.")
     return Notification.objects.filter(recipient=person, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def notifications_purge(*, now: dt.datetime | None = None) -> int:
+    """Delete the notifications older than STEWARD_NOTIFICATION_RETENTION_DAYS, read or not. Safe twice.
+
+    Ids grow with created_at, so the first id still kept bounds what goes (no index on created_at is
+    needed), deleted in batches of PURGE_BATCH so that no statement holds many rows' locks for long.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.STEWARD_NOTIFICATION_RETENTION_DAYS)
+    kept = Notification.objects.filter(created_at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
+    old = Notification.objects.filter(id__lt=kept) if kept is not None else Notification.objects.all()
+    deleted = 0
+    while True:
+        batch = list(old.order_by("id").values_list("id", flat=True)[:PURGE_BATCH])
+        if not batch:
+            return deleted
+        deleted += Notification.objects.filter(id__in=batch).delete()[0]

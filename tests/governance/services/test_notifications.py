@@ -17,6 +17,7 @@ from governance.services import approvals, approvals_notify, approvals_sweep, at
 from governance.services import notifications as svc
 from governance.services.lifecycle import notify_owner
 from governance.services.sweep import sweep_run
+from portal.celery import app
 from tests.conftest import actor
 from tests.factories import CredentialFactory, PersonFactory
 from tests.factories_approvals import A, file_request, make_policy
@@ -206,3 +207,22 @@ def test_marking_read_one_and_all_only_for_the_recipient(personas):
     assert svc.notifications_mark_all_read(actor=personas.owner) == 2
     assert not Notification.objects.filter(recipient=personas.owner, read_at=None).exists()
     assert Notification.objects.get(recipient=personas.approver).read_at is None
+
+
+# Retention ------------------------------------------------------------------------------------------------
+
+def test_the_purge_deletes_only_what_is_past_the_retention(personas, settings):
+    settings.STEWARD_NOTIFICATION_RETENTION_DAYS = 30
+    for i in range(4):
+        svc.notification_send(recipient=personas.owner, kind=K.ATTESTATION, subject=f"n{i}", dedupe_key=f"n{i}")
+    old = list(Notification.objects.order_by("id").values_list("id", flat=True)[:2])
+    Notification.objects.filter(id__in=old).update(created_at=timezone.now() - dt.timedelta(days=31))
+    assert svc.notifications_purge() == 2 and svc.notifications_purge() == 0
+    assert sorted(Notification.objects.values_list("subject", flat=True)) == ["n2", "n3"]
+    assert svc.notifications_purge(now=timezone.now() + dt.timedelta(days=31)) == 2
+
+
+def test_the_purge_runs_daily_from_beat():
+    entry = app.conf.beat_schedule["notifications-purge"]
+    assert entry["task"] == "governance.notifications.purge" and entry["schedule"] == 24 * 3600.0
+    assert "governance.notifications.purge" in app.tasks
