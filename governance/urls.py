@@ -11,6 +11,7 @@ from governance.views import (
     inventory,
     lifecycle,
     lists,
+    notifications,
     people,
     stores,
     sweeps,
@@ -38,6 +39,7 @@ urlpatterns = [
     *stores.urlpatterns,
     *discovery.urlpatterns,
     *lists.urlpatterns,
+    *notifications.urlpatterns,
 ]
 
 for prefix, kind in KINDS.items():

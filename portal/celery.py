@@ -38,6 +38,8 @@ app.conf.beat_schedule = {
                        "schedule": env_float("STEWARD_LEASE_RECOVERY_SECONDS", 60, minimum=5)},
     # Mail: send again the pending deliveries whose message was lost (the outbox publishes the rest).
     "mail-sweep": {"task": "governance.mail.sweep", "schedule": 300.0},
+    # Inbox: delete notifications older than STEWARD_NOTIFICATION_RETENTION_DAYS.
+    "notifications-purge": {"task": "governance.notifications.purge", "schedule": 24 * 3600.0},
     # Discovery: request a run of every source whose own schedule (DiscoverySource.schedule_seconds) is due.
     "discovery-schedule": {"task": "governance.discovery.schedule", "schedule": 60.0},
 }

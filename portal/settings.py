@@ -332,6 +332,9 @@ STEWARD_ROTATION_LEAD_DAYS = env_int("STEWARD_ROTATION_LEAD_DAYS", 0)
 STEWARD_AUDIT_FULL_VERIFY_SECONDS = env_int("STEWARD_AUDIT_FULL_VERIFY_SECONDS", 24 * 3600, minimum=60)
 STEWARD_BASE_URL = env_str("STEWARD_BASE_URL", "")
 
+# The in-app inbox keeps notifications this long; the daily purge (governance.notifications.purge) deletes older ones.
+STEWARD_NOTIFICATION_RETENTION_DAYS = env_int("STEWARD_NOTIFICATION_RETENTION_DAYS", 180, minimum=1)
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "steward@localhost")
 

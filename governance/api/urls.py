@@ -21,6 +21,7 @@ from governance.api.views import (
     findings,
     integrations,
     inventory,
+    notifications,
     operations,
     webhooks,
 )
@@ -54,6 +55,7 @@ router.register("sweep-runs", operations.SweepRunViewSet, basename="sweeprun")
 router.register("discovered-items", discovery.DiscoveredItemViewSet, basename="discovereditem")
 router.register("discovery-sources", discovery.DiscoverySourceViewSet, basename="discoverysource")
 router.register("discovery-runs", discovery.DiscoveryRunViewSet, basename="discoveryrun")
+router.register("notifications", notifications.NotificationViewSet, basename="notification")
 
 
 class SchemaView(SpectacularAPIView):

@@ -5,6 +5,7 @@ from governance.models import deliveries as _deliveries  # noqa: F401
 from governance.models import discovery as _discovery  # noqa: F401
 from governance.models import integrations as _integrations  # noqa: F401
 from governance.models import lifecycle as _lifecycle  # noqa: F401
+from governance.models import notifications as _notifications  # noqa: F401
 from governance.models import outbox as _outbox  # noqa: F401
 from governance.models import provisioning as _provisioning  # noqa: F401
 from governance.models import renewal as _renewal  # noqa: F401

@@ -18,7 +18,9 @@ from django.urls import reverse
 
 from governance.models import Person
 from governance.models.approvals import ApprovalRequest
+from governance.models.notifications import NotificationKind
 from governance.services.mail import mail_queue
+from governance.services.notifications import draft_for, may_receive, notifications_send_many
 
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("steward_approval_mail_off", default=False)
 
@@ -37,14 +39,31 @@ def _url(request: ApprovalRequest) -> str:
     return settings.STEWARD_BASE_URL.rstrip("/") + reverse("approval-detail", args=[request.pk])
 
 
+def _recipients(people: Iterable[Person]) -> list[Person]:
+    """Who is told: active people who have not left (the mail goes to those of them with an address)."""
+    return list({p.pk: p for p in people if may_receive(p)}.values())
+
+
 def _addresses(people: Iterable[Person]) -> list[str]:
-    return sorted({p.email for p in people if p.email and p.is_active and not p.is_departed})
+    return sorted({p.email for p in _recipients(people) if p.email})
 
 
-def _queue(subject: str, body: str, recipients: list[str]) -> None:
-    if not recipients or _suppressed.get():
+def _queue(request: ApprovalRequest, subject: str, body: str, people: Iterable[Person], *, kind: str,
+           event: str) -> None:
+    """The event's mail and the recipients' inbox notifications, in the caller's transaction."""
+    people = _recipients(people)
+    if not people or _suppressed.get():
         return
-    mail_queue(subject=subject, body=body, recipients=recipients)
+    notifications_send_many(
+        draft_for(person, kind=kind, subject=subject.removeprefix("[Steward] "), body=_summary(request),
+                  link=request.get_absolute_url(), target=request, dedupe_key=f"approval:{request.pk}:{event}")
+        for person in people)
+    mail_queue(subject=subject, body=body, recipients=_addresses(people))
+
+
+def _summary(request: ApprovalRequest) -> str:
+    """The inbox's short body: who asked, and until when (the page has the rest)."""
+    return f"Requested by {request.requested_by}; expires {request.expires_at:%Y-%m-%d %H:%M} UTC."
 
 
 def _describe(request: ApprovalRequest) -> str:
@@ -103,23 +122,23 @@ WEBHOOK_EVENTS = {
 
 def notify_filed(request: ApprovalRequest) -> None:
     _emit(request, "approval_request.filed")
-    _queue(f"[Steward] {_describe(request)} waits for your decision",
+    _queue(request, f"[Steward] {_describe(request)} waits for your decision",
            f"{_describe(request)} waits for your decision.\n\n{_details(request)}",
-           _addresses(deciders(request)))
+           deciders(request), kind=NotificationKind.APPROVAL_WAITING, event="filed")
 
 
 def notify_reminder(request: ApprovalRequest) -> None:
-    _queue(f"[Steward] Reminder: {_describe(request)} expires soon",
+    _queue(request, f"[Steward] Reminder: {_describe(request)} expires soon",
            f"{_describe(request)} is still pending and expires soon.\n\n{_details(request)}",
-           _addresses(deciders(request)))
+           deciders(request), kind=NotificationKind.APPROVAL_WAITING, event="reminder")
 
 
 def notify_escalated(request: ApprovalRequest) -> None:
     group = request.policy.escalation_group
     people = Person.objects.filter(groups=group).exclude(pk=request.requested_by_id) if group else []
-    _queue(f"[Steward] Escalated: {_describe(request)}",
+    _queue(request, f"[Steward] Escalated: {_describe(request)}",
            f"{_describe(request)} has waited too long and is escalated to {group}.\n\n{_details(request)}",
-           _addresses(people))
+           people, kind=NotificationKind.APPROVAL_WAITING, event="escalated")
 
 
 REQUESTER_EVENTS = {
@@ -139,6 +158,6 @@ def notify_requester(request: ApprovalRequest, *, event: str) -> None:
     elif event == "rejected":
         reasons = [f"- {d.approver}: {d.comment}" for d in request.decisions.filter(decision="reject")]
         extra = "Reason:\n" + "\n".join(reasons) + "\n\n"
-    _queue(f"[Steward] {_describe(request)} {outcome}",
+    _queue(request, f"[Steward] {_describe(request)} {outcome}",
            f"{_describe(request)} {outcome}.\n\n{extra}{_details(request)}",
-           _addresses([request.requested_by]))
+           [request.requested_by], kind=NotificationKind.APPROVAL_DECIDED, event=event)

@@ -138,7 +138,7 @@ def _escalate(now: dt.datetime, actor: Actor) -> int:
                                "object": i.object_repr, "ticket_key": i.ticket_key or None} for i in batch]})
             mail.send_after_commit([
                 mail.escalation_notice(
-                    mail.addresses([target]) if target else mail.security_admin_addresses(), campaign, batch)
+                    [target] if target else mail.security_admins(), campaign, batch)
                 for (campaign, target), batch in groups.items()
             ])
             escalated += sum(len(batch) for batch in groups.values())

@@ -23,6 +23,7 @@ from governance.connectors import registry
 from governance.connectors.base import ConnectorError, ReferenceBroken
 from governance.models import Credential, System, Workflow
 from governance.models.lifecycle import CredentialRevocation, RevocationReason, RevocationStatus
+from governance.models.notifications import NotificationKind
 from governance.outbox import enqueue
 from governance.secret_guard import reject_secret_values
 from governance.services import inventory
@@ -225,5 +226,6 @@ def _failed(revocation, credential, actor, lease, reason: str) -> str:
                      changes={"revocation": {"before": None, "after": revocation.pk}})
         notify_owner(credential, subject=f"[Steward] Revocation of {credential} failed",
                      body=f"Steward could not revoke {credential}.\nReason: {reason}\n"
-                          "It stays recorded as it was; revoke it by hand or fix the connector and retry.")
+                          "It stays recorded as it was; revoke it by hand or fix the connector and retry.",
+                     kind=NotificationKind.REVOCATION_FAILED, dedupe_key=f"revocation:{revocation.pk}:failed")
     return "failed"

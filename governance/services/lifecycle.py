@@ -37,6 +37,7 @@ from governance.secret_guard import reject_secret_values
 from governance.services.common import ensure_security_admin, snapshot
 from governance.services.drift import DRIFT_CHECK, credential_drift_read, drift_observation_values
 from governance.services.mail import mail_queue
+from governance.services.notifications import notification_send
 
 logger = logging.getLogger(__name__)
 
@@ -246,10 +247,18 @@ def request_sweep(codes: list[str], *, trigger: str) -> None:
         enqueue(task_names.CHECKS_SWEEP, checks=known, trigger=trigger[:40])
 
 
-def notify_owner(credential: Credential, *, subject: str, body: str) -> None:
-    """Email the credential's owner (or its team's manager): queued now, sent by a worker after commit."""
+def notify_owner(credential: Credential, *, subject: str, body: str, kind: str, dedupe_key: str) -> None:
+    """Tell the credential's owner (or its team's manager): an inbox notification and an email.
+
+    Both are written in the caller's transaction; the email is sent by a worker after commit. kind is a
+    NotificationKind, dedupe_key names the event (the inbox tells a person of it once).
+    """
     recipient = credential.owner or getattr(credential.team, "manager", None)
-    if recipient is None or not recipient.email:
+    if recipient is None:
+        return
+    notification_send(recipient=recipient, kind=kind, subject=subject.removeprefix("[Steward] "), body=body,
+                      link=credential.get_absolute_url(), target=credential, dedupe_key=dedupe_key)
+    if not recipient.email:
         return
     base = settings.STEWARD_BASE_URL.rstrip("/")
     mail_queue(subject=subject, body=f"{body}\n\n{base}{credential.get_absolute_url()}\n",

@@ -30,6 +30,7 @@ from governance.connectors import registry
 from governance.connectors.base import ConnectorError, ProvisionSpec
 from governance.connectors.scopes import ScopeError, parse_scopes
 from governance.models import Credential
+from governance.models.notifications import NotificationKind
 from governance.models.provisioning import CredentialProvisioning, ProvisioningStatus
 from governance.outbox import enqueue
 from governance.services.lifecycle import credential_for_connector, lifecycle_actor, notify_owner
@@ -214,7 +215,8 @@ def _failed(run, credential, actor, lease, reason: str, *, undo_proof=None, clea
         left = " Some of what it created could not be removed: see the credential's page." if cleanup_incomplete \
             else " Everything it had created was removed."
         notify_owner(credential, subject=f"[Steward] Provisioning of {credential} failed",
-                     body=f"Steward could not provision {credential}.\nReason: {reason}\n{left.strip()}")
+                     body=f"Steward could not provision {credential}.\nReason: {reason}\n{left.strip()}",
+                     kind=NotificationKind.PROVISIONING_FAILED, dedupe_key=f"provisioning:{run.pk}:failed")
     return "failed"
 
 

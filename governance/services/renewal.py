@@ -28,6 +28,7 @@ from governance.connectors import registry
 from governance.connectors.base import ConnectorError, RotationResult
 from governance.connectors.openbao_pki import serial_named_by
 from governance.models import Credential
+from governance.models.notifications import NotificationKind
 from governance.models.renewal import CertificateSupersession, SupersessionStatus
 from governance.services.lifecycle import lifecycle_actor, notify_owner
 from governance.services.webhooks import webhook_event_emit
@@ -101,7 +102,9 @@ def superseded_certificate_revoke(*, supersession_id: int, task_id: str = "") ->
             notify_owner(credential, subject=f"[Steward] The old certificate of {credential} is still valid",
                          body=f"Steward renewed {credential} and could not revoke the certificate it replaced "
                               f"({row.serial}, attempt {row.attempt_count} of {MAX_ATTEMPTS}).\n"
-                              f"Reason: {error.reason}\nThe renewal sweep tries again.")
+                              f"Reason: {error.reason}\nThe renewal sweep tries again.",
+                         kind=NotificationKind.CERTIFICATE_NOT_REVOKED,
+                         dedupe_key=f"supersession:{row.pk}:failed:{row.attempt_count}")
         return "failed"
     with transaction.atomic():
         if not lease.release(target=S.REVOKED, revoked_at=revoked_at, proof=list(proof), last_error=""):

@@ -39,6 +39,7 @@ from governance.models.lifecycle import (
     RotationStatus,
     RotationTrigger,
 )
+from governance.models.notifications import NotificationKind
 from governance.outbox import enqueue
 from governance.selectors.lifecycle import with_observed_expiry, with_observed_rotation
 from governance.services.common import ensure_can_change
@@ -400,7 +401,8 @@ def record_failure(job, attempt, lease, *, reason: str, code: str, retry: bool,
                               "error_code": {"before": None, "after": code}})
         notify_owner(credential, subject=f"[Steward] Rotation of {credential} failed",
                      body=f"Steward could not rotate {credential} (job #{job.pk}, attempt {attempt.number}).\n"
-                          f"Reason: {reason}\nThe credential is unchanged; a finding records the failure.")
+                          f"Reason: {reason}\nThe credential is unchanged; a finding records the failure.",
+                     kind=NotificationKind.ROTATION_FAILED, dedupe_key=f"rotation-job:{job.pk}:failed")
         webhook_event_emit(event_type="rotation.failed", payload={
             "credential_id": credential.pk, "credential": credential.name, "job_id": job.pk,
             "attempt": attempt.number, "error_code": code, "reason": reason})

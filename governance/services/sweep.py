@@ -47,6 +47,7 @@ from governance.models.checks import (
     SweepStatus,
 )
 from governance.services.catalogue import catalogue_load, check_texts_sync
+from governance.services.notifications import findings_opened_notify
 from governance.services.webhooks import webhook_events_emit, webhook_subscribers
 from governance.transitions import compare_and_set
 
@@ -182,6 +183,7 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
               "resolved", reason=reason)
     audit_append_many(actor=actor, events=pending)  # one chain lock and one insert for the whole check
     _emit_webhooks(code, opened=[*created, *reopened], resolved=[pk for pk, _, _ in resolve])
+    findings_opened_notify(check=check, findings=[*created, *reopened])  # the owners' inboxes, one bulk insert
     return {"evaluated": outcome.evaluated, "failed": outcome.failed, "opened": len(created),
             "reopened": len(reopened), "resolved": len(resolve), "risk_acceptances_expired": len(expire),
             "refreshed": len(refresh), "audit_seconds": round(time.monotonic() - started, 3)}

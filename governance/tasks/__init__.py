@@ -4,4 +4,14 @@ Celery's autodiscovery imports this package; importing the modules here register
 """
 
 from governance.discovery import tasks as discovery_tasks  # noqa: F401 - discovery keeps its tasks in its package
-from governance.tasks import approvals, attestation, audit, checks, integrations, leases, lifecycle, mail  # noqa: F401
+from governance.tasks import (  # noqa: F401
+    approvals,
+    attestation,
+    audit,
+    checks,
+    integrations,
+    leases,
+    lifecycle,
+    mail,
+    notifications,
+)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from governance.models.notifications import Notification, NotificationKind
 from tests.e2e.test_accessibility import new_context
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -53,3 +54,26 @@ def test_each_persona_home_answers_and_is_kept_as_a_screenshot(browser, live_ser
         page.screenshot(path=str(path))
         assert path.stat().st_size > 10_000, persona
         context.close()
+
+
+def test_the_top_bar_still_fits_one_row_with_the_widest_unread_badge(browser, live_server, personas, estate):
+    """Issue #19: the inbox's envelope with "99+" beside the account, for every persona, at 1280 px."""
+    for persona in PERSONAS:
+        person = getattr(personas, persona)
+        Notification.objects.bulk_create([
+            Notification(recipient=person, kind=NotificationKind.FINDING_OPENED, subject=f"n{i}", dedupe_key=f"e2e:{i}")
+            for i in range(100)])
+    wrapped = {}
+    for persona in PERSONAS:
+        context = new_context(browser, live_server.url, getattr(personas, persona))
+        page = context.new_page()
+        page.set_viewport_size(SCREEN)
+        page.goto(live_server.url + "/")
+        assert page.locator(".inbox-link .count").inner_text() == "99+", persona
+        measured = page.evaluate(TOPBAR_ROWS)
+        if measured["wrapped"] or measured["height"] > 60:
+            wrapped[persona] = measured
+        if persona == "secadmin":
+            page.locator("header.topbar").screenshot(path=str(HOMES.parent / "topbar-inbox.png"))
+        context.close()
+    assert not wrapped, f"the top bar wraps: {wrapped}"

@@ -12,6 +12,8 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.matrix.notifications import owner_notification
+
 SESSION = ("owner", "backup_owner", "approver", "auditor", "secadmin", "outsider")
 TOKENS = ("int_reader", "int_filer", "int_decider", "int_admin")
 API_PERSONAS = ("anonymous", *SESSION, *TOKENS)
@@ -124,6 +126,13 @@ KWARGS = {
     "api_report": _pk("report"),
     "api_provisioned": _pk("provisioned_credential"),
 }
+
+
+def _owner_notification(estate, personas):
+    return {"pk": owner_notification(estate, personas).pk}
+
+
+KWARGS["api_notification"] = _owner_notification
 
 
 def _in_a_month():
@@ -266,6 +275,9 @@ API_RULES = {
     # a team report: its members see it, whoever requested it
     "v1:reportjob-detail": {"get": ("api_report", OWN)},
     "v1:reportjob-download": {"get": ("api_report", OWN)},
+    # everyone's own inbox; the owner's notification is hers alone (tokens act as her, read scope suffices)
+    "v1:notification-list": {"get": (None, EVERYONE)},
+    "v1:notification-read": {"post": ("api_notification", rule(200, 404, 404, 404, 404, 404))},
 }
 
 

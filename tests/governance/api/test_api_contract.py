@@ -15,6 +15,7 @@ from governance.models.integrations import (
     IntegrationToken,
     WebhookEndpoint,
 )
+from governance.models.notifications import Notification
 from tests.factories import SystemFactory
 from tests.factories_integrations import bearer, make_integration
 from tests.matrix.integrations_api import api_objects
@@ -142,6 +143,10 @@ LISTS = [
     ("/api/v1/findings/", lambda e, p: _clones(e["_api"]["finding"], object_id=lambda i: 10_000 + i)),
     ("/api/v1/attestation-items/", None),  # one per object: the estate's and the integrations' credentials
     ("/api/v1/report-jobs/", lambda e, p: _clones(e["_api"]["report"])),
+    # the caller's own: the auditor's inbox
+    ("/api/v1/notifications/", lambda e, p: _bulk([Notification(
+        recipient=p.auditor, kind="finding_opened", subject=f"bulk {i}", dedupe_key=f"bulk:{i}")
+        for i in range(ROWS)])),
 ]
 
 

@@ -21,6 +21,7 @@ from governance.connectors.base import ProvisionSpec
 from governance.connectors.redis_acl import RedisACL, RedisSettings
 from governance.models import AuditEvent, Credential
 from governance.models.approvals import ApprovalAction, ApprovalStatus
+from governance.models.notifications import Notification
 from governance.models.outbox import OutboxMessage
 from governance.models.provisioning import CredentialProvisioning, ProvisioningStatus
 from governance.services import approvals, provisioning
@@ -198,6 +199,7 @@ def test_grant_on_a_missing_table_fails_with_the_reason_and_leaves_nothing(
     assert run.steps == [] and any("does not exist" in line for line in run.undo_proof)
     assert AuditEvent.objects.filter(action="credential.provision_fail", object_id=str(credential.pk)).exists()
     assert any("Provisioning of" in m.subject and "failed" in m.subject for m in mail.outbox)
+    assert Notification.objects.filter(kind="provisioning_failed", object_id=credential.pk).count() == 1
     client.force_login(personas.owner)
     page = client.get(reverse("credential-detail", args=[credential.pk])).content.decode()
     assert "Failure reason" in page and "no_such_table" in page and "provisioning_failed" in page

@@ -17,6 +17,7 @@ from governance.connectors.registry import pki_connector
 from governance.models import AuditEvent, Credential, System
 from governance.models.integrations import WebhookDelivery
 from governance.models.lifecycle import RotationJob, RotationStatus
+from governance.models.notifications import Notification
 from governance.models.renewal import CertificateSupersession
 from governance.services import inventory, provisioning, renewal, rotation
 from tests.factories import SecretStoreFactory, SystemFactory
@@ -146,6 +147,8 @@ def test_a_failed_revocation_is_recorded_told_and_tried_again(personas, pki_stor
     row.refresh_from_db()
     assert row.status == "failed" and row.attempt_count == 1 and "does not exist" in row.last_error
     assert any("still valid" in message.subject for message in mailoutbox)
+    assert list(Notification.objects.filter(kind="certificate_not_revoked").values_list("recipient", "dedupe_key")) == [
+        (personas.owner.pk, f"supersession:{row.pk}:failed:1")]
     for _ in range(renewal.MAX_ATTEMPTS):
         renewal.superseded_certificates_revoke()
     row.refresh_from_db()

@@ -13,6 +13,7 @@ from governance.checks.base import Context
 from governance.lifecycle_checks import RotationSucceeds
 from governance.models import AuditEvent
 from governance.models.lifecycle import AttemptOutcome, RotationJob, RotationStatus
+from governance.models.notifications import Notification
 from governance.services import rotation
 from governance.tasks.lifecycle import rotation_job_run
 from tests.factories import SystemFactory
@@ -174,6 +175,8 @@ def test_failing_connector_leaves_the_credential_unchanged(personas, dead_store,
     assert AuditEvent.objects.filter(action="credential.rotation_failed", object_id=str(credential.pk)).exists()
     assert [m.to for m in mail.outbox] == [[personas.owner.email]]
     assert "failed" in mail.outbox[0].subject
+    assert list(Notification.objects.filter(kind="rotation_failed").values_list("recipient", "object_id")) == [
+        (personas.owner.pk, credential.pk)]
     failures = RotationSucceeds().evaluate(Context.current()).failures
     assert ("governance.credential", credential.pk) in failures
     from governance.models.checks import Finding
