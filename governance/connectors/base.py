@@ -15,6 +15,7 @@ human-readable proof lines, never values; error texts are scrubbed of any value 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -243,6 +244,11 @@ class Connector(ABC):
     # user, a CA's revocation list, a cloud key), so a suspended credential is refused everywhere. A
     # connector that only hides Steward's stored copy (KV) leaves the kill switch a step done by hand.
     revokes_at_issuer: bool = False
+
+    def session(self):
+        """A scope within which the connector may keep what it opens (an admin connection) for the next
+        action, closing it at the end (the batch job path: many rotations on one target). None by default."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def observe(self, ref: CredentialRef) -> Observation:

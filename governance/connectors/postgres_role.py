@@ -6,10 +6,16 @@ Target: ConnectorTarget(kind="postgres_role") on the credential's System, settin
 role is Credential.identifier; its password lives in the credential's OpenBao KV store at
 Credential.store_path as {"username": role, "password": ...}.
 
-Rotation runs ALTER ROLE with a SCRAM-SHA-256 verifier computed here (the plain password never
-reaches the server's statement log), writes the new password to OpenBao inside the same open
-transaction (a failed write rolls the ALTER back), commits, then proves it: a login with the new
-password succeeds and a login with the previous one is refused.
+Rotation reads the stored password and its version (one KV read), runs ALTER ROLE with a
+SCRAM-SHA-256 verifier computed here (the plain password never reaches the server's statement
+log), writes the new password to OpenBao with check-and-set on that version inside the same open
+transaction (a failed write rolls the ALTER back), commits, then proves it, the three proofs at
+once (two threads and this one): the store's current version is the one written and holds the new
+password, a login with the new password succeeds, and a login with the previous one is refused.
+
+Within session() (the batch job path: up to 50 rotations per message) the admin connection is
+opened once and reused; an action that fails rolls its transaction back, and a connection that
+broke is dropped, so the next rotation opens a new one.
 
 Provisioning creates the role (LOGIN, no attributes, a comment naming the run) with exactly the
 grants its scopes declare (governance.connectors.scopes), in the transaction that writes its
@@ -23,6 +29,8 @@ import contextlib
 import hashlib
 import hmac
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -131,6 +139,7 @@ class PostgresRole(Connector):
     def __init__(self, settings: PostgresSettings, kv: OpenBaoKV):
         self.settings = settings
         self.kv = kv
+        self._session = threading.local()  # per thread: a worker's batch never shares its connection
 
     # Connections
 
@@ -153,6 +162,42 @@ class PostgresRole(Connector):
                 raise Misconfigured(f"The PostgreSQL admin {user} cannot sign in to "
                                     f"{self.settings.host}:{self.settings.port}.") from None
             raise Unreachable(f"PostgreSQL {self.settings.host}:{self.settings.port} did not answer.") from None
+
+    @contextlib.contextmanager
+    def session(self):
+        """Reuse one admin connection for every rotation until the end (opened on first use, closed here)."""
+        if getattr(self._session, "active", False):
+            yield
+            return
+        self._session.active, self._session.conn = True, None
+        try:
+            yield
+        finally:
+            conn, self._session.conn, self._session.active = self._session.conn, None, False
+            if conn is not None:
+                conn.close()
+
+    @contextlib.contextmanager
+    def connection(self):
+        """An admin connection for one action: a new one, closed after it; or, in a session, the session's,
+        committed after it, rolled back on failure, and dropped if it broke."""
+        if not getattr(self._session, "active", False):
+            with self.admin() as conn:
+                yield conn
+            return
+        conn = self._session.conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._session.conn = self.admin()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            if conn.closed or conn.broken:
+                self._session.conn = None
+                conn.close()
+            raise
 
     def login_works(self, role: str, password: str) -> bool:
         """True when the role signs in with this password; False when refused; Unreachable otherwise."""
@@ -209,7 +254,7 @@ class PostgresRole(Connector):
 
     def observe(self, ref: CredentialRef) -> Observation:
         observation = self.kv.observe(ref)
-        with self._errors(f"Looking up role {ref.identifier}"), self.admin() as conn:
+        with self._errors(f"Looking up role {ref.identifier}"), self.connection() as conn:
             row = self._require_role(conn, ref.identifier)
         state = observation.state if row[0] else "disabled"
         return Observation(observation.version, observation.created_at, state=state,
@@ -227,11 +272,12 @@ class PostgresRole(Connector):
 
     def _new_password(self, ref: CredentialRef, *, login: bool) -> RotationResult:
         role = ref.identifier
-        path, old_password = self.stored_password(ref)
-        current = self.kv.current_version(path)
+        path = self.kv.path_of(ref.store_path)
+        stored, current, _meta = self.kv.read_current(path)  # the previous password and the version to CAS on
+        old_password = (stored or {}).get("password")
         new_password = new_secret_value()
         statement = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if login else "ALTER ROLE {} WITH PASSWORD {}"
-        with self._errors(f"Rotating the password of {role}"), self.admin() as conn:
+        with self._errors(f"Rotating the password of {role}"), self.connection() as conn:
             self._require_role(conn, role)
             conn.execute(sql.SQL(statement).format(
                 sql.Identifier(role), sql.Literal(scram_verifier(new_password))))
@@ -246,17 +292,35 @@ class PostgresRole(Connector):
                 if old_password is not None:
                     self.kv.write_value(path, {"username": role, "password": old_password}, cas=version)
                 raise
-        proof = list(self.kv.verify_written(path, version, "password", new_password))
-        if not self.login_works(role, new_password):
+        proof = self.prove(role, path, version, new_password, old_password)
+        return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
+
+    def prove(self, role: str, path: str, version: int, new_password: str, old_password: str | None) -> list[str]:
+        """The three proofs of a rotation at once: the two sign-ins in threads (each its own connection),
+        the store's read-back here; reported, and failing, in that order: store, new password, old one."""
+        check_old = old_password is not None and old_password != new_password
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pg-proof") as pool:
+            new_login = pool.submit(self.login_works, role, new_password)
+            old_login = pool.submit(self.login_works, role, old_password) if check_old else None
+            try:
+                proof = list(self.kv.verify_written(path, version, "password", new_password))
+            finally:  # both sign-ins end before anything is reported
+                new_works = new_login.exception() is None and new_login.result()
+                old_works = old_login is not None and old_login.exception() is None and old_login.result()
+        if new_login.exception() is not None:
+            raise new_login.exception()
+        if not new_works:
             raise VerificationFailed(f"{role} cannot sign in with the new password (stored as version {version}).")
         proof.append(f"PostgreSQL {self.settings.host}:{self.settings.port}: {role} signs in with the new password.")
         if old_password is None:
             proof.append("No previous password was stored, so there was none to refuse.")
-        elif old_password == new_password or self.login_works(role, old_password):
+            return proof
+        if old_login is not None and old_login.exception() is not None:
+            raise old_login.exception()
+        if not check_old or old_works:
             raise VerificationFailed(f"{role} still signs in with the previous password.")
-        else:
-            proof.append(f"PostgreSQL: a sign-in of {role} with the previous password is refused.")
-        return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
+        proof.append(f"PostgreSQL: a sign-in of {role} with the previous password is refused.")
+        return proof
 
     def rotation_resume(self, ref: CredentialRef, *, since) -> RotationResult | None:
         """A lost attempt wrote the new password to OpenBao: make sure the role has it (its ALTER ROLE may
@@ -270,7 +334,7 @@ class PostgresRole(Connector):
         proof = [f"OpenBao {self.kv.label(path)}: version {version}, written {created:%Y-%m-%d %H:%M:%S} UTC by an "
                  "attempt whose worker was lost, is current: completed and recorded, not rotated again."]
         if not self.login_works(role, password):
-            with self._errors(f"Completing the password change of {role}"), self.admin() as conn:
+            with self._errors(f"Completing the password change of {role}"), self.connection() as conn:
                 self._require_role(conn, role)
                 conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(scram_verifier(password))))

@@ -4,12 +4,14 @@ The same rules as rotation_job_execute (services.rotation), applied to many jobs
 jobs are claimed under one lease (governance.leases; SKIP LOCKED, attempt_count counts the
 attempt) in one transaction; each connector runs outside any transaction, with a heartbeat
 between them; the proven results, their attempt rows and one audit event per credential are
-recorded in one more transaction, each job's release guarded by the lease token. A failure is
-recorded for its own job as rotation_job_execute records it (a transient one goes back to
-pending, for rotation_job_run to retry). If the worker dies between the connector calls and the
-final commit, the lease lapses and the recovery task (rotation_jobs_recover) takes the jobs
-over: each reads its store's current version first, so the versions the dead worker wrote are
-recorded, and only the jobs it had not reached are rotated.
+recorded in one more transaction, each job's release guarded by the lease token. The connectors
+run inside one registry session for the chunk: a PostgreSQL target opens its admin connection
+once, not once per job; a failed job rolls its own transaction back, and a broken connection is
+replaced for the next job. A failure is recorded for its own job as rotation_job_execute records
+it (a transient one goes back to pending, for rotation_job_run to retry). If the worker dies
+between the connector calls and the final commit, the lease lapses and the recovery task
+(rotation_jobs_recover) takes the jobs over: each reads its store's current version first, so
+the versions the dead worker wrote are recorded, and only the jobs it had not reached are rotated.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.utils import timezone
 
 from governance import leases, outbox, task_names
 from governance.choices import CredentialStatus
+from governance.connectors import registry
 from governance.connectors.base import ConnectorError
 from governance.models.lifecycle import (
     AttemptOutcome,
@@ -56,30 +59,32 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
     claimed = list(RotationJob.objects.filter(pk__in=lease.pks).select_related(
         "credential__store", "credential__system__connector_target").order_by("pk"))
     successes = []
-    for position, job in enumerate(claimed):
-        try:
-            lease.heartbeat()
-        except leases.LeaseLost:
-            outcomes.setdefault("lost", []).extend(j.pk for j in claimed[position:])
-            break
-        credential = job.credential
-        if credential.status != CredentialStatus.ACTIVE:
-            outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
-                                     outcome=AttemptOutcome.FAILED, code="skipped",
-                                     error=f"{credential} is {credential.status}: not rotated.")
-        else:
+    # One session for the chunk: a PostgreSQL target's admin connection serves all its rotations here.
+    with registry.sessions():
+        for position, job in enumerate(claimed):
             try:
-                successes.append((job, *rotate_or_resume(job, lease)))
-                continue
-            except ConnectorError as error:
-                outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
-                                         code=error.code, retry=error.transient,
-                                         rotated=getattr(error, "rotation", None))
-            except Exception:
-                logger.exception("rotation job %s failed unexpectedly", job.pk)
-                outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
-                                         reason="Unexpected error in Steward; see the server log.")
-        outcomes.setdefault(outcome.status, []).append(job.pk)
+                lease.heartbeat()
+            except leases.LeaseLost:
+                outcomes.setdefault("lost", []).extend(j.pk for j in claimed[position:])
+                break
+            credential = job.credential
+            if credential.status != CredentialStatus.ACTIVE:
+                outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
+                                         outcome=AttemptOutcome.FAILED, code="skipped",
+                                         error=f"{credential} is {credential.status}: not rotated.")
+            else:
+                try:
+                    successes.append((job, *rotate_or_resume(job, lease)))
+                    continue
+                except ConnectorError as error:
+                    outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
+                                             code=error.code, retry=error.transient,
+                                             rotated=getattr(error, "rotation", None))
+                except Exception:
+                    logger.exception("rotation job %s failed unexpectedly", job.pk)
+                    outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
+                                             reason="Unexpected error in Steward; see the server log.")
+            outcomes.setdefault(outcome.status, []).append(job.pk)
     if successes:
         recorded = _record_successes(successes, lease, task_id)
         outcomes.setdefault("succeeded", []).extend(pk for pk in recorded)
