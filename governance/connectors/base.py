@@ -258,6 +258,13 @@ class Connector(ABC):
     def rotate(self, ref: CredentialRef) -> RotationResult:
         """Make a new secret, store it, and prove that the new one works (and the old one no longer does)."""
 
+    def rotate_begin(self, ref: CredentialRef) -> Callable[[], RotationResult]:
+        """rotate() in two steps: the change made now, its proof possibly still running; the returned
+        function waits for the proof and returns the proven result, or raises. Nothing is recorded
+        before it returns. By default the whole rotation runs now."""
+        result = self.rotate(ref)
+        return lambda: result
+
     @abstractmethod
     def suspend(self, ref: CredentialRef) -> ActionResult:
         """Make the credential unusable, reversibly, and prove it."""

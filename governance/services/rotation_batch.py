@@ -7,11 +7,14 @@ between them; the proven results, their attempt rows and one audit event per cre
 recorded in one more transaction, each job's release guarded by the lease token. The connectors
 run inside one registry session for the chunk: a PostgreSQL target opens its admin connection
 once, not once per job; a failed job rolls its own transaction back, and a broken connection is
-replaced for the next job. A failure is recorded for its own job as rotation_job_execute records
-it (a transient one goes back to pending, for rotation_job_run to retry). If the worker dies
-between the connector calls and the final commit, the lease lapses and the recovery task
-(rotation_jobs_recover) takes the jobs over: each reads its store's current version first, so
-the versions the dead worker wrote are recorded, and only the jobs it had not reached are rotated.
+replaced for the next job. Each rotation is begun (the change made) before the previous one's
+proof is waited for (rotation_begin), so a PostgreSQL rotation's sign-ins run while the next
+role's password changes; two jobs on the same account or store path are never overlapped. A
+failure is recorded for its own job as rotation_job_execute records it (a transient one goes
+back to pending, for rotation_job_run to retry). If the worker dies between the connector calls
+and the final commit, the lease lapses and the recovery task (rotation_jobs_recover) takes the
+jobs over: each reads its store's current version first, so the versions the dead worker wrote
+are recorded, and only the jobs it had not reached are rotated.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from governance.services.rotation import (
     credential_values,
     finish_attempt,
     record_failure,
-    rotate_or_resume,
+    rotation_begin,
     rotation_jobs_claim,
 )
 
@@ -58,9 +61,10 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
     now = lease.claimed_at
     claimed = list(RotationJob.objects.filter(pk__in=lease.pks).select_related(
         "credential__store", "credential__system__connector_target").order_by("pk"))
-    successes = []
+    successes: list = []
     # One session for the chunk: a PostgreSQL target's admin connection serves all its rotations here.
     with registry.sessions():
+        pending = None  # (job, finish): the rotation made last, its proof still running
         for position, job in enumerate(claimed):
             try:
                 lease.heartbeat()
@@ -72,19 +76,22 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
                 outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
                                          outcome=AttemptOutcome.FAILED, code="skipped",
                                          error=f"{credential} is {credential.status}: not rotated.")
-            else:
-                try:
-                    successes.append((job, *rotate_or_resume(job, lease)))
-                    continue
-                except ConnectorError as error:
-                    outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
-                                             code=error.code, retry=error.transient,
-                                             rotated=getattr(error, "rotation", None))
-                except Exception:
-                    logger.exception("rotation job %s failed unexpectedly", job.pk)
-                    outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
-                                             reason="Unexpected error in Steward; see the server log.")
-            outcomes.setdefault(outcome.status, []).append(job.pk)
+                outcomes.setdefault(outcome.status, []).append(job.pk)
+                continue
+            if pending is not None and _same_account(pending[0], job):  # its proof must not see this change
+                _settle(pending, lease, now, task_id, successes, outcomes)
+                pending = None
+            try:
+                began = (job, rotation_begin(job, lease))
+            except Exception as error:  # noqa: BLE001 - recorded for this job alone, as _settle does
+                _record_error(job, error, lease, now, task_id, outcomes)
+                continue
+            # This rotation is made: the previous one's proof ran meanwhile; its result is taken now.
+            if pending is not None:
+                _settle(pending, lease, now, task_id, successes, outcomes)
+            pending = began
+        if pending is not None:
+            _settle(pending, lease, now, task_id, successes, outcomes)
     if successes:
         recorded = _record_successes(successes, lease, task_id)
         outcomes.setdefault("succeeded", []).extend(pk for pk in recorded)
@@ -92,6 +99,34 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
         if lost:
             outcomes.setdefault("lost", []).extend(lost)
     return outcomes
+
+
+def _same_account(earlier: RotationJob, later: RotationJob) -> bool:
+    a, b = earlier.credential, later.credential
+    return (a.system_id, a.identifier) == (b.system_id, b.identifier) or (a.store_id, a.store_path) == (
+        b.store_id, b.store_path)
+
+
+def _settle(pending, lease: leases.Lease, now, task_id: str, successes: list, outcomes: dict) -> None:
+    """Wait for a begun rotation's proof: a proven result joins the successes, a failure is recorded."""
+    job, finish = pending
+    try:
+        successes.append((job, *finish()))
+    except Exception as error:  # noqa: BLE001 - recorded for this job alone
+        _record_error(job, error, lease, now, task_id, outcomes)
+
+
+def _record_error(job: RotationJob, error: Exception, lease: leases.Lease, now, task_id: str,
+                  outcomes: dict) -> None:
+    """A failed rotation, recorded as rotation_job_execute records one (a transient one back to pending)."""
+    if isinstance(error, ConnectorError):
+        outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason, code=error.code,
+                                 retry=error.transient, rotated=getattr(error, "rotation", None))
+    else:
+        logger.error("rotation job %s failed unexpectedly", job.pk, exc_info=error)
+        outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
+                                 reason="Unexpected error in Steward; see the server log.")
+    outcomes.setdefault(outcome.status, []).append(job.pk)
 
 
 def rotation_jobs_recover(job_ids: list[int]) -> dict:

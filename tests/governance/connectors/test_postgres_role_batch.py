@@ -156,10 +156,10 @@ def test_a_connection_that_broke_is_replaced_for_the_next_rotation(pg_cluster, c
 
 
 def test_the_concurrent_proofs_still_refuse_a_rotation_the_old_password_survives(connector, roles, monkeypatch):
-    monkeypatch.setattr(connector, "login_works", lambda role, password: True)
+    monkeypatch.setattr(connector, "login_works", lambda role, password, **keys: True)
     with pytest.raises(VerificationFailed, match="still signs in with the previous password"):
         connector.rotate(credential(roles[0]))
-    monkeypatch.setattr(connector, "login_works", lambda role, password: False)
+    monkeypatch.setattr(connector, "login_works", lambda role, password, **keys: False)
     with pytest.raises(VerificationFailed, match="cannot sign in with the new password"):
         connector.rotate(credential(roles[1]))
 
