@@ -196,3 +196,53 @@ def test_the_batch_path_rotates_every_role_over_one_admin_connection(personas, k
     assert rotation_batch_run.apply(args=[[j.pk for j in jobs]]).get() == {"skipped": 4}  # redelivered: nothing
     assert len(admin_connections) == 1
     registry.clear_cache()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_proof_failing_while_the_next_rotation_runs_fails_its_job_alone(personas, kv_store, pg_system, roles, kv,
+                                                                          pg_cluster, monkeypatch):
+    """The batch begins rotation i+1 before it waits for rotation i's proof: i's failure stays i's."""
+    from governance.tasks.lifecycle import rotation_batch_run
+
+    old = timezone.now() - dt.timedelta(days=400)
+    credentials = [make_credential(personas, store=kv_store, path=f"secret/data/{role['path']}", system=pg_system,
+                                   kind="password", identifier=role["name"], last_rotated_at=old) for role in roles]
+    real_login = PostgresRole.login_works
+    stubborn = roles[1]["name"]
+
+    def login_works(self, role, password, **keys):  # as if the old password still signed in for one role
+        return True if role == stubborn else real_login(self, role, password, **keys)
+
+    monkeypatch.setattr(PostgresRole, "login_works", login_works)
+    jobs = [RotationJob.objects.create(credential=c, due_on=timezone.now().date(), trigger="schedule")
+            for c in credentials]
+    assert rotation_batch_run.apply(args=[[j.pk for j in jobs]]).get() == {"skipped": 0, "failed": 1,
+                                                                           "succeeded": 3}
+    for job in jobs:
+        job.refresh_from_db()
+    assert jobs[1].status == RotationStatus.FAILED and jobs[1].attempts.get().error_code == "verification"
+    credentials[1].refresh_from_db()
+    assert credentials[1].store_version == "1"  # nothing recorded for the unproven rotation
+    for index in (0, 2, 3):
+        assert jobs[index].status == RotationStatus.SUCCEEDED
+        new_password = kv.read_value(roles[index]["path"])["password"]
+        assert pg_login(pg_cluster, roles[index]["name"], new_password)
+        assert not pg_login(pg_cluster, roles[index]["name"], roles[index]["password"])
+    registry.clear_cache()
+
+
+def test_scram_keys_sign_in_only_for_the_salt_the_server_holds(pg_cluster, connector, roles):
+    """The keys handed to libpq prove what a password sign-in proves: a wrong salt or password is refused."""
+    from governance.connectors.postgres_role import LIBPQ_TAKES_SCRAM_KEYS, scram_keys, scram_verifier_of
+
+    role, salt = roles[0]["name"], secrets.token_bytes(16)
+    keys = scram_keys("the-new-password", salt)
+    with pg_admin(pg_cluster) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role),
+                                                                 sql.Literal(scram_verifier_of(salt, keys))))
+    assert pg_login(pg_cluster, role, "the-new-password")  # the verifier is the password's
+    assert connector.login_works(role, "the-new-password", keys=keys)
+    assert not connector.login_works(role, roles[0]["password"], keys=scram_keys(roles[0]["password"], salt))
+    if LIBPQ_TAKES_SCRAM_KEYS:  # keys for another salt are refused even with the right password alongside
+        assert not connector.login_works(role, "the-new-password",
+                                         keys=scram_keys("the-new-password", secrets.token_bytes(16)))
