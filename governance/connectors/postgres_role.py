@@ -117,7 +117,7 @@ class PostgresSettings:
 
 
 SCRAM_ITERATIONS = 4096
-PROOF_THREADS = 2  # the two sign-ins of a rotation's proof (the KV read before it runs in one of them)
+PROOF_THREADS = 3  # a rotation's proofs: the two sign-ins and the read-back (the KV read before runs in one)
 # libpq 18 can take a sign-in's SCRAM keys (scram_client_key, scram_server_key) instead of deriving them.
 LIBPQ_TAKES_SCRAM_KEYS = psycopg.pq.version() >= 180000
 
@@ -186,11 +186,12 @@ class PostgresRole(Connector):
             yield
             return
         self._session.active, self._session.conn, self._session.pool = True, None, None
+        self._session.store = None
         try:
             yield
         finally:
             conn, pool = self._session.conn, self._session.pool
-            self._session.conn = self._session.pool = None
+            self._session.conn = self._session.pool = self._session.store = None
             self._session.active = False
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -202,9 +203,19 @@ class PostgresRole(Connector):
         if not getattr(self._session, "active", False):
             return ThreadPoolExecutor(max_workers=PROOF_THREADS, thread_name_prefix="pg-rotate"), True
         if self._session.pool is None:
-            # the previous rotation's two sign-ins may still run while the next one reads the store
-            self._session.pool = ThreadPoolExecutor(max_workers=PROOF_THREADS + 1, thread_name_prefix="pg-rotate")
+            # two rotations' proofs may run at once, while the next one reads the store
+            self._session.pool = ThreadPoolExecutor(max_workers=2 * PROOF_THREADS + 1,
+                                                    thread_name_prefix="pg-rotate")
         return self._session.pool, False
+
+    def _proof_store(self) -> tuple[OpenBaoKV, threading.Lock]:
+        """Where the proofs read the store back, and the lock its HTTP session is used under: in a session,
+        a client of its own (the next rotation uses the connector's meanwhile); else the connector's."""
+        if not getattr(self._session, "active", False):
+            return self.kv, threading.Lock()
+        if self._session.store is None:
+            self._session.store = (OpenBaoKV(self.kv.settings), threading.Lock())
+        return self._session.store
 
     @contextlib.contextmanager
     def connection(self):
@@ -368,9 +379,9 @@ class PostgresRole(Connector):
 
     def prove_begin(self, role: str, path: str, version: int, new_password: str, old_password: str | None, *,
                     pool: ThreadPoolExecutor, salt: bytes | None = None, keys: tuple[bytes, bytes] | None = None):
-        """The three proofs of a rotation: the two sign-ins start now, in the pool's threads (each its own
-        connection); the returned function reads the store back (in the calling thread), waits for both
-        and returns the proof lines, or raises, in that order: store, new password, old one.
+        """The three proofs of a rotation start now, in the pool's threads: the store's read-back and the
+        two sign-ins (each its own connection); the returned function waits for all three and returns
+        the proof lines, or raises, in that order: store, new password, old one.
 
         salt, keys: the new verifier's salt and the new password's keys for it. Both sign-ins use keys
         for that salt (login_works). The new password's is accepted only if the server holds that
@@ -379,19 +390,26 @@ class PostgresRole(Connector):
         libpq would derive from the salt the server sends.
         """
         check_old = old_password is not None and old_password != new_password
+        store, store_lock = self._proof_store()
 
         def old_login_works() -> bool:
             return self.login_works(role, old_password, keys=scram_keys(old_password, salt) if salt else None)
 
+        def read_back() -> list[str]:
+            with store_lock:
+                return list(store.verify_written(path, version, "password", new_password))
+
+        stored = pool.submit(read_back)
         new_login = pool.submit(self.login_works, role, new_password, keys=keys if salt else None)
         old_login = pool.submit(old_login_works) if check_old else None
 
         def finish() -> list[str]:
-            try:
-                proof = list(self.kv.verify_written(path, version, "password", new_password))
-            finally:  # both sign-ins end before anything is reported
-                new_works = new_login.exception() is None and new_login.result()
-                old_works = old_login is not None and old_login.exception() is None and old_login.result()
+            for future in (stored, new_login, old_login):  # all three end before anything is reported
+                if future is not None:
+                    future.exception()
+            proof = stored.result()
+            new_works = new_login.exception() is None and new_login.result()
+            old_works = old_login is not None and old_login.exception() is None and old_login.result()
             if new_login.exception() is not None:
                 raise new_login.exception()
             if not new_works:
