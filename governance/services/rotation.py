@@ -275,9 +275,11 @@ def rotate_or_resume(job: RotationJob, lease: leases.Lease) -> tuple[RotationRes
     return rotation_begin(job, lease)()
 
 
-def rotation_begin(job: RotationJob, lease: leases.Lease) -> Callable[[], tuple[RotationResult, str]]:
+def rotation_begin(job: RotationJob, lease: leases.Lease, *, deliver: bool = True,
+                   ) -> Callable[[], tuple[RotationResult, str]]:
     """rotate_or_resume in two steps (the batch path starts the next rotation while this one's proof runs):
-    the change is made now; the returned function waits for its proof, then delivers the proven value."""
+    the change is made now; the returned function waits for its proof, then delivers the proven value
+    (deliver=False: the caller does, with rotation_deliver)."""
     connector, ref = registry.connector_for(job.credential)
     found = None
     if job.attempt_count > 1:
@@ -290,11 +292,15 @@ def rotation_begin(job: RotationJob, lease: leases.Lease) -> Callable[[], tuple[
 
     def finish() -> tuple[RotationResult, str]:
         result = proven()
-        # The CI variables that consume the credential get the proven new value in this same job.
-        return deliveries_after_rotation(actor=lifecycle_actor(f"rotation-{job.pk}"), credential=job.credential,
-                                         result=result, rotation_job_id=job.pk), connector.kind
+        return (rotation_deliver(job, result) if deliver else result), connector.kind
 
     return finish
+
+
+def rotation_deliver(job: RotationJob, result: RotationResult) -> RotationResult:
+    """The CI variables that consume the credential get the proven new value in this same job."""
+    return deliveries_after_rotation(actor=lifecycle_actor(f"rotation-{job.pk}"), credential=job.credential,
+                                     result=result, rotation_job_id=job.pk)
 
 
 def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool = True) -> JobOutcome:

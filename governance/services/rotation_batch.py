@@ -28,6 +28,7 @@ from governance import leases, outbox, task_names
 from governance.choices import CredentialStatus
 from governance.connectors import registry
 from governance.connectors.base import ConnectorError
+from governance.models.deliveries import CredentialDelivery
 from governance.models.lifecycle import (
     AttemptOutcome,
     CredentialObservation,
@@ -43,6 +44,7 @@ from governance.services.rotation import (
     finish_attempt,
     record_failure,
     rotation_begin,
+    rotation_deliver,
     rotation_jobs_claim,
 )
 
@@ -82,7 +84,7 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
                 _settle(pending, lease, now, task_id, successes, outcomes)
                 pending = None
             try:
-                began = (job, rotation_begin(job, lease))
+                began = (job, rotation_begin(job, lease, deliver=False))
             except Exception as error:  # noqa: BLE001 - recorded for this job alone, as _settle does
                 _record_error(job, error, lease, now, task_id, outcomes)
                 continue
@@ -92,6 +94,7 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
             pending = began
         if pending is not None:
             _settle(pending, lease, now, task_id, successes, outcomes)
+    successes = _deliver(successes, lease, now, task_id, outcomes)
     if successes:
         recorded = _record_successes(successes, lease, task_id)
         outcomes.setdefault("succeeded", []).extend(pk for pk in recorded)
@@ -99,6 +102,25 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
         if lost:
             outcomes.setdefault("lost", []).extend(lost)
     return outcomes
+
+
+def _deliver(successes: list, lease: leases.Lease, now, task_id: str, outcomes: dict) -> list:
+    """The proven values go to the CI variables that consume them (one query finds which credentials have
+    any, after every proof, instead of one per job); a failed push fails its job as rotate_or_resume's would."""
+    if not successes:
+        return successes
+    with_deliveries = set(CredentialDelivery.objects.filter(
+        credential_id__in=[job.credential_id for job, *_ in successes]).values_list("credential_id", flat=True))
+    delivered = []
+    for job, result, kind in successes:
+        if job.credential_id not in with_deliveries:
+            delivered.append((job, result, kind))
+            continue
+        try:
+            delivered.append((job, rotation_deliver(job, result), kind))
+        except Exception as error:  # noqa: BLE001 - recorded for this job alone (DeliveryFailed: rotated, proven)
+            _record_error(job, error, lease, now, task_id, outcomes)
+    return delivered
 
 
 def _same_account(earlier: RotationJob, later: RotationJob) -> bool:
