@@ -217,9 +217,20 @@ def measure_steward(job_ids: list[int], connection) -> dict:
     lifecycle_services.audit_append_many = clocks["audit"].wrap(saved["audit_many"])
     try:
         with connection.execute_wrapper(sql_wrapper):
+            profiler = None
+            if os.environ.get("BENCH_PROFILE"):  # as in the kv mode: a cProfile of this thread's part
+                import cProfile  # noqa: PLC0415 - only when asked for
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             started = time.perf_counter()
             outcomes = run_batches(job_ids)
             total = time.perf_counter() - started
+            if profiler is not None:
+                import pstats  # noqa: PLC0415 - only when asked for
+
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(30)
     finally:
         requests.Session.request = saved["request"]
         PostgresRole.admin, PostgresRole.login_works = saved["admin"], saved["login"]

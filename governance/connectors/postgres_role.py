@@ -347,13 +347,14 @@ class PostgresRole(Connector):
     def _change_password(self, ref: CredentialRef, *, login: bool, pool: ThreadPoolExecutor):
         role = ref.identifier
         path = self.kv.path_of(ref.store_path)
+        # The previous password and the version to check-and-set on (one KV read), read while the new
+        # password is made and the ALTER ROLE runs, uncommitted: a missing role fails it (UndefinedObject:
+        # ReferenceBroken). Nothing is written before the read's answer is in.
+        stored = pool.submit(self.kv.read_current, path)
         new_password, salt = new_secret_value(), os.urandom(16)
         keys = scram_keys(new_password, salt)
         statement = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if login else "ALTER ROLE {} WITH PASSWORD {}"
         with self._errors(f"Rotating the password of {role}"), self.connection() as conn:
-            # The previous password and the version to check-and-set on (one KV read), read while the
-            # ALTER ROLE runs, uncommitted: a missing role fails it (UndefinedObject: ReferenceBroken).
-            stored = pool.submit(self.kv.read_current, path)
             try:
                 conn.execute(sql.SQL(statement).format(
                     sql.Identifier(role), sql.Literal(scram_verifier_of(salt, keys))))
