@@ -129,6 +129,12 @@ def scram_keys(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -
             hmac.new(salted, b"Server Key", hashlib.sha256).digest())
 
 
+def new_scram_secret() -> tuple[str, bytes, tuple[bytes, bytes]]:
+    """(password, salt, the password's SCRAM keys for that salt) for a rotation."""
+    password, salt = new_secret_value(), os.urandom(16)
+    return password, salt, scram_keys(password, salt)
+
+
 def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802/7677), so the password is never sent."""
     salt = os.urandom(16)
@@ -186,12 +192,12 @@ class PostgresRole(Connector):
             yield
             return
         self._session.active, self._session.conn, self._session.pool = True, None, None
-        self._session.store = None
+        self._session.store = self._session.spare = None
         try:
             yield
         finally:
             conn, pool = self._session.conn, self._session.pool
-            self._session.conn = self._session.pool = self._session.store = None
+            self._session.conn = self._session.pool = self._session.store = self._session.spare = None
             self._session.active = False
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -207,6 +213,16 @@ class PostgresRole(Connector):
             self._session.pool = ThreadPoolExecutor(max_workers=2 * PROOF_THREADS + 1,
                                                     thread_name_prefix="pg-rotate")
         return self._session.pool, False
+
+    def _new_secret(self, pool: ThreadPoolExecutor) -> tuple[str, bytes, tuple[bytes, bytes]]:
+        """A new password, a salt and the password's SCRAM keys for it. In a session the next rotation's
+        is made ahead, in one of its threads, while this one's ALTER ROLE runs (used once, in memory only;
+        dropped with the session)."""
+        if not getattr(self._session, "active", False):
+            return new_scram_secret()
+        made = self._session.spare.result() if self._session.spare is not None else new_scram_secret()
+        self._session.spare = pool.submit(new_scram_secret)
+        return made
 
     def _proof_store(self) -> tuple[OpenBaoKV, threading.Lock]:
         """Where the proofs read the store back, and the lock its HTTP session is used under: in a session,
@@ -351,8 +367,7 @@ class PostgresRole(Connector):
         # password is made and the ALTER ROLE runs, uncommitted: a missing role fails it (UndefinedObject:
         # ReferenceBroken). Nothing is written before the read's answer is in.
         stored = pool.submit(self.kv.read_current, path)
-        new_password, salt = new_secret_value(), os.urandom(16)
-        keys = scram_keys(new_password, salt)
+        new_password, salt, keys = self._new_secret(pool)
         statement = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if login else "ALTER ROLE {} WITH PASSWORD {}"
         with self._errors(f"Rotating the password of {role}"), self.connection() as conn:
             try:
