@@ -115,7 +115,8 @@ def main() -> int:
         old_config = setup_databases(verbosity=0, interactive=False)
         try:
             if args.connector == "postgres":
-                import rotation_postgres  # noqa: E402, I001  (bench/rotation_postgres.py, after the sys.path setup)
+                # bench/rotation_postgres.py imports Django's models at its top: only after django.setup()
+                import rotation_postgres  # noqa: E402, I001, PLC0415
 
                 return rotation_postgres.run(args.rotations or 300, args.workers, server, cluster, connection,
                                              rounds=args.rounds)

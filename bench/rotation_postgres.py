@@ -1,10 +1,11 @@
 """PostgreSQL role rotations: Steward's batch job path against OpenBao's database secrets engine, same run.
 
-Called by `bench/rotation.py --connector postgres [--rotations 300] [--workers 2]`, which starts an
-OpenBao dev server, a private PostgreSQL cluster with scram-sha-256 for host connections
-(tests/lifecycle_servers.start_postgres, as the connector tests use: the machine's own PostgreSQL
-trusts local connections, so a refused old password would prove nothing there) and Steward's
-database (tables from the models).
+Imported by `bench/rotation.py --connector postgres` once Django is set up (its models are imported
+here at the top), and run by it: `bench/rotation.py --connector postgres [--rotations 300]
+[--workers 2] [--rounds 3]` starts an OpenBao dev server, a private PostgreSQL cluster with
+scram-sha-256 for host connections (tests/lifecycle_servers.start_postgres, as the connector tests
+use: the machine's own PostgreSQL trusts local connections, so a refused old password would prove
+nothing there) and Steward's database (tables from the models).
 
 1. N login roles on the cluster, created by its admin (steward_admin, CREATEROLE), each registered as
    a Steward credential: kind password, on a System with a ConnectorTarget(kind postgres_role), its
@@ -35,15 +36,37 @@ database (tables from the models).
 
 from __future__ import annotations
 
+import cProfile
 import datetime as dt
 import multiprocessing
 import os
+import pstats
 import secrets
+import statistics
 import threading
 import time
 
 import psycopg
+import requests
+from django.db import connection as default_connection
+from django.db import connections
+from django.utils import timezone
 from psycopg import sql
+
+from governance.connectors import registry
+from governance.connectors.openbao_kv import OpenBaoKV
+from governance.connectors.postgres_role import PostgresRole
+from governance.models import Credential, Person, SecretStore, System
+from governance.models.lifecycle import (
+    ConnectorTarget,
+    RotationAttempt,
+    RotationJob,
+    RotationStatus,
+    RotationTrigger,
+)
+from governance.services import lifecycle as lifecycle_services
+from governance.services.rotation import rotation_schedule_due
+from governance.tasks.lifecycle import rotation_batch_run
 
 PG_USER_ENV = "STEWARD_BENCH_PG_ADMIN_USER"
 PG_PASSWORD_ENV = "STEWARD_BENCH_PG_ADMIN_PASSWORD"
@@ -82,12 +105,6 @@ def admin_connection(cluster) -> psycopg.Connection:
 
 def estate(count: int, server, cluster, token_env: str) -> list[int]:
     """count login roles, registered as overdue Steward credentials; returns the sweep's job ids."""
-    from django.utils import timezone
-
-    from governance.models import Credential, Person, SecretStore, System
-    from governance.models.lifecycle import ConnectorTarget, RotationJob, RotationStatus
-    from governance.services.rotation import rotation_schedule_due
-
     roles = [f"bench_role_{i}" for i in range(count)]
     kv = server.client().secrets.kv.v2
     with admin_connection(cluster) as conn:
@@ -116,8 +133,6 @@ def estate(count: int, server, cluster, token_env: str) -> list[int]:
 
 
 def run_batches(job_ids: list[int]) -> dict:
-    from governance.tasks.lifecycle import rotation_batch_run
-
     totals: dict[str, int] = {}
     for start in range(0, len(job_ids), BATCH):
         for status, n in rotation_batch_run.apply(args=[job_ids[start:start + BATCH]]).get().items():
@@ -127,8 +142,6 @@ def run_batches(job_ids: list[int]) -> dict:
 
 def proven(job_ids: list[int]) -> int:
     """Succeeded jobs whose attempt proves all three: version read back, new password works, old refused."""
-    from governance.models.lifecycle import RotationAttempt
-
     count = 0
     for proof in RotationAttempt.objects.filter(job_id__in=job_ids, outcome="succeeded").values_list("proof",
                                                                                                       flat=True):
@@ -140,12 +153,6 @@ def proven(job_ids: list[int]) -> int:
 
 def measure_steward(job_ids: list[int], connection) -> dict:
     """One worker, in-process, every component timed (the instrumentation is removed afterwards)."""
-    import requests
-
-    from governance.connectors.openbao_kv import OpenBaoKV
-    from governance.connectors.postgres_role import PostgresRole
-    from governance.services import lifecycle as lifecycle_services
-
     clocks = {name: Clock() for name in ("kv", "kv_read", "kv_proof", "connect", "lookup", "alter", "commit",
                                          "new_login", "old_login", "prove", "connector", "sql", "audit")}
     admins: dict[int, psycopg.Connection] = {}
@@ -219,16 +226,12 @@ def measure_steward(job_ids: list[int], connection) -> dict:
         with connection.execute_wrapper(sql_wrapper):
             profiler = None
             if os.environ.get("BENCH_PROFILE"):  # as in the kv mode: a cProfile of this thread's part
-                import cProfile  # noqa: PLC0415 - only when asked for
-
                 profiler = cProfile.Profile()
                 profiler.enable()
             started = time.perf_counter()
             outcomes = run_batches(job_ids)
             total = time.perf_counter() - started
             if profiler is not None:
-                import pstats  # noqa: PLC0415 - only when asked for
-
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(30)
     finally:
@@ -280,10 +283,6 @@ def report_steward(job_ids: list[int], measured: dict) -> float:
 
 def more_jobs(job_ids: list[int], days: int) -> list[int]:
     """A new round of jobs for the same credentials (one job per credential and day)."""
-    from django.utils import timezone
-
-    from governance.models.lifecycle import RotationJob, RotationStatus, RotationTrigger
-
     credential_ids = RotationJob.objects.filter(pk__in=job_ids).values_list("credential_id", flat=True)
     due = timezone.now().date() + dt.timedelta(days=days)
     created = RotationJob.objects.bulk_create([
@@ -293,9 +292,7 @@ def more_jobs(job_ids: list[int], days: int) -> list[int]:
 
 
 def _worker_start() -> None:
-    from django.db import connection
-
-    connection.ensure_connection()  # this process's own database connection, opened before the clock starts
+    default_connection.ensure_connection()  # this process's own database connection, before the clock starts
 
 
 def _worker_chunk(job_ids: list[int]) -> dict:
@@ -304,10 +301,6 @@ def _worker_chunk(job_ids: list[int]) -> dict:
 
 def run_processes(job_ids: list[int], processes: int) -> float:
     """Rotations per second with this many forked worker processes (uninstrumented)."""
-    from django.db import connections
-
-    from governance.connectors import registry
-
     connections.close_all()  # nothing open is inherited: each process opens its own
     registry.clear_cache()
     chunks = [job_ids[start:start + BATCH] for start in range(0, len(job_ids), BATCH)]
@@ -365,10 +358,6 @@ def load() -> str:
 
 
 def run(count: int, workers: int, server, cluster, connection, rounds: int = 3) -> int:
-    import statistics
-
-    from governance.models.lifecycle import RotationJob
-
     token_env = "STEWARD_BENCH_OPENBAO_TOKEN"
     os.environ[PG_USER_ENV], os.environ[PG_PASSWORD_ENV] = cluster.admin_user, cluster.admin_password
     print(f"Database: {connection.vendor} ({connection.settings_dict['NAME']}); OpenBao {server.address} (dev "

@@ -15,9 +15,16 @@ from psycopg import sql
 from governance.connectors import registry
 from governance.connectors.base import ReferenceBroken, Unreachable, VerificationFailed
 from governance.connectors.openbao_kv import Conflict
-from governance.connectors.postgres_role import PostgresRole, PostgresSettings
+from governance.connectors.postgres_role import (
+    LIBPQ_TAKES_SCRAM_KEYS,
+    PostgresRole,
+    PostgresSettings,
+    scram_keys,
+    scram_verifier_of,
+)
 from governance.models import AuditEvent
 from governance.models.lifecycle import RotationJob, RotationStatus
+from governance.tasks.lifecycle import rotation_batch_run
 from tests.governance.connectors.conftest import (  # noqa: F401  (fixtures)
     PG_SETTINGS,
     fresh_connectors,
@@ -167,8 +174,6 @@ def test_the_concurrent_proofs_still_refuse_a_rotation_the_old_password_survives
 @pytest.mark.django_db(transaction=False)
 def test_the_batch_path_rotates_every_role_over_one_admin_connection(personas, kv_store, pg_system, pg_cluster,
                                                                      roles, kv, admin_connections):
-    from governance.tasks.lifecycle import rotation_batch_run
-
     old = timezone.now() - dt.timedelta(days=400)
     credentials = [make_credential(personas, store=kv_store, path=f"secret/data/{role['path']}", system=pg_system,
                                    kind="password", identifier=role["name"], last_rotated_at=old) for role in roles]
@@ -202,8 +207,6 @@ def test_the_batch_path_rotates_every_role_over_one_admin_connection(personas, k
 def test_a_proof_failing_while_the_next_rotation_runs_fails_its_job_alone(personas, kv_store, pg_system, roles, kv,
                                                                           pg_cluster, monkeypatch):
     """The batch begins rotation i+1 before it waits for rotation i's proof: i's failure stays i's."""
-    from governance.tasks.lifecycle import rotation_batch_run
-
     old = timezone.now() - dt.timedelta(days=400)
     credentials = [make_credential(personas, store=kv_store, path=f"secret/data/{role['path']}", system=pg_system,
                                    kind="password", identifier=role["name"], last_rotated_at=old) for role in roles]
@@ -233,8 +236,6 @@ def test_a_proof_failing_while_the_next_rotation_runs_fails_its_job_alone(person
 
 def test_scram_keys_sign_in_only_for_the_salt_the_server_holds(pg_cluster, connector, roles):
     """The keys handed to libpq prove what a password sign-in proves: a wrong salt or password is refused."""
-    from governance.connectors.postgres_role import LIBPQ_TAKES_SCRAM_KEYS, scram_keys, scram_verifier_of
-
     role, salt = roles[0]["name"], secrets.token_bytes(16)
     keys = scram_keys("the-new-password", salt)
     with pg_admin(pg_cluster) as conn:

@@ -9,14 +9,22 @@ import dataclasses
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from governance.audit import Actor
 from governance.choices import CredentialStatus, WorkflowStatus
 from governance.models import AuditEvent, Binding
 from governance.models.approvals import ApprovalAction
 from governance.models.deliveries import DeliveryPush, DeliveryState, PushAction, PushOutcome
-from governance.models.lifecycle import KillSwitchMode, KillSwitchStatus, RevocationStatus, RotationStatus
+from governance.models.lifecycle import (
+    KillSwitchMode,
+    KillSwitchStatus,
+    RevocationStatus,
+    RotationJob,
+    RotationStatus,
+)
 from governance.services import deliveries, deprovision, killswitch, rotation
+from governance.tasks.lifecycle import rotation_batch_run
 from tests.aws_stand_in import aws, aws_settings, iam_user, signs_in  # noqa: F401  (fixture)
 from tests.ci_stand_in import GITHUB_TOKEN_ENV, GITLAB_TOKEN_ENV, ci_server, project, repository  # noqa: F401
 from tests.factories import SecretStoreFactory, WorkflowFactory
@@ -121,11 +129,6 @@ def test_a_failed_push_fails_the_rotation_and_records_the_new_version(
 def test_the_batch_path_delivers_the_proven_value_once_every_proof_ran(
         personas, aws, ci_server, iam_credential, github_store, kv_store, openbao, kv):
     """rotation_batch_run finds the credentials with deliveries in one query and pushes in the same job."""
-    from django.utils import timezone
-
-    from governance.models.lifecycle import RotationJob
-    from governance.tasks.lifecycle import rotation_batch_run
-
     repo = repository(ci_server)
     deliver(personas, iam_credential, github_store, repo, "AWS_SECRET_ACCESS_KEY", "secret_access_key")
     path = f"app/{unique('plain')}"
