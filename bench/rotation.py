@@ -2,6 +2,11 @@
 
 Usage: .venv/bin/python bench/rotation.py [--rotations 1000] [--path batch|single|both]
        [--database-url postgres://postgres@127.0.0.1:5432/steward_bench_rotation | sqlite:///...]
+       .venv/bin/python bench/rotation.py --connector postgres [--rotations 300] [--workers 2] [--rounds 3]
+
+--connector postgres: PostgreSQL login roles on a private scram-sha-256 cluster, Steward's batch
+path against OpenBao's database secrets engine (static roles, rotate-role) on the same roles in the
+same run; see bench/rotation_postgres.py. What follows is the default, --connector kv.
 
 It starts its own OpenBao dev server (bao server -dev, in memory, on a free loopback port) and
 a fresh database (tables from the models, as the test runner makes them; PostgreSQL when it
@@ -69,13 +74,24 @@ class Timer:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rotations", type=int, default=1000)
-    default_db = ("postgres://postgres@127.0.0.1:5432/steward_bench_rotation" if answers("127.0.0.1", 5432)
-                  else "sqlite:///" + str(ROOT / "var" / "bench-rotation.sqlite3"))
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", default_db))
+    parser.add_argument("--connector", choices=("kv", "postgres"), default="kv",
+                        help="OpenBao KV secrets (default), or PostgreSQL login roles compared with OpenBao's "
+                             "database secrets engine")
+    parser.add_argument("--rotations", type=int, default=None, help="1000 for kv, 300 for postgres")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
+                        help="default: postgres://postgres@127.0.0.1:5432/steward_bench_rotation (kv) or "
+                             "steward_bench_rot (postgres) when PostgreSQL answers there, else SQLite")
     parser.add_argument("--path", choices=("batch", "single", "both"), default="both",
-                        help="the sweep's batched job path, one job per message, or both (default)")
+                        help="kv: the sweep's batched job path, one job per message, or both (default)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="postgres: also run the batch path in this many processes and report the speed-up")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="postgres: rounds of Steward then OpenBao on the same roles (the medians compared)")
     args = parser.parse_args()
+    if args.database_url is None:
+        name = "steward_bench_rot" if args.connector == "postgres" else "steward_bench_rotation"
+        args.database_url = (f"postgres://postgres@127.0.0.1:5432/{name}" if answers("127.0.0.1", 5432)
+                             else "sqlite:///" + str(ROOT / "var" / "bench-rotation.sqlite3"))
 
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
@@ -91,13 +107,26 @@ def main() -> int:
 
     server = lifecycle_servers.start_openbao(with_pki=False)
     os.environ[TOKEN_ENV] = server.token
-    connection.settings_dict.setdefault("TEST", {})["MIGRATE"] = False
-    old_config = setup_databases(verbosity=0, interactive=False)
+    cluster = None
     try:
-        paths = ["batch", "single"] if args.path == "both" else [args.path]
-        return run(args.rotations, server, connection, paths)
+        if args.connector == "postgres":
+            cluster = lifecycle_servers.start_postgres()
+        connection.settings_dict.setdefault("TEST", {})["MIGRATE"] = False
+        old_config = setup_databases(verbosity=0, interactive=False)
+        try:
+            if args.connector == "postgres":
+                # bench/rotation_postgres.py imports Django's models at its top: only after django.setup()
+                import rotation_postgres  # noqa: E402, I001, PLC0415
+
+                return rotation_postgres.run(args.rotations or 300, args.workers, server, cluster, connection,
+                                             rounds=args.rounds)
+            paths = ["batch", "single"] if args.path == "both" else [args.path]
+            return run(args.rotations or 1000, server, connection, paths)
+        finally:
+            teardown_databases(old_config, verbosity=0)
     finally:
-        teardown_databases(old_config, verbosity=0)
+        if cluster is not None:
+            cluster.stop()
         server.stop()
 
 

@@ -15,6 +15,7 @@ human-readable proof lines, never values; error texts are scrubbed of any value 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -244,6 +245,11 @@ class Connector(ABC):
     # connector that only hides Steward's stored copy (KV) leaves the kill switch a step done by hand.
     revokes_at_issuer: bool = False
 
+    def session(self):
+        """A scope within which the connector may keep what it opens (an admin connection) for the next
+        action, closing it at the end (the batch job path: many rotations on one target). None by default."""
+        return contextlib.nullcontext()
+
     @abstractmethod
     def observe(self, ref: CredentialRef) -> Observation:
         """Read metadata (version, creation and expiry times) without reading the value where possible."""
@@ -251,6 +257,13 @@ class Connector(ABC):
     @abstractmethod
     def rotate(self, ref: CredentialRef) -> RotationResult:
         """Make a new secret, store it, and prove that the new one works (and the old one no longer does)."""
+
+    def rotate_begin(self, ref: CredentialRef) -> Callable[[], RotationResult]:
+        """rotate() in two steps: the change made now, its proof possibly still running; the returned
+        function waits for the proof and returns the proven result, or raises. Nothing is recorded
+        before it returns. By default the whole rotation runs now."""
+        result = self.rotate(ref)
+        return lambda: result
 
     @abstractmethod
     def suspend(self, ref: CredentialRef) -> ActionResult:

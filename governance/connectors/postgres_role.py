@@ -7,9 +7,15 @@ role is Credential.identifier; its password lives in the credential's OpenBao KV
 Credential.store_path as {"username": role, "password": ...}.
 
 Rotation runs ALTER ROLE with a SCRAM-SHA-256 verifier computed here (the plain password never
-reaches the server's statement log), writes the new password to OpenBao inside the same open
-transaction (a failed write rolls the ALTER back), commits, then proves it: a login with the new
-password succeeds and a login with the previous one is refused.
+reaches the server's statement log) while a thread reads the stored password and its version
+(one KV read), writes the new password to OpenBao with check-and-set on that version inside the
+same open transaction (a failed read or write rolls the ALTER back), commits, then proves it, the
+three proofs at once (two threads and this one): the store's current version is the one written and holds the new
+password, a login with the new password succeeds, and a login with the previous one is refused.
+
+Within session() (the batch job path: up to 50 rotations per message) the admin connection is
+opened once and reused; an action that fails rolls its transaction back, and a connection that
+broke is dropped, so the next rotation opens a new one.
 
 Provisioning creates the role (LOGIN, no attributes, a comment naming the run) with exactly the
 grants its scopes declare (governance.connectors.scopes), in the transaction that writes its
@@ -23,6 +29,8 @@ import contextlib
 import hashlib
 import hmac
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -108,15 +116,36 @@ class PostgresSettings:
             raise Misconfigured(f"Invalid PostgreSQL target settings ({error}).") from error
 
 
-def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+SCRAM_ITERATIONS = 4096
+PROOF_THREADS = 3  # a rotation's proofs: the two sign-ins and the read-back (the KV read before runs in one)
+# libpq 18 can take a sign-in's SCRAM keys (scram_client_key, scram_server_key) instead of deriving them.
+LIBPQ_TAKES_SCRAM_KEYS = psycopg.pq.version() >= 180000
+
+
+def scram_keys(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> tuple[bytes, bytes]:
+    """(ClientKey, ServerKey) of a password for a salt (RFC 5802): what a client derives to sign in."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return (hmac.new(salted, b"Client Key", hashlib.sha256).digest(),
+            hmac.new(salted, b"Server Key", hashlib.sha256).digest())
+
+
+def new_scram_secret() -> tuple[str, bytes, tuple[bytes, bytes]]:
+    """(password, salt, the password's SCRAM keys for that salt) for a rotation."""
+    password, salt = new_secret_value(), os.urandom(16)
+    return password, salt, scram_keys(password, salt)
+
+
+def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802/7677), so the password is never sent."""
     salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return scram_verifier_of(salt, scram_keys(password, salt, iterations), iterations)
+
+
+def scram_verifier_of(salt: bytes, keys: tuple[bytes, bytes], iterations: int = SCRAM_ITERATIONS) -> str:
+    """The verifier of a password whose keys (scram_keys) for this salt are known."""
+    client_key, server_key = keys
     b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}"
 
 
 def _refused(error: psycopg.Error) -> bool:
@@ -131,6 +160,7 @@ class PostgresRole(Connector):
     def __init__(self, settings: PostgresSettings, kv: OpenBaoKV):
         self.settings = settings
         self.kv = kv
+        self._session = threading.local()  # per thread: a worker's batch never shares its connection
 
     # Connections
 
@@ -154,15 +184,96 @@ class PostgresRole(Connector):
                                     f"{self.settings.host}:{self.settings.port}.") from None
             raise Unreachable(f"PostgreSQL {self.settings.host}:{self.settings.port} did not answer.") from None
 
-    def login_works(self, role: str, password: str) -> bool:
-        """True when the role signs in with this password; False when refused; Unreachable otherwise."""
+    @contextlib.contextmanager
+    def session(self):
+        """Reuse one admin connection, and the threads the proofs run in, for every rotation until the end
+        (opened on first use; the threads are waited for and the connection closed here)."""
+        if getattr(self._session, "active", False):
+            yield
+            return
+        self._session.active, self._session.conn, self._session.pool = True, None, None
+        self._session.store = self._session.spare = None
         try:
-            with psycopg.connect(**self._params(role, password)):
+            yield
+        finally:
+            conn, pool = self._session.conn, self._session.pool
+            self._session.conn = self._session.pool = self._session.store = self._session.spare = None
+            self._session.active = False
+            if pool is not None:
+                pool.shutdown(wait=True)
+            if conn is not None:
+                conn.close()
+
+    def _threads(self) -> tuple[ThreadPoolExecutor, bool]:
+        """(pool, owned): the session's threads, or new ones the caller shuts down."""
+        if not getattr(self._session, "active", False):
+            return ThreadPoolExecutor(max_workers=PROOF_THREADS, thread_name_prefix="pg-rotate"), True
+        if self._session.pool is None:
+            # two rotations' proofs may run at once, while the next one reads the store
+            self._session.pool = ThreadPoolExecutor(max_workers=2 * PROOF_THREADS + 1,
+                                                    thread_name_prefix="pg-rotate")
+        return self._session.pool, False
+
+    def _new_secret(self, pool: ThreadPoolExecutor) -> tuple[str, bytes, tuple[bytes, bytes]]:
+        """A new password, a salt and the password's SCRAM keys for it. In a session the next rotation's
+        is made ahead, in one of its threads, while this one's ALTER ROLE runs (used once, in memory only;
+        dropped with the session)."""
+        if not getattr(self._session, "active", False):
+            return new_scram_secret()
+        made = self._session.spare.result() if self._session.spare is not None else new_scram_secret()
+        self._session.spare = pool.submit(new_scram_secret)
+        return made
+
+    def _proof_store(self) -> tuple[OpenBaoKV, threading.Lock]:
+        """Where the proofs read the store back, and the lock its HTTP session is used under: in a session,
+        a client of its own (the next rotation uses the connector's meanwhile); else the connector's."""
+        if not getattr(self._session, "active", False):
+            return self.kv, threading.Lock()
+        if self._session.store is None:
+            self._session.store = (OpenBaoKV(self.kv.settings), threading.Lock())
+        return self._session.store
+
+    @contextlib.contextmanager
+    def connection(self):
+        """An admin connection for one action: a new one, closed after it; or, in a session, the session's,
+        committed after it, rolled back on failure, and dropped if it broke."""
+        if not getattr(self._session, "active", False):
+            with self.admin() as conn:
+                yield conn
+            return
+        conn = self._session.conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._session.conn = self.admin()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            if conn.closed or conn.broken:
+                self._session.conn = None
+                conn.close()
+            raise
+
+    def login_works(self, role: str, password: str, *, keys: tuple[bytes, bytes] | None = None) -> bool:
+        """True when the role signs in with this password; False when refused; Unreachable otherwise.
+
+        keys: the password's SCRAM keys (scram_keys) for the salt of the verifier the server holds,
+        when known; libpq (18 and later) then uses them instead of deriving them itself, with its
+        slower PBKDF2, from the salt the server sends: the same keys, so the same answer.
+        """
+        params, values = self._params(role, password), [password]
+        if keys is not None and LIBPQ_TAKES_SCRAM_KEYS:
+            client_key, server_key = (base64.b64encode(key).decode() for key in keys)
+            params.update(scram_client_key=client_key, scram_server_key=server_key)
+            values += [client_key, server_key]
+        try:
+            with psycopg.connect(**params):
                 return True
         except psycopg.OperationalError as error:
             if _refused(error):
                 return False
-            raise Unreachable(scrub(f"PostgreSQL login check for {role} failed: {error}", [password])) from None
+            raise Unreachable(scrub(f"PostgreSQL login check for {role} failed: {error}", values)) from None
 
     @contextlib.contextmanager
     def _errors(self, what: str):
@@ -209,32 +320,65 @@ class PostgresRole(Connector):
 
     def observe(self, ref: CredentialRef) -> Observation:
         observation = self.kv.observe(ref)
-        with self._errors(f"Looking up role {ref.identifier}"), self.admin() as conn:
+        with self._errors(f"Looking up role {ref.identifier}"), self.connection() as conn:
             row = self._require_role(conn, ref.identifier)
         state = observation.state if row[0] else "disabled"
         return Observation(observation.version, observation.created_at, state=state,
                            detail=f"{observation.detail}; role {ref.identifier} {'can' if row[0] else 'cannot'} log in")
 
     def rotate(self, ref: CredentialRef) -> RotationResult:
+        return self.rotate_begin(ref)()
+
+    def rotate_begin(self, ref: CredentialRef):
+        """The password changed and committed; its proofs started (the sign-ins, in threads). The returned
+        function reads the stored version back, waits for the sign-ins and returns the proven result,
+        or raises: the batch path starts the next rotation before calling it."""
         return self._new_password(ref, login=False)
 
     def reactivate_rotated(self, ref: CredentialRef) -> ActionResult:
         """LOGIN and a new password in one ALTER ROLE: the suspended password never signs in again."""
-        result = self._new_password(ref, login=True)
+        result = self._new_password(ref, login=True)()
         proof = (f"PostgreSQL: role {ref.identifier} is LOGIN again, with a new password (one ALTER ROLE).",
                  *result.proof)
         return ActionResult("reactivate", now(), proof, rotation=result)
 
-    def _new_password(self, ref: CredentialRef, *, login: bool) -> RotationResult:
+    def _new_password(self, ref: CredentialRef, *, login: bool):
+        pool, owned = self._threads()
+        try:
+            finish = self._change_password(ref, login=login, pool=pool)
+        except BaseException:
+            if owned:
+                pool.shutdown(wait=True)
+            raise
+
+        def proven() -> RotationResult:
+            try:
+                return finish()
+            finally:
+                if owned:
+                    pool.shutdown(wait=True)
+
+        return proven
+
+    def _change_password(self, ref: CredentialRef, *, login: bool, pool: ThreadPoolExecutor):
         role = ref.identifier
-        path, old_password = self.stored_password(ref)
-        current = self.kv.current_version(path)
-        new_password = new_secret_value()
+        path = self.kv.path_of(ref.store_path)
+        # The previous password and the version to check-and-set on (one KV read), read while the new
+        # password is made and the ALTER ROLE runs, uncommitted: a missing role fails it (UndefinedObject:
+        # ReferenceBroken). Nothing is written before the read's answer is in.
+        stored = pool.submit(self.kv.read_current, path)
+        new_password, salt, keys = self._new_secret(pool)
         statement = "ALTER ROLE {} WITH LOGIN PASSWORD {}" if login else "ALTER ROLE {} WITH PASSWORD {}"
-        with self._errors(f"Rotating the password of {role}"), self.admin() as conn:
-            self._require_role(conn, role)
-            conn.execute(sql.SQL(statement).format(
-                sql.Identifier(role), sql.Literal(scram_verifier(new_password))))
+        with self._errors(f"Rotating the password of {role}"), self.connection() as conn:
+            try:
+                conn.execute(sql.SQL(statement).format(
+                    sql.Identifier(role), sql.Literal(scram_verifier_of(salt, keys))))
+            finally:
+                read_failed = stored.exception()
+            if read_failed is not None:
+                raise read_failed  # the ALTER is rolled back with the connection's transaction
+            data, current, _meta = stored.result()
+            old_password = (data or {}).get("password")
             try:
                 version, _ = self.kv.write_value(path, {"username": role, "password": new_password}, cas=current)
             except ConnectorError:
@@ -246,17 +390,60 @@ class PostgresRole(Connector):
                 if old_password is not None:
                     self.kv.write_value(path, {"username": role, "password": old_password}, cas=version)
                 raise
-        proof = list(self.kv.verify_written(path, version, "password", new_password))
-        if not self.login_works(role, new_password):
-            raise VerificationFailed(f"{role} cannot sign in with the new password (stored as version {version}).")
-        proof.append(f"PostgreSQL {self.settings.host}:{self.settings.port}: {role} signs in with the new password.")
-        if old_password is None:
-            proof.append("No previous password was stored, so there was none to refuse.")
-        elif old_password == new_password or self.login_works(role, old_password):
-            raise VerificationFailed(f"{role} still signs in with the previous password.")
-        else:
+        prove = self.prove_begin(role, path, version, new_password, old_password, pool=pool, salt=salt, keys=keys)
+        return lambda: RotationResult(version=str(version), rotated_at=now(), proof=tuple(prove()))
+
+    def prove_begin(self, role: str, path: str, version: int, new_password: str, old_password: str | None, *,
+                    pool: ThreadPoolExecutor, salt: bytes | None = None, keys: tuple[bytes, bytes] | None = None):
+        """The three proofs of a rotation start now, in the pool's threads: the store's read-back and the
+        two sign-ins (each its own connection); the returned function waits for all three and returns
+        the proof lines, or raises, in that order: store, new password, old one.
+
+        salt, keys: the new verifier's salt and the new password's keys for it. Both sign-ins use keys
+        for that salt (login_works). The new password's is accepted only if the server holds that
+        verifier (its stored key must match); only then is the old password's refusal looked at, and
+        for that verifier the old password's keys derived here with that salt are exactly the ones
+        libpq would derive from the salt the server sends.
+        """
+        check_old = old_password is not None and old_password != new_password
+        store, store_lock = self._proof_store()
+
+        def old_login_works() -> bool:
+            return self.login_works(role, old_password, keys=scram_keys(old_password, salt) if salt else None)
+
+        def read_back() -> list[str]:
+            with store_lock:
+                return list(store.verify_written(path, version, "password", new_password))
+
+        stored = pool.submit(read_back)
+        new_login = pool.submit(self.login_works, role, new_password, keys=keys if salt else None)
+        old_login = pool.submit(old_login_works) if check_old else None
+
+        def finish() -> list[str]:
+            for future in (stored, new_login, old_login):  # all three end before anything is reported
+                if future is not None:
+                    future.exception()
+            proof = stored.result()
+            new_works = new_login.exception() is None and new_login.result()
+            old_works = old_login is not None and old_login.exception() is None and old_login.result()
+            if new_login.exception() is not None:
+                raise new_login.exception()
+            if not new_works:
+                raise VerificationFailed(f"{role} cannot sign in with the new password (stored as version "
+                                         f"{version}).")
+            proof.append(f"PostgreSQL {self.settings.host}:{self.settings.port}: {role} signs in with the new "
+                         "password.")
+            if old_password is None:
+                proof.append("No previous password was stored, so there was none to refuse.")
+                return proof
+            if old_login is not None and old_login.exception() is not None:
+                raise old_login.exception()
+            if not check_old or old_works:
+                raise VerificationFailed(f"{role} still signs in with the previous password.")
             proof.append(f"PostgreSQL: a sign-in of {role} with the previous password is refused.")
-        return RotationResult(version=str(version), rotated_at=now(), proof=tuple(proof))
+            return proof
+
+        return finish
 
     def rotation_resume(self, ref: CredentialRef, *, since) -> RotationResult | None:
         """A lost attempt wrote the new password to OpenBao: make sure the role has it (its ALTER ROLE may
@@ -270,7 +457,7 @@ class PostgresRole(Connector):
         proof = [f"OpenBao {self.kv.label(path)}: version {version}, written {created:%Y-%m-%d %H:%M:%S} UTC by an "
                  "attempt whose worker was lost, is current: completed and recorded, not rotated again."]
         if not self.login_works(role, password):
-            with self._errors(f"Completing the password change of {role}"), self.admin() as conn:
+            with self._errors(f"Completing the password change of {role}"), self.connection() as conn:
                 self._require_role(conn, role)
                 conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(scram_verifier(password))))

@@ -13,14 +13,18 @@ The rule (docs/connectors.md):
 - any other store                                          -> Unsupported (unmanaged, or no connector yet).
 
 Connectors are cached per process by the content of their settings (and the token they read),
-so an HTTP session to OpenBao is reused across rotations.
+so an HTTP session to OpenBao is reused across rotations. Within sessions() (the batch job path)
+each connector handed out is also inside its own session(): a PostgreSQL target keeps one admin
+connection for the whole batch; all of them end when the batch does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 
 from django.conf import settings as django_settings
 
@@ -53,6 +57,7 @@ STORE_CONNECTORS = {
 }
 _CACHE: dict[str, Connector] = {}
 _CACHE_LIMIT = 64
+_SESSIONS = threading.local()  # this thread's open sessions: an ExitStack and the connectors it holds
 
 
 def clear_cache() -> None:
@@ -153,8 +158,35 @@ def connector_kind(credential) -> str:
     return "openbao_kv"
 
 
+@contextlib.contextmanager
+def sessions():
+    """Until the end, each connector connector_for hands out stays in its session() (see the docstring)."""
+    if getattr(_SESSIONS, "stack", None) is not None:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        _SESSIONS.stack, _SESSIONS.held = stack, {}
+        try:
+            yield
+        finally:
+            _SESSIONS.stack = _SESSIONS.held = None
+
+
+def _in_session(connector: Connector) -> Connector:
+    stack = getattr(_SESSIONS, "stack", None)
+    if stack is not None and id(connector) not in _SESSIONS.held:
+        stack.enter_context(connector.session())
+        _SESSIONS.held[id(connector)] = connector  # kept alive, so its id is not reused meanwhile
+    return connector
+
+
 def connector_for(credential) -> tuple[Connector, CredentialRef]:
     """The connector that acts on this credential and the reference it acts on; Unsupported otherwise."""
+    connector, ref = _connector_for(credential)
+    return _in_session(connector), ref
+
+
+def _connector_for(credential) -> tuple[Connector, CredentialRef]:
     store = credential.store
     if store is None:
         raise Unsupported(f"{credential} names no store: there is nothing a connector can act on.")

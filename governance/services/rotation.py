@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -272,6 +273,14 @@ def rotate_or_resume(job: RotationJob, lease: leases.Lease) -> tuple[RotationRes
     store's current version: a version written since the job's first attempt began is recorded,
     not overwritten by a second one.
     """
+    return rotation_begin(job, lease)()
+
+
+def rotation_begin(job: RotationJob, lease: leases.Lease, *, deliver: bool = True,
+                   ) -> Callable[[], tuple[RotationResult, str]]:
+    """rotate_or_resume in two steps (the batch path starts the next rotation while this one's proof runs):
+    the change is made now; the returned function waits for its proof, then delivers the proven value
+    (deliver=False: the caller does, with rotation_deliver)."""
     connector, ref = registry.connector_for(job.credential)
     found = None
     if job.attempt_count > 1:
@@ -280,10 +289,19 @@ def rotate_or_resume(job: RotationJob, lease: leases.Lease) -> tuple[RotationRes
     if found is None and lease.exhausted(job.pk):
         raise WorkerLost(f"The worker was lost {lease.takeovers[job.pk]} times during this rotation; it is "
                          "failed rather than tried again. Read the worker's log for what stopped it.")
-    result = found or connector.rotate(ref)
-    # The CI variables that consume the credential get the proven new value in this same job.
+    proven = (lambda: found) if found is not None else connector.rotate_begin(ref)
+
+    def finish() -> tuple[RotationResult, str]:
+        result = proven()
+        return (rotation_deliver(job, result) if deliver else result), connector.kind
+
+    return finish
+
+
+def rotation_deliver(job: RotationJob, result: RotationResult) -> RotationResult:
+    """The CI variables that consume the credential get the proven new value in this same job."""
     return deliveries_after_rotation(actor=lifecycle_actor(f"rotation-{job.pk}"), credential=job.credential,
-                                     result=result, rotation_job_id=job.pk), connector.kind
+                                     result=result, rotation_job_id=job.pk)
 
 
 def rotation_job_execute(*, job_id: int, task_id: str = "", final_attempt: bool = True) -> JobOutcome:

@@ -4,12 +4,17 @@ The same rules as rotation_job_execute (services.rotation), applied to many jobs
 jobs are claimed under one lease (governance.leases; SKIP LOCKED, attempt_count counts the
 attempt) in one transaction; each connector runs outside any transaction, with a heartbeat
 between them; the proven results, their attempt rows and one audit event per credential are
-recorded in one more transaction, each job's release guarded by the lease token. A failure is
-recorded for its own job as rotation_job_execute records it (a transient one goes back to
-pending, for rotation_job_run to retry). If the worker dies between the connector calls and the
-final commit, the lease lapses and the recovery task (rotation_jobs_recover) takes the jobs
-over: each reads its store's current version first, so the versions the dead worker wrote are
-recorded, and only the jobs it had not reached are rotated.
+recorded in one more transaction, each job's release guarded by the lease token. The connectors
+run inside one registry session for the chunk: a PostgreSQL target opens its admin connection
+once, not once per job; a failed job rolls its own transaction back, and a broken connection is
+replaced for the next job. Each rotation is begun (the change made) before the previous one's
+proof is waited for (rotation_begin), so a PostgreSQL rotation's sign-ins run while the next
+role's password changes; two jobs on the same account or store path are never overlapped. A
+failure is recorded for its own job as rotation_job_execute records it (a transient one goes
+back to pending, for rotation_job_run to retry). If the worker dies between the connector calls
+and the final commit, the lease lapses and the recovery task (rotation_jobs_recover) takes the
+jobs over: each reads its store's current version first, so the versions the dead worker wrote
+are recorded, and only the jobs it had not reached are rotated.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from django.utils import timezone
 
 from governance import leases, outbox, task_names
 from governance.choices import CredentialStatus
+from governance.connectors import registry
 from governance.connectors.base import ConnectorError
+from governance.models.deliveries import CredentialDelivery
 from governance.models.lifecycle import (
     AttemptOutcome,
     CredentialObservation,
@@ -36,7 +43,8 @@ from governance.services.rotation import (
     credential_values,
     finish_attempt,
     record_failure,
-    rotate_or_resume,
+    rotation_begin,
+    rotation_deliver,
     rotation_jobs_claim,
 )
 
@@ -55,31 +63,38 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
     now = lease.claimed_at
     claimed = list(RotationJob.objects.filter(pk__in=lease.pks).select_related(
         "credential__store", "credential__system__connector_target").order_by("pk"))
-    successes = []
-    for position, job in enumerate(claimed):
-        try:
-            lease.heartbeat()
-        except leases.LeaseLost:
-            outcomes.setdefault("lost", []).extend(j.pk for j in claimed[position:])
-            break
-        credential = job.credential
-        if credential.status != CredentialStatus.ACTIVE:
-            outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
-                                     outcome=AttemptOutcome.FAILED, code="skipped",
-                                     error=f"{credential} is {credential.status}: not rotated.")
-        else:
+    successes: list = []
+    # One session for the chunk: a PostgreSQL target's admin connection serves all its rotations here.
+    with registry.sessions():
+        pending = None  # (job, finish): the rotation made last, its proof still running
+        for position, job in enumerate(claimed):
             try:
-                successes.append((job, *rotate_or_resume(job, lease)))
+                lease.heartbeat()
+            except leases.LeaseLost:
+                outcomes.setdefault("lost", []).extend(j.pk for j in claimed[position:])
+                break
+            credential = job.credential
+            if credential.status != CredentialStatus.ACTIVE:
+                outcome = finish_attempt(job, _attempt(job, now, task_id), lease, status=RotationStatus.CANCELLED,
+                                         outcome=AttemptOutcome.FAILED, code="skipped",
+                                         error=f"{credential} is {credential.status}: not rotated.")
+                outcomes.setdefault(outcome.status, []).append(job.pk)
                 continue
-            except ConnectorError as error:
-                outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason,
-                                         code=error.code, retry=error.transient,
-                                         rotated=getattr(error, "rotation", None))
-            except Exception:
-                logger.exception("rotation job %s failed unexpectedly", job.pk)
-                outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
-                                         reason="Unexpected error in Steward; see the server log.")
-        outcomes.setdefault(outcome.status, []).append(job.pk)
+            if pending is not None and _same_account(pending[0], job):  # its proof must not see this change
+                _settle(pending, lease, now, task_id, successes, outcomes)
+                pending = None
+            try:
+                began = (job, rotation_begin(job, lease, deliver=False))
+            except Exception as error:  # noqa: BLE001 - recorded for this job alone, as _settle does
+                _record_error(job, error, lease, now, task_id, outcomes)
+                continue
+            # This rotation is made: the previous one's proof ran meanwhile; its result is taken now.
+            if pending is not None:
+                _settle(pending, lease, now, task_id, successes, outcomes)
+            pending = began
+        if pending is not None:
+            _settle(pending, lease, now, task_id, successes, outcomes)
+    successes = _deliver(successes, lease, now, task_id, outcomes)
     if successes:
         recorded = _record_successes(successes, lease, task_id)
         outcomes.setdefault("succeeded", []).extend(pk for pk in recorded)
@@ -87,6 +102,53 @@ def rotation_jobs_execute(*, job_ids: list[int], task_id: str = "") -> dict[str,
         if lost:
             outcomes.setdefault("lost", []).extend(lost)
     return outcomes
+
+
+def _deliver(successes: list, lease: leases.Lease, now, task_id: str, outcomes: dict) -> list:
+    """The proven values go to the CI variables that consume them (one query finds which credentials have
+    any, after every proof, instead of one per job); a failed push fails its job as rotate_or_resume's would."""
+    if not successes:
+        return successes
+    with_deliveries = set(CredentialDelivery.objects.filter(
+        credential_id__in=[job.credential_id for job, *_ in successes]).values_list("credential_id", flat=True))
+    delivered = []
+    for job, result, kind in successes:
+        if job.credential_id not in with_deliveries:
+            delivered.append((job, result, kind))
+            continue
+        try:
+            delivered.append((job, rotation_deliver(job, result), kind))
+        except Exception as error:  # noqa: BLE001 - recorded for this job alone (DeliveryFailed: rotated, proven)
+            _record_error(job, error, lease, now, task_id, outcomes)
+    return delivered
+
+
+def _same_account(earlier: RotationJob, later: RotationJob) -> bool:
+    a, b = earlier.credential, later.credential
+    return (a.system_id, a.identifier) == (b.system_id, b.identifier) or (a.store_id, a.store_path) == (
+        b.store_id, b.store_path)
+
+
+def _settle(pending, lease: leases.Lease, now, task_id: str, successes: list, outcomes: dict) -> None:
+    """Wait for a begun rotation's proof: a proven result joins the successes, a failure is recorded."""
+    job, finish = pending
+    try:
+        successes.append((job, *finish()))
+    except Exception as error:  # noqa: BLE001 - recorded for this job alone
+        _record_error(job, error, lease, now, task_id, outcomes)
+
+
+def _record_error(job: RotationJob, error: Exception, lease: leases.Lease, now, task_id: str,
+                  outcomes: dict) -> None:
+    """A failed rotation, recorded as rotation_job_execute records one (a transient one back to pending)."""
+    if isinstance(error, ConnectorError):
+        outcome = record_failure(job, _attempt(job, now, task_id), lease, reason=error.reason, code=error.code,
+                                 retry=error.transient, rotated=getattr(error, "rotation", None))
+    else:
+        logger.error("rotation job %s failed unexpectedly", job.pk, exc_info=error)
+        outcome = record_failure(job, _attempt(job, now, task_id), lease, code="internal", retry=False,
+                                 reason="Unexpected error in Steward; see the server log.")
+    outcomes.setdefault(outcome.status, []).append(job.pk)
 
 
 def rotation_jobs_recover(job_ids: list[int]) -> dict:

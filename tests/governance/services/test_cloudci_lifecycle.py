@@ -9,14 +9,22 @@ import dataclasses
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from governance.audit import Actor
 from governance.choices import CredentialStatus, WorkflowStatus
 from governance.models import AuditEvent, Binding
 from governance.models.approvals import ApprovalAction
 from governance.models.deliveries import DeliveryPush, DeliveryState, PushAction, PushOutcome
-from governance.models.lifecycle import KillSwitchMode, KillSwitchStatus, RevocationStatus, RotationStatus
+from governance.models.lifecycle import (
+    KillSwitchMode,
+    KillSwitchStatus,
+    RevocationStatus,
+    RotationJob,
+    RotationStatus,
+)
 from governance.services import deliveries, deprovision, killswitch, rotation
+from governance.tasks.lifecycle import rotation_batch_run
 from tests.aws_stand_in import aws, aws_settings, iam_user, signs_in  # noqa: F401  (fixture)
 from tests.ci_stand_in import GITHUB_TOKEN_ENV, GITLAB_TOKEN_ENV, ci_server, project, repository  # noqa: F401
 from tests.factories import SecretStoreFactory, WorkflowFactory
@@ -116,6 +124,34 @@ def test_a_failed_push_fails_the_rotation_and_records_the_new_version(
     assert missing.state == DeliveryState.FAILED and missing.last_error
     assert DeliveryPush.objects.get(delivery=missing).outcome == PushOutcome.FAILED
     assert AuditEvent.objects.filter(action="credential.rotation_failed", object_id=str(iam_credential.pk)).exists()
+
+
+def test_the_batch_path_delivers_the_proven_value_once_every_proof_ran(
+        personas, aws, ci_server, iam_credential, github_store, kv_store, openbao, kv):
+    """rotation_batch_run finds the credentials with deliveries in one query and pushes in the same job."""
+    repo = repository(ci_server)
+    deliver(personas, iam_credential, github_store, repo, "AWS_SECRET_ACCESS_KEY", "secret_access_key")
+    path = f"app/{unique('plain')}"
+    kv_put(openbao, path, {"value": "x"})
+    plain = make_credential(personas, store=kv_store, path=path)  # no delivery: nothing to push
+    failing = make_credential(personas, store=kv_store, path=f"app/{unique('fails')}")
+    kv_put(openbao, failing.store_path, {"value": "y"})
+    deliver(personas, failing, github_store, "acme/not-a-repo", "VALUE", "value")
+    jobs = [RotationJob.objects.create(credential=c, due_on=timezone.now().date(), trigger="schedule")
+            for c in (iam_credential, plain, failing)]
+    assert rotation_batch_run.apply(args=[[j.pk for j in jobs]]).get() == {"skipped": 0, "succeeded": 2,
+                                                                           "failed": 1}
+    for job in jobs:
+        job.refresh_from_db()
+    assert [j.status for j in jobs] == [RotationStatus.SUCCEEDED, RotationStatus.SUCCEEDED, RotationStatus.FAILED]
+    new = kv.read_value(iam_credential.test_path)
+    assert ci_server.secret_value(repo, "AWS_SECRET_ACCESS_KEY") == new["secret_access_key"]
+    assert DeliveryPush.objects.get(rotation_job_id=jobs[0].pk).outcome == PushOutcome.SUCCEEDED
+    assert not DeliveryPush.objects.filter(rotation_job_id=jobs[1].pk).exists()
+    attempt = jobs[2].attempts.get()
+    assert attempt.error_code == "delivery" and jobs[2].new_version == "2"  # rotated and proven, not delivered
+    failing.refresh_from_db()
+    assert failing.store_version == "2"
 
 
 def test_an_unreachable_ci_api_is_a_failure_not_a_success(
