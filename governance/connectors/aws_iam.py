@@ -47,6 +47,13 @@ from governance.connectors.base import (
     now,
     scrub,
 )
+from governance.connectors.drift import (
+    DeclaredPrivilege,
+    DriftReport,
+    aws_key_changes,
+    aws_policy_excess,
+    kv_version_change,
+)
 from governance.connectors.openbao_kv import OpenBaoKV, is_store_step, undo_order
 from governance.connectors.scopes import ScopeError, parse_scopes
 
@@ -173,6 +180,23 @@ class AWSIAMAccessKey(Connector):
                   f"{', '.join(policies) or 'none'}")
         return Observation(observation.version, key["CreateDate"] if key else observation.created_at, state=state,
                            detail=detail[:1000])
+
+    def observe_privilege(self, ref: CredentialRef, declared: DeclaredPrivilege) -> DriftReport:
+        """The user's attached and inline policies against the declared ones (or level), its access keys
+        against the stored one (a key made outside Steward, the stored one deleted or disabled), and the
+        stored version against the one Steward wrote. Reads only."""
+        user = ref.identifier
+        path, data, version = self.stored(ref)
+        keys = self.keys_of(user)
+        policies = tuple(sorted(self.policies_of(user)))
+        stored_key_id = data.get(KEY_ID, "")
+        changes = (*kv_version_change(str(version), declared, f"OpenBao {self.kv.label(path)}"),
+                   *aws_key_changes(user, keys, stored_key_id))
+        listed = ", ".join(f"{key_id} ({key.get('Status')})" for key_id, key in sorted(keys.items())) or "none"
+        checked = (f"{self.settings.label}: IAM user {user} has policies {', '.join(policies) or 'none'} and access "
+                   f"keys {listed}.", f"OpenBao {self.kv.label(path)}: current version {version}.")
+        return DriftReport(privileges=policies, excess=aws_policy_excess(policies, declared), changes=changes,
+                           checked=checked)
 
     def _make_room(self, user: str, keep: str, keys: dict[str, dict]) -> list[str]:
         """IAM allows two keys per user: an inactive key that is not the stored one is removed first."""

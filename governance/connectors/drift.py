@@ -3,8 +3,9 @@
 A credential declares a privilege level (read, write, admin) and, once provisioning interprets them,
 scopes (governance.connectors.scopes). Reconciliation asks the credential's connector for the
 observed privilege (PostgreSQL role attributes, memberships and grants; Redis ACL rules; OpenBao
-token policies) and for signs of a change Steward did not make (the stored password no longer
-signs in, a KV version Steward did not write). Anything above the declared level or scope, and any
+token policies; an AWS IAM user's policies and access keys) and for signs of a change Steward did
+not make (the stored password no longer signs in, a KV version Steward did not write, an access
+key Steward did not create). Anything above the declared level or scope, and any
 such change, is drift: the reconciliation reports it, a finding opens (check no-privilege-drift) and
 a drill of a workflow using the credential fails.
 
@@ -17,7 +18,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from governance.connectors.scopes import PostgresGrant, ScopeError, parse_postgres_grant, parse_redis_rule
+from governance.connectors.scopes import (
+    PostgresGrant,
+    ScopeError,
+    parse_aws_policy_arn,
+    parse_postgres_grant,
+    parse_redis_rule,
+)
 
 
 @dataclass(frozen=True)
@@ -237,3 +244,46 @@ def policy_excess(policies: Iterable[str], declared: DeclaredPrivilege) -> dict[
         elif declared.scopes and policy not in allowed:
             excess[f"policy {policy}"] = f"policy {policy} (not a declared scope)"
     return excess
+
+
+# AWS IAM: the user's policies and access keys -------------------------------------------------
+
+AWS_ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+def declared_aws_policies(scopes: Iterable[str]) -> tuple[str, ...] | None:
+    """The declared scopes as IAM managed policy ARNs (what provisioning attached), or None when they are
+    free-form labels (a credential registered by hand): then the level and the baseline judge instead."""
+    scopes = [s for s in scopes if str(s).strip()]
+    if not scopes:
+        return None
+    try:
+        return tuple(parse_aws_policy_arn(s) for s in scopes)
+    except ScopeError:
+        return None
+
+
+def aws_policy_excess(policies: Iterable[str], declared: DeclaredPrivilege) -> tuple[str, ...]:
+    """Policies beyond the declaration. Declared as policy ARNs (provisioned): any other policy, inline ones
+    included. Declared as labels (registered by hand): an administrative policy above the declared level,
+    and any policy added since Steward last accepted the user's policies (the baseline)."""
+    policies = list(policies)
+    arns = declared_aws_policies(declared.scopes)
+    if arns is not None:
+        return tuple(f"{p} (declared: {', '.join(arns)})" for p in policies if p not in arns)
+    flagged = {p: f"{p}: administers the account (declared {declared.level or 'read'})" for p in policies
+               if declared.level != "admin" and p.rsplit("/", 1)[-1] in AWS_ADMIN_POLICIES}
+    return (*flagged.values(), *beyond_baseline(policies, declared.baseline, flagged=flagged))
+
+
+def aws_key_changes(user: str, keys: dict[str, dict], stored_key_id: str) -> tuple[str, ...]:
+    """Access keys Steward did not make or no longer holds: a second key, or the stored one gone or disabled."""
+    changes = [f"IAM user {user} has access key {key_id} that Steward did not create or store"
+               for key_id in sorted(keys) if key_id != stored_key_id]
+    if stored_key_id and stored_key_id not in keys:
+        changes.append(f"the stored access key {stored_key_id} of IAM user {user} no longer exists: deleted "
+                       "outside Steward")
+    elif stored_key_id and keys[stored_key_id].get("Status") != "Active":
+        changes.append(f"the stored access key {stored_key_id} of IAM user {user} was set "
+                       f"{keys[stored_key_id].get('Status')} outside Steward")
+    return tuple(changes)

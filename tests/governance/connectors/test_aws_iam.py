@@ -11,6 +11,7 @@ from governance.choices import CredentialStatus
 from governance.connectors.aws_common import AWSSettings
 from governance.connectors.aws_iam import AWSIAMAccessKey
 from governance.connectors.base import ConnectorError, ProvisionSpec, ReferenceBroken, Unreachable
+from governance.connectors.drift import DeclaredPrivilege
 from governance.connectors.openbao_kv import OpenBaoKV, OpenBaoSettings
 from governance.models import AuditEvent, Credential
 from governance.models.provisioning import CredentialProvisioning, ProvisioningStatus
@@ -333,3 +334,43 @@ def test_a_failed_run_is_provisioning_failed_with_the_reason_and_leaves_nothing(
     assert not user_exists(aws, new_user) and kv_gone(kv, f"prov/{new_user}")
     assert run.steps == [] and any("GetUser finds no such user" in line for line in run.undo_proof)
     assert AuditEvent.objects.filter(action="credential.provision_fail", object_id=str(credential.pk)).exists()
+
+
+# Drift: the user's policies and keys against what was declared and stored
+
+def test_a_user_as_declared_has_no_drift(connector, iam_key):
+    report = connector.observe_privilege(credential(iam_key), DeclaredPrivilege(level="read", store_version="1"))
+    assert not report.drifted, report.summary
+    assert "inline:read" in report.privileges and iam_key["key"]["access_key_id"] in report.checked[0]
+
+
+def test_an_admin_policy_and_a_key_made_outside_steward_are_drift(aws, connector, iam_key):
+    iam = aws.client("iam")
+    admin = iam.create_policy(PolicyName="AdministratorAccess", PolicyDocument=json.dumps({  # moto has no AWS-managed
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=iam_key["user"], PolicyArn=admin)
+    extra = iam.create_access_key(UserName=iam_key["user"])["AccessKey"]["AccessKeyId"]
+    report = connector.observe_privilege(credential(iam_key), DeclaredPrivilege(level="write", store_version="1"))
+    assert report.drifted
+    assert any("AdministratorAccess: administers the account (declared write)" in line for line in report.excess)
+    assert any(extra in line and "did not create" in line for line in report.changes)
+    # Declared as admin, the policy is within the level; the extra key still is not Steward's.
+    as_admin = connector.observe_privilege(credential(iam_key), DeclaredPrivilege(level="admin", store_version="1"))
+    assert as_admin.excess == () and as_admin.changes
+
+
+def test_declared_policy_arns_make_every_other_policy_drift(connector, iam_key):
+    declared = DeclaredPrivilege(level="read", scopes=("arn:aws:iam::aws:policy/ReadOnlyAccess",), store_version="1")
+    report = connector.observe_privilege(credential(iam_key), declared)
+    assert report.excess == ("inline:read (declared: arn:aws:iam::aws:policy/ReadOnlyAccess)",)
+
+
+def test_a_stored_key_deleted_or_disabled_outside_steward_is_drift(aws, connector, iam_key):
+    iam = aws.client("iam")
+    iam.update_access_key(UserName=iam_key["user"], AccessKeyId=iam_key["key"]["access_key_id"], Status="Inactive")
+    report = connector.observe_privilege(credential(iam_key), DeclaredPrivilege(level="read", store_version="1"))
+    assert any("set Inactive outside Steward" in line for line in report.changes)
+    iam.delete_access_key(UserName=iam_key["user"], AccessKeyId=iam_key["key"]["access_key_id"])
+    report = connector.observe_privilege(credential(iam_key), DeclaredPrivilege(level="read", store_version="2"))
+    assert any("no longer exists" in line for line in report.changes)
+    assert any("version 1, but Steward wrote or recorded version 2" in line for line in report.changes)
