@@ -245,7 +245,7 @@ class Connector(ABC):
     # connector that only hides Steward's stored copy (KV) leaves the kill switch a step done by hand.
     revokes_at_issuer: bool = False
 
-    def session(self):
+    def batch_session(self):
         """A scope within which the connector may keep what it opens (an admin connection) for the next
         action, closing it at the end (the batch job path: many rotations on one target). None by default."""
         return contextlib.nullcontext()

@@ -185,7 +185,7 @@ class PostgresRole(Connector):
             raise Unreachable(f"PostgreSQL {self.settings.host}:{self.settings.port} did not answer.") from None
 
     @contextlib.contextmanager
-    def session(self):
+    def batch_session(self):
         """Reuse one admin connection, and the threads the proofs run in, for every rotation until the end
         (opened on first use; the threads are waited for and the connection closed here)."""
         if getattr(self._session, "active", False):

@@ -175,7 +175,7 @@ def sessions():
 def _in_session(connector: Connector) -> Connector:
     stack = getattr(_SESSIONS, "stack", None)
     if stack is not None and id(connector) not in _SESSIONS.held:
-        stack.enter_context(connector.session())
+        stack.enter_context(connector.batch_session())
         _SESSIONS.held[id(connector)] = connector  # kept alive, so its id is not reused meanwhile
     return connector
 

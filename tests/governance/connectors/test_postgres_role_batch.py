@@ -103,7 +103,7 @@ def assert_unchanged(pg_cluster, kv, role):
 
 def test_a_session_opens_one_admin_connection_for_its_rotations(pg_cluster, connector, roles, kv,
                                                                 admin_connections):
-    with connector.session():
+    with connector.batch_session():
         results = [connector.rotate(credential(role)) for role in roles]
         assert len(admin_connections) == 1 and not admin_connections[0].closed
     assert admin_connections[0].closed  # the session's end closes it
@@ -130,7 +130,7 @@ def test_a_failure_in_the_middle_leaves_the_other_rotations_proven(pg_cluster, o
 
     connector.kv.write_value = write_value
     try:
-        with connector.session():
+        with connector.batch_session():
             first = connector.rotate(credential(roles[0]))
             with pytest.raises(ReferenceBroken):
                 connector.rotate(missing)
@@ -149,7 +149,7 @@ def test_a_failure_in_the_middle_leaves_the_other_rotations_proven(pg_cluster, o
 
 def test_a_connection_that_broke_is_replaced_for_the_next_rotation(pg_cluster, connector, roles, kv,
                                                                    admin_connections):
-    with connector.session():
+    with connector.batch_session():
         first = connector.rotate(credential(roles[0]))
         with pg_admin(pg_cluster) as other:  # the server ends the session's connection between two rotations
             other.execute("SELECT pg_terminate_backend(%s)", [admin_connections[0].info.backend_pid])
