@@ -99,6 +99,8 @@ def pages_for(user) -> list[tuple[str, str]]:
         ("approval queue", "/approvals/"),
         ("approval request", f"/approvals/{request.pk}/"),
         ("attestation inbox", "/attestations/"),
+        ("notification inbox", "/inbox/"),
+        ("discovery queue", "/discovery/"),
         ("posture dashboard", "/posture/"),
         ("reports", "/reports/"),
         ("search results", "/search/?q=payments"),
