@@ -35,6 +35,7 @@ from governance.audit import Actor, PendingEvent, audit_append_many
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import Check as CheckDefinition
 from governance.checks.base import Failure, JSONText, Outcome
+from governance.checks.ranking import finding_risk_rank
 from governance.models.checks import (
     FINDING_TYPE,
     UNRESOLVED_STATES,
@@ -47,6 +48,7 @@ from governance.models.checks import (
     SweepStatus,
 )
 from governance.services.catalogue import catalogue_load, check_texts_sync
+from governance.services.risk import credential_risk_refresh
 from governance.services.webhooks import webhook_events_emit, webhook_subscribers
 from governance.transitions import compare_and_set
 
@@ -57,7 +59,7 @@ CHUNK = 5000
 UPDATE_BATCH = 500
 REOPEN_FIELDS = ["state", "resolved_at", "reopened_count", "last_seen_at", "evidence", "owner", "team",
                  "object_repr", "acknowledged_by", "acknowledged_at", "acknowledged_comment",
-                 "risk_accepted_until", "risk_acceptance_request_id"]
+                 "risk_accepted_until", "risk_acceptance_request_id", "risk_rank"]
 
 
 def lock_checks(check_ids: Iterable[int]) -> None:
@@ -91,6 +93,7 @@ class _Existing:
     team_id: int | None
     object_repr: str
     risk_accepted_until: object
+    risk_rank: int
 
     def differs(self, failure: Failure) -> bool:
         if failure.evidence_text is not None:
@@ -110,7 +113,7 @@ def _existing(check: Check) -> dict[tuple[str, int], _Existing]:
     rows = Finding.objects.filter(failed_check=check, state__in=UNRESOLVED_STATES).annotate(
         evidence_text=JSONText("evidence")).values_list(
         "object_type", "object_id", "pk", "state", "evidence_text", "owner_id", "team_id", "object_repr",
-        "risk_accepted_until")
+        "risk_accepted_until", "risk_rank")
     return {(ot, oid): _Existing(*rest) for ot, oid, *rest in rows.iterator(chunk_size=CHUNK)}
 
 
@@ -124,11 +127,19 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
     """Make the findings of one check match its failing set. Runs inside the check's transaction."""
     now, failures = ctx.now, outcome.failures
     existing = _existing(check)
+
+    def rank(failure: Failure) -> int:
+        return finding_risk_rank(severity=check.severity, subject=failure.subject_rank)
+
     resolve = [(rec.pk, rec.state, key) for key, rec in existing.items() if key not in failures]
     expire = [rec.pk for key, rec in existing.items() if key in failures
               and rec.state == FindingState.RISK_ACCEPTED and rec.risk_accepted_until <= now]
     refresh = [(rec.pk, failures[key]) for key, rec in existing.items()
                if key in failures and rec.differs(failures[key])]
+    refreshed = {pk for pk, _ in refresh}
+    # The object's criticality or privilege (or the check's severity) changed, nothing else: the rank alone.
+    rerank = [(rec.pk, rank(failures[key])) for key, rec in existing.items()
+              if key in failures and rec.pk not in refreshed and rec.risk_rank != rank(failures[key])]
     new_keys = [key for key in failures if key not in existing]
     resolved = _latest_resolved(check) if new_keys else {}
     reopen = [(resolved[key], failures[key]) for key in new_keys if key in resolved]
@@ -143,18 +154,20 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
         Finding(pk=pk, state=FindingState.OPEN, resolved_at=None, reopened_count=count + 1, last_seen_at=now,
                 evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
                 acknowledged_by=None, acknowledged_at=None, acknowledged_comment="", risk_accepted_until=None,
-                risk_acceptance_request_id=None)
+                risk_acceptance_request_id=None, risk_rank=rank(f))
         for (pk, count), f in reopen]
     Finding.objects.bulk_update(reopened, REOPEN_FIELDS, batch_size=UPDATE_BATCH)
     created = Finding.objects.bulk_create([
         Finding(failed_check=check, object_type=f.object_type, object_id=f.object_id, object_repr=f.object_repr,
                 state=FindingState.OPEN, first_seen_at=now, last_seen_at=now, evidence=f.evidence,
-                owner_id=f.owner_id, team_id=f.team_id)
+                owner_id=f.owner_id, team_id=f.team_id, risk_rank=rank(f))
         for f in opening], batch_size=1000)
     Finding.objects.bulk_update(
         [Finding(pk=pk, evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
-                 last_seen_at=now) for pk, f in refresh],
-        ["evidence", "owner", "team", "object_repr", "last_seen_at"], batch_size=UPDATE_BATCH)
+                 last_seen_at=now, risk_rank=rank(f)) for pk, f in refresh],
+        ["evidence", "owner", "team", "object_repr", "last_seen_at", "risk_rank"], batch_size=UPDATE_BATCH)
+    Finding.objects.bulk_update([Finding(pk=pk, risk_rank=value) for pk, value in rerank], ["risk_rank"],
+                                batch_size=UPDATE_BATCH)
 
     started, code = time.monotonic(), check.code
 
@@ -184,7 +197,7 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
     _emit_webhooks(code, opened=[*created, *reopened], resolved=[pk for pk, _, _ in resolve])
     return {"evaluated": outcome.evaluated, "failed": outcome.failed, "opened": len(created),
             "reopened": len(reopened), "resolved": len(resolve), "risk_acceptances_expired": len(expire),
-            "refreshed": len(refresh), "audit_seconds": round(time.monotonic() - started, 3)}
+            "refreshed": len(refresh), "reranked": len(rerank), "audit_seconds": round(time.monotonic() - started, 3)}
 
 
 def _emit_webhooks(code: str, *, opened: list[Finding], resolved: list[int]) -> None:
@@ -297,6 +310,9 @@ def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> Swee
             logger.warning("sweep %s: the lease was taken over; this worker stops", run.pk)
             run.refresh_from_db()
             return run
+    started = time.monotonic()
+    changed = credential_risk_refresh(now=timezone.now())  # after the checks: the findings are its input
+    logger.info("sweep %s: %s credential risk scores changed in %.2f s", run.pk, changed, time.monotonic() - started)
     if not errors:
         status = SweepStatus.SUCCEEDED
     else:
