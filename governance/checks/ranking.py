@@ -17,7 +17,7 @@ from django.db.models.expressions import Expression
 
 from governance.choices import Criticality, PrivilegeLevel
 from governance.models import Credential, System, Workflow
-from governance.models.checks import SEVERITY_ORDER
+from governance.models.checks import RISK_RANK_UNRANKED, SEVERITY_ORDER
 from governance.models.discovery import DiscoveredItem
 
 CRITICALITY_ORDER = {Criticality.CRITICAL: 0, Criticality.HIGH: 1, Criticality.MEDIUM: 2, Criticality.LOW: 3}
@@ -57,3 +57,17 @@ def subject_rank(model: type[Model]) -> Expression:
 def finding_risk_rank(*, severity: str, subject: int) -> int:
     """A finding's rank from its check's severity and its object's part (subject_rank)."""
     return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER)) * 100 + subject
+
+
+WORST_FIRST = ("risk_rank", "pk")  # the findings' order by risk: the lowest rank, then the oldest, first
+
+
+def rank_explained(rank: int) -> str:
+    """What a rank says beyond the severity, for people: "critical criticality · admin privilege"."""
+    if rank >= RISK_RANK_UNRANKED:
+        return "not ranked yet (the next sweep ranks it)"
+    criticality, privilege = divmod(rank % 100, 10)
+    names = {v: k for k, v in CRITICALITY_ORDER.items()}, {v: k for k, v in PRIVILEGE_ORDER.items()}
+    parts = [f"{names[0][criticality]} criticality" if criticality in names[0] else "",
+             f"{names[1][privilege]} privilege" if privilege in names[1] else ""]
+    return " · ".join(part for part in parts if part) or "no object to weigh"

@@ -22,10 +22,11 @@ from governance.views.common import filtered_page, get_restricted_or_404
 
 RISK_ACCEPTANCE_URL = "/approvals/new/risk_acceptance/?object=finding:{pk}"
 SORT_FIELDS = {
+    "risk": "risk_rank",  # the lowest rank is the worst (checks/ranking.py): ascending is worst first
     "seen": "last_seen_at",
     "first": "first_seen_at",
     "check": "failed_check__sort_order",
-    "severity": "failed_check__severity",
+    "severity": "risk_rank",  # severity is the rank's first digit; its text would sort alphabetically
     "object": "object_repr",
     "state": "state",
     "owner": "owner__username",
@@ -43,7 +44,7 @@ def finding_list(request):
         selectors.finding_list(user=request.user),
         FindingFilterSet,
         sort_fields=SORT_FIELDS,
-        default_sort="-seen",
+        default_sort="risk",
     )
     rows = list(context["rows"])
     open_ids = [f.pk for f in rows if f.state == FindingState.OPEN]
