@@ -91,7 +91,8 @@ def _score_query(now: dt.datetime, vendor: str) -> tuple[str, tuple]:
                {", ".join(f"COALESCE(f.n_{sev}, 0) AS n_{sev}" for sev in severities)}
         FROM ({s_sql}) s
         LEFT JOIN ({f_sql}) f ON f.object_id = s.id
-        LEFT JOIN ({u_sql}) u ON u.credential_id = s.id"""
+        LEFT JOIN ({u_sql}) u ON u.credential_id = s.id
+        OFFSET 0"""  # a fence: each row's facts computed once, not inlined into every expression that reads them
     finding_points = " + ".join(f"{points['finding'][sev]} * b.n_{sev}" for sev in severities)
     parts = {
         "findings": f"CASE WHEN ({finding_points}) > {points['findings_cap']} THEN {points['findings_cap']} "

@@ -13,7 +13,9 @@ last_seen_at moves when the sweep opens, reopens or refreshes the finding. A run
 (governance.leases), renewed with the counts written after each check; the lease recovery takes
 over a run whose worker was lost and goes on from the check it was in. With its findings, each check
 writes its per-team and per-owner counts (CheckSummary); the run's last transaction, which finishes it,
-publishes them for the team and owner posture pages.
+publishes them for the team and owner posture pages. Each finding carries its risk rank (checks/ranking.py),
+from the failing-set query, written with the finding or alone when only it changed; after the checks, one
+set-based pass scores every credential's risk and stores its rotation due date and expiry (services/risk.py).
 """
 
 from __future__ import annotations
