@@ -81,6 +81,8 @@ def _score_query(now: dt.datetime, vendor: str) -> tuple[str, tuple]:
     live = ", ".join(f"'{status}'" for status in LIVE)
     managed = ", ".join(f"'{kind}'" for kind in MANAGED_STORE_KINDS)
     severities = list(points["finding"])
+    # PostgreSQL: a fence, so each row's facts are computed once, not inlined into every expression reading them.
+    fence = "OFFSET 0" if vendor == "postgresql" else ""
     base = f"""
         SELECT s.id, s.rotation_due_at AS due, s.effective_expires_at AS expires,
                CASE WHEN s.status IN ({live}) THEN 1 ELSE 0 END AS live,
@@ -91,8 +93,7 @@ def _score_query(now: dt.datetime, vendor: str) -> tuple[str, tuple]:
                {", ".join(f"COALESCE(f.n_{sev}, 0) AS n_{sev}" for sev in severities)}
         FROM ({s_sql}) s
         LEFT JOIN ({f_sql}) f ON f.object_id = s.id
-        LEFT JOIN ({u_sql}) u ON u.credential_id = s.id
-        OFFSET 0"""  # a fence: each row's facts computed once, not inlined into every expression that reads them
+        LEFT JOIN ({u_sql}) u ON u.credential_id = s.id {fence}"""
     finding_points = " + ".join(f"{points['finding'][sev]} * b.n_{sev}" for sev in severities)
     parts = {
         "findings": f"CASE WHEN ({finding_points}) > {points['findings_cap']} THEN {points['findings_cap']} "
