@@ -168,8 +168,12 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
         [Finding(pk=pk, evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
                  last_seen_at=now, risk_rank=rank(f)) for pk, f in refresh],
         ["evidence", "owner", "team", "object_repr", "last_seen_at", "risk_rank"], batch_size=UPDATE_BATCH)
-    Finding.objects.bulk_update([Finding(pk=pk, risk_rank=value) for pk, value in rerank], ["risk_rank"],
-                                batch_size=UPDATE_BATCH)
+    by_rank: dict[int, list[int]] = defaultdict(list)  # a few dozen ranks: one UPDATE each, not a CASE per row
+    for pk, value in rerank:
+        by_rank[value].append(pk)
+    for value, pks in by_rank.items():
+        for chunk in _chunks(pks):
+            Finding.objects.filter(pk__in=chunk).update(risk_rank=value)
 
     started, code = time.monotonic(), check.code
 

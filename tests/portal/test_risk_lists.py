@@ -15,7 +15,7 @@ from governance.models import Credential
 from governance.models.checks import SEVERITY_ORDER, Finding
 from governance.services.risk import credential_risk_refresh
 from governance.services.sweep import sweep_run
-from tests.factories import CredentialFactory, SystemFactory
+from tests.factories import CredentialFactory, SystemFactory, WorkflowFactory
 
 pytestmark = [pytest.mark.django_db]
 
@@ -116,9 +116,16 @@ def test_credential_list_queries_stay_constant_per_page(client, personas, lifecy
 def test_workflow_list_sorts_by_last_attested(client, personas, estate, django_assert_max_num_queries):
     client.force_login(personas.owner)
     client.get(reverse("workflow-list"))
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(30) as few:
+        client.get(reverse("workflow-list"), {"sort": "attested"})
+    for n in range(12):
+        WorkflowFactory(name=f"attested-{n}", owner=personas.owner, team=personas.team,
+                        last_attested_at=timezone.now() - dt.timedelta(days=n))
+    with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(reverse("workflow-list"), {"sort": "attested"})
-    assert response.status_code == 200 and re.search(">Last attested ▲</a></th>", response.content.decode())
+    assert re.search(">Last attested ▲</a></th>", response.content.decode())
+    dates = [w.last_attested_at for w in response.context["rows"] if w.last_attested_at is not None]
+    assert len(dates) == 12 and dates == sorted(dates)
 
 
 def test_risk_shows_on_the_credential_page_with_its_reasons(client, personas, lifecycle_estate):
