@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Min, Q
 
 from governance.choices import MANAGED_STORE_KINDS, CredentialStatus, Criticality, PrivilegeLevel, WorkflowStatus
 from governance.models import Binding, Credential
@@ -33,6 +33,7 @@ RISK_POINTS = {
     "per_other_workflow": 5,  # used by more than one workflow: per workflow beyond the first
     "shared_cap": 15,
 }
+RISK_BATCH = 50_000  # credential ids per UPDATE (and transaction) of the pass
 LIVE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
 CREDENTIAL_TYPE = Credential._meta.label_lower
 
@@ -62,19 +63,22 @@ def _plural(count: str, word: str) -> str:
     return f"CAST({count} AS TEXT) || ' {word}' || CASE WHEN {count} = 1 THEN '' ELSE 's' END"
 
 
-def _score_query(now: dt.datetime, vendor: str) -> tuple[str, tuple]:
-    """SELECT id, score, reasons, rotation due, expiry for every credential (one statement, three grouped reads)."""
+def _score_query(now: dt.datetime, vendor: str, ids: tuple[int, int]) -> tuple[str, tuple]:
+    """SELECT id, score, reasons, rotation due, expiry of the credentials with ids in [first, last), in one
+    statement from three grouped reads."""
     points = RISK_POINTS
-    subjects = (with_observed_expiry(with_observed_rotation(Credential.objects.all()))
+    first, last = ids
+    subjects = (with_observed_expiry(with_observed_rotation(Credential.objects.filter(id__gte=first, id__lt=last)))
                 .annotate(store_kind=F("store__kind"), system_criticality=F("system__criticality"))
                 .order_by().values("id", "status", "privilege_level", "store_kind", "system_criticality",
                                    "rotation_due_at", "effective_expires_at"))
-    findings = (Finding.objects.filter(object_type=CREDENTIAL_TYPE,
+    findings = (Finding.objects.filter(object_type=CREDENTIAL_TYPE, object_id__gte=first, object_id__lt=last,
                                        state__in=[FindingState.OPEN, FindingState.ACKNOWLEDGED])
                 .order_by().values("object_id")
                 .annotate(**{f"n_{severity}": Count("pk", filter=Q(failed_check__severity=severity))
                              for severity in points["finding"]}))
-    uses = (Binding.objects.filter(suspended_at__isnull=True).exclude(workflow__status=WorkflowStatus.RETIRED)
+    uses = (Binding.objects.filter(suspended_at__isnull=True, credential_id__gte=first, credential_id__lt=last)
+            .exclude(workflow__status=WorkflowStatus.RETIRED)
             .order_by().values("credential_id").annotate(n=Count("pk")))
     (s_sql, s_params), (f_sql, f_params), (u_sql, u_params) = _sql(subjects), _sql(findings), _sql(uses)
     when = connection.ops.adapt_datetimefield_value(now)
@@ -132,14 +136,25 @@ def _score_query(now: dt.datetime, vendor: str) -> tuple[str, tuple]:
     return sql, (when, when, when, *s_params, *f_params, *u_params)  # the SELECT list's before the FROMs'
 
 
-def credential_risk_refresh(*, now: dt.datetime) -> int:
+def credential_risk_refresh(*, now: dt.datetime, batch: int = RISK_BATCH) -> int:
     """Score every credential and store its rotation due date and expiry; write only what changed.
 
-    One UPDATE ... FROM over the inventory (PostgreSQL or SQLite): the scores of a sweep in which nothing
-    changed write no row. Returns how many credentials changed.
+    One UPDATE ... FROM per range of `batch` ids (PostgreSQL or SQLite), each in its own transaction, so
+    the rows it changes are locked for one range's statement only (the first pass after the migration
+    writes every credential): a sweep in which nothing changed writes no row. Returns how many changed.
     """
+    bounds = Credential.objects.aggregate(first=Min("id"), last=Max("id"))
+    if bounds["first"] is None:
+        return 0
+    changed = 0
+    for first in range(bounds["first"], bounds["last"] + 1, batch):
+        changed += _refresh_range(now, (first, first + batch))
+    return changed
+
+
+def _refresh_range(now: dt.datetime, ids: tuple[int, int]) -> int:
     vendor = connection.vendor
-    select, params = _score_query(now, vendor)
+    select, params = _score_query(now, vendor, ids)
     table = Credential._meta.db_table
     if vendor == "postgresql":
         differs = (f"{table}.risk_score <> r.score OR {table}.risk_reasons <> r.reasons"

@@ -111,3 +111,11 @@ def test_a_second_pass_with_nothing_changed_writes_nothing(personas, ranked):
     now = timezone.now()
     credential_risk_refresh(now=now)
     assert credential_risk_refresh(now=now) == 0
+
+
+def test_the_pass_in_small_ranges_scores_every_credential(personas, ranked):
+    Credential.objects.update(risk_score=0, risk_reasons=[], swept_rotation_due_at=None)
+    total = Credential.objects.count()
+    assert credential_risk_refresh(now=timezone.now(), batch=2) == total  # every range, the last one too
+    assert not Credential.objects.filter(swept_rotation_due_at=None).exists()
+    assert Credential.objects.get(pk=ranked["admin_critical"].pk).risk_score > 0
