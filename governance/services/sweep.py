@@ -56,6 +56,7 @@ from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
+RISK_PASS = "credential-risk"  # the key of the risk pass's error in SweepRun.errors (it is not a check)
 SWEEP_LOCK_CLASS = 0x57E3C4  # first key of the two-key advisory lock; the second is the check's pk
 CHUNK = 5000
 UPDATE_BATCH = 500
@@ -316,13 +317,20 @@ def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> Swee
             logger.warning("sweep %s: the lease was taken over; this worker stops", run.pk)
             run.refresh_from_db()
             return run
-    started = time.monotonic()
-    changed = credential_risk_refresh(now=timezone.now())  # after the checks: the findings are its input
-    logger.info("sweep %s: %s credential risk scores changed in %.2f s", run.pk, changed, time.monotonic() - started)
     if not errors:
         status = SweepStatus.SUCCEEDED
     else:
         status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
+    started = time.monotonic()
+    try:  # after the checks: their findings are its input
+        changed = credential_risk_refresh(now=timezone.now())
+    except Exception as exc:  # the findings stand; the run says the scores were not refreshed
+        logger.exception("sweep %s: the credential risk pass failed", run.pk)
+        errors[RISK_PASS] = f"{type(exc).__name__}: {exc}"[:1000]
+        status = SweepStatus.PARTIAL if status == SweepStatus.SUCCEEDED else status
+    else:
+        logger.info("sweep %s: %s credential risk scores changed in %.2f s", run.pk, changed,
+                    time.monotonic() - started)
     with transaction.atomic():  # the run's last transaction: finished, and its summaries the ones pages read
         if lease.release(target=status, counts=counts, errors=errors, finished_at=timezone.now()):
             _summaries_publish(run, rows)

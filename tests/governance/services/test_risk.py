@@ -11,6 +11,7 @@ from governance.checks.credentials import RotationWithinPolicy
 from governance.models import Binding, Credential
 from governance.models.checks import Finding
 from governance.selectors.checks import worst_first
+from governance.services import sweep as sweep_module
 from governance.services.risk import credential_risk_refresh
 from governance.services.sweep import sweep_run
 from tests.factories import CredentialFactory, SystemFactory, WorkflowFactory
@@ -119,3 +120,13 @@ def test_the_pass_in_small_ranges_scores_every_credential(personas, ranked):
     assert credential_risk_refresh(now=timezone.now(), batch=2) == total  # every range, the last one too
     assert not Credential.objects.filter(swept_rotation_due_at=None).exists()
     assert Credential.objects.get(pk=ranked["admin_critical"].pk).risk_score > 0
+
+
+def test_a_failing_risk_pass_leaves_the_findings_and_says_so(personas, estate, monkeypatch):
+    def broken(*, now):
+        raise RuntimeError("no scores today")
+
+    monkeypatch.setattr(sweep_module, "credential_risk_refresh", broken)
+    run = sweep_run(trigger="test")
+    assert run.status == "partial" and "no scores today" in run.errors[sweep_module.RISK_PASS]
+    assert Finding.objects.exists()
