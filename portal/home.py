@@ -8,12 +8,11 @@ the kill switch. A person with several roles sees each section.
 
 from __future__ import annotations
 
-from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from governance import roles
-from governance.choices import PrivilegeLevel
-from governance.models import Binding, Credential, System, Team, Workflow
+from governance.models import Binding, Team
 from governance.models.approvals import ApprovalPolicy
 from governance.models.checks import FindingState, SweepRun
 from governance.models.lifecycle import AttemptOutcome, RotationAttempt
@@ -27,48 +26,13 @@ from governance.selectors.checks import (
     open_findings_by_severity,
     posture_scope,
     results_as_of,
+    worst_first,
 )
 from governance.selectors.lifecycle import kill_switch_list
 from governance.services.approvals import decision_blockers
 from reports.selectors import report_job_list
 
 SECTION_ROWS = 6
-
-_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-_PRIVILEGE_RANK = {PrivilegeLevel.ADMIN: 0, PrivilegeLevel.WRITE: 1, PrivilegeLevel.READ: 2}
-
-
-def _rank(field: str, ranks: dict) -> Case:
-    return Case(*(When(**{field: value}, then=Value(rank)) for value, rank in ranks.items()),
-                default=Value(len(ranks)), output_field=IntegerField())
-
-
-def _subject_value(model, path: str) -> Subquery:
-    """A value of the finding's object (object_type, object_id), read in the same query."""
-    return Subquery(model.objects.filter(pk=OuterRef("object_id")).values(path)[:1])
-
-
-def risk_ranked(findings):
-    """Findings worst first: severity, then the object's criticality (a credential: its system's), then
-    its privilege (a credential's level; a workflow that changes access counts as admin), then the oldest.
-    One query: the object's values are subqueries chosen by object type."""
-    criticality = Case(
-        When(object_type="governance.credential", then=_subject_value(Credential, "system__criticality")),
-        When(object_type="governance.workflow", then=_subject_value(Workflow, "criticality")),
-        When(object_type="governance.system", then=_subject_value(System, "criticality")),
-        default=Value(""), output_field=CharField())
-    privileged_workflow = Workflow.objects.filter(pk=OuterRef("object_id")).filter(
-        Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True))
-    privilege = Case(
-        When(object_type="governance.credential", then=_subject_value(Credential, "privilege_level")),
-        When(Q(object_type="governance.workflow") & Exists(privileged_workflow), then=Value(PrivilegeLevel.ADMIN)),
-        default=Value(""), output_field=CharField())
-    return (findings.annotate(subject_criticality=criticality, subject_privilege=privilege)
-            .annotate(severity_rank=_rank("failed_check__severity", _RANK),
-                      criticality_rank=_rank("subject_criticality", _RANK),
-                      privilege_rank=_rank("subject_privilege", _PRIVILEGE_RANK))
-            .order_by("severity_rank", "criticality_rank", "privilege_rank", "first_seen_at", "pk"))
-
 
 def _owner_section(user) -> dict:
     workflows = list(
@@ -87,7 +51,7 @@ def _owner_section(user) -> dict:
     requests = my_approval_requests(user=user).filter(status="pending")
     return {
         "workflows": rows,
-        "findings": risk_ranked(findings.select_related("failed_check"))[:SECTION_ROWS],
+        "findings": worst_first(findings.select_related("failed_check"))[:SECTION_ROWS],
         "finding_count": findings.count(),
         "attestation_items": attestation_items[:SECTION_ROWS],
         "attestation_count": attestation_items.count(),

@@ -22,6 +22,8 @@ from django.db.models import BooleanField, F, Func, JSONField, Model, Q, QuerySe
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
+from governance.checks.ranking import NO_SUBJECT_RANK, subject_rank
+
 ESTATE_OBJECT_TYPE = "governance.auditevent"
 ESTATE_OBJECT_ID = 0
 ESTATE_REPR = "Audit trail (estate)"
@@ -102,6 +104,7 @@ class Failure:
     team_id: int | None
     evidence_dict: dict[str, Any] | None = None
     evidence_text: str | None = None
+    subject_rank: int = NO_SUBJECT_RANK  # the object's part of the finding's risk rank (services.risk)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -181,13 +184,14 @@ class QueryCheck(Check):
         return self.failing(evaluated, ctx)
 
     def failing_rows(self, model: type[Model], ctx: Context) -> QuerySet:
-        """(pk, name, owner id, team id, evidence as canonical JSON text) of every failing subject."""
+        """(pk, name, owner id, team id, evidence as canonical JSON text, the object's part of the risk rank)
+        of every failing subject."""
         fields = self.evidence_fields.get(model._meta.model_name, ())
         queryset = self.failing_queryset(model, ctx).order_by()
         members = {name: _json_member(queryset, name) for name in fields}
         evidence = JSONText(JSONObject(**members)) if fields else Value("{}")
-        return queryset.annotate(evidence_text=evidence).values_list(
-            "pk", "name", "owner_id", "team_id", "evidence_text"
+        return queryset.annotate(evidence_text=evidence, risk_subject=subject_rank(model)).values_list(
+            "pk", "name", "owner_id", "team_id", "evidence_text", "risk_subject"
         )
 
     def bare_queries(self, ctx: Context) -> list[QuerySet]:
@@ -210,8 +214,10 @@ class QueryCheck(Check):
             count = self.evaluated(model, ctx).count()
             outcome.evaluated += count
             outcome.evaluated_by_type[object_type] = count
-            for pk, name, owner_id, team_id, evidence in self.failing_rows(model, ctx).iterator(chunk_size=5000):
-                failure = Failure(object_type, pk, str(name)[:300], owner_id, team_id, evidence_text=evidence)
+            rows = self.failing_rows(model, ctx).iterator(chunk_size=5000)
+            for pk, name, owner_id, team_id, evidence, subject in rows:
+                failure = Failure(object_type, pk, str(name)[:300], owner_id, team_id, evidence_text=evidence,
+                                  subject_rank=subject)
                 outcome.failures[failure.key] = failure
         return outcome
 

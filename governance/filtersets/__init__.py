@@ -21,6 +21,7 @@ from governance.choices import (
 from governance.filtersets.labels import LabelledFilterSet
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
 from governance.search import matching
+from governance.selectors.lifecycle import LIFECYCLE_FILTERS, lifecycle_filter
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -77,11 +78,16 @@ class CredentialFilterSet(OwnedFilterSet):
     managed = django_filters.BooleanFilter(method="filter_managed", label="In a managed store")
     expires_before = django_filters.DateFilter(field_name="expires_at", lookup_expr="date__lte",
                                             label="Expires on or before")
+    lifecycle = django_filters.ChoiceFilter(choices=list(LIFECYCLE_FILTERS.items()), method="filter_lifecycle",
+                                            label="Lifecycle", empty_label="Any")
 
     class Meta:
         model = Credential
         fields = ["q", "kind", "status", "privilege_level", "system", "store", "owner", "team", "orphaned",
-                  "managed", "expires_before"]
+                  "managed", "expires_before", "lifecycle"]
+
+    def filter_lifecycle(self, queryset, name, value):
+        return lifecycle_filter(queryset, value)
 
     def filter_managed(self, queryset, name, value):
         condition = Q(store__kind__in=MANAGED_STORE_KINDS)

@@ -1,4 +1,4 @@
-# SavedView (#19 item 8). Depends on 0018; 0019 and 0021 come from parallel branches and are chained at merge.
+# SavedView (#19 item 8), after 0019_risk.
 
 import django.db.models.deletion
 from django.conf import settings
@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0018_search_trigram'),
+        ('governance', '0019_risk'),
     ]
 
     operations = [

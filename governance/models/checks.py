@@ -25,6 +25,7 @@ class Severity(models.TextChoices):
 
 
 SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+RISK_RANK_UNRANKED = 999  # a finding no sweep has ranked yet sorts after every ranked one (services/risk.py)
 
 
 class Strength(models.TextChoices):
@@ -221,6 +222,9 @@ class Finding(models.Model):
     ticket_system = models.CharField(max_length=40, blank=True)
     ticket_key = models.CharField(max_length=100, blank=True)
     ticket_url = models.URLField(max_length=500, blank=True)
+    # Set by the sweep only (services/risk.py): lower is worse, 0 a critical finding on an admin credential
+    # of a critical system; the list's default order is (risk_rank, id), the oldest first among equals.
+    risk_rank = models.PositiveSmallIntegerField(default=RISK_RANK_UNRANKED, editable=False)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -255,6 +259,7 @@ class Finding(models.Model):
             models.Index(fields=["object_repr", "id"], name="finding_object_repr_id"),
             models.Index(fields=["owner", "id"], name="finding_owner_id"),
             models.Index(fields=["team", "id"], name="finding_team_id"),
+            models.Index(fields=["risk_rank", "id"], name="finding_risk_id"),
         ]
 
     def __str__(self):

@@ -145,6 +145,12 @@ class Credential(OwnedModel):
         null=True, blank=True, help_text="When its owner last confirmed it in an attestation campaign."
     )
     notes = models.TextField(blank=True)
+    # Set by the sweep only (services/risk.py), never by a form or the API: the risk score with its reasons,
+    # and when rotation is due and when it expires as the sweep last read them (the observed truth first).
+    risk_score = models.PositiveSmallIntegerField(default=0, editable=False)
+    risk_reasons = models.JSONField(default=list, blank=True, editable=False)
+    swept_rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    swept_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -162,6 +168,7 @@ class Credential(OwnedModel):
             models.CheckConstraint(
                 condition=Q(store__isnull=True) | ~Q(store_path=""), name="credential_store_has_path"
             ),
+            models.CheckConstraint(condition=Q(risk_score__lte=100), name="credential_risk_score_range"),
         ]
         # Each sortable column of the list with the primary key (ORDER BY <column>, id LIMIT 50 walks
         # the index, either way); (owner, id) and (team, id) serve the owner branch of restrict() and the
@@ -175,6 +182,11 @@ class Credential(OwnedModel):
             models.Index(fields=["last_rotated_at", "id"], name="credential_rotated_id"),
             models.Index(fields=["owner", "id"], name="credential_owner_id"),
             models.Index(fields=["team", "id"], name="credential_team_id"),
+            models.Index(fields=["risk_score", "id"], name="credential_risk_id"),
+            models.Index(fields=["swept_rotation_due_at", "id"], name="credential_rotation_due_id"),
+            models.Index(fields=["swept_expires_at", "id"], name="credential_swept_expires_id"),
+            models.Index(fields=["last_used_at", "id"], name="credential_last_used_id"),
+            models.Index(fields=["last_attested_at", "id"], name="credential_attested_id"),
         ]
 
     def __str__(self):
@@ -229,6 +241,7 @@ class Workflow(OwnedModel):
             models.Index(fields=["criticality", "id"], name="workflow_criticality_id"),
             models.Index(fields=["owner", "id"], name="workflow_owner_id"),
             models.Index(fields=["team", "id"], name="workflow_team_id"),
+            models.Index(fields=["last_attested_at", "id"], name="workflow_attested_id"),
         ]
         constraints = [
             models.CheckConstraint(

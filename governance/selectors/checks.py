@@ -20,6 +20,7 @@ from governance import roles
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import scope_lookup
 from governance.checks.credentials import RotationWithinPolicy
+from governance.checks.ranking import WORST_FIRST
 from governance.choices import CredentialKind, CredentialStatus
 from governance.models import AuditEvent, Credential, Team
 from governance.models.checks import (
@@ -42,6 +43,11 @@ from governance.permissions import CHANGE, VIEW, restrict
 
 def finding_list(*, user, action: str = VIEW):
     return restrict(Finding.objects.all(), user, action).select_related("failed_check", "owner", "team")
+
+
+def worst_first(findings):
+    """Findings by risk (checks/ranking.py): the lowest rank first, the oldest first among equals."""
+    return findings.order_by(*WORST_FIRST)
 
 
 def changeable_finding_ids(*, user, ids) -> set[int]:

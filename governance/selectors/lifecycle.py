@@ -20,6 +20,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -78,41 +79,76 @@ _LIVE = (CredentialStatus.ACTIVE, CredentialStatus.SUSPENDED)
 
 
 def credential_lifecycle_badges(*, credential: Credential, now: dt.datetime | None = None) -> dict:
-    """The credential page's lifecycle badges, from the observed truth (one query).
-
-    Rotation overdue or due soon (observed rotation time first), expired or expiring (the observed
-    expiry first: a certificate past its notAfter is expired whatever its recorded status says), and
-    when it was last attested. "shown_status" is what the page's title says: never plain "active" once
-    it has expired.
-    """
-    now = now or timezone.now()
+    """The credential page's lifecycle badges, from the observed truth (one query): lifecycle_badges()."""
     row = (with_observed_expiry(with_observed_rotation(Credential.objects.filter(pk=credential.pk)))
            .values("rotation_due_at", "max_age_days", "effective_expires_at", "effective_rotated_at").first()) or {}
+    return lifecycle_badges(status=credential.status, due_at=row.get("rotation_due_at"),
+                            expires_at=row.get("effective_expires_at"), attested_at=credential.last_attested_at,
+                            now=now or timezone.now())
+
+
+def swept_lifecycle_badges(*, credential: Credential, now: dt.datetime | None = None) -> dict:
+    """A list row's lifecycle badges, from what the sweep stored (no query): lifecycle_badges().
+
+    Before its first sweep a credential has only its recorded expiry, and no rotation due date yet.
+    """
+    expires_at = credential.swept_expires_at if credential.swept_expires_at is not None else credential.expires_at
+    return lifecycle_badges(status=credential.status, due_at=credential.swept_rotation_due_at, expires_at=expires_at,
+                            attested_at=credential.last_attested_at, now=now or timezone.now())
+
+
+def lifecycle_badges(*, status: str, due_at, expires_at, attested_at, now: dt.datetime) -> dict:
+    """A credential's lifecycle at a glance, the one rule for its page and its list.
+
+    Rotation overdue or due soon (within ROTATION_DUE_SOON_DAYS), expired or expiring (within the
+    certificate warning days: a certificate past its notAfter is expired whatever its recorded status
+    says), and when it was last attested. "shown_status" is what its status shows: never plain "active"
+    once it has expired.
+    """
     thresholds = settings.STEWARD_THRESHOLDS
-    badges = []
-    due_at, expires_at = row.get("rotation_due_at"), row.get("effective_expires_at")
-    live = credential.status in _LIVE
+    badges, rotation, expiry = [], None, None
+    live = status in _LIVE
     if live and due_at is not None:
         if due_at <= now:
-            badges.append(("bad", f"rotation overdue since {due_at:%Y-%m-%d}"))
+            rotation = ("bad", f"rotation overdue since {due_at:%Y-%m-%d}")
         elif due_at <= now + dt.timedelta(days=ROTATION_DUE_SOON_DAYS):
-            badges.append(("warn", f"rotation due {due_at:%Y-%m-%d}"))
+            rotation = ("warn", f"rotation due {due_at:%Y-%m-%d}")
     expired = expires_at is not None and expires_at <= now
     if expired:
-        badges.append(("bad", f"expired {expires_at:%Y-%m-%d}"))
+        expiry = ("bad", f"expired {expires_at:%Y-%m-%d}")
     elif live and expires_at is not None and expires_at <= now + dt.timedelta(
             days=thresholds["certificate_warning_days"]):
-        badges.append(("warn", f"expires in {(expires_at - now).days} days ({expires_at:%Y-%m-%d})"))
-    attested = credential.last_attested_at
-    if attested is None:
+        expiry = ("warn", f"expires in {(expires_at - now).days} days ({expires_at:%Y-%m-%d})")
+    badges += [badge for badge in (rotation, expiry) if badge is not None]
+    if attested_at is None:
         badges.append(("warn", "never attested"))
-    elif attested < now - dt.timedelta(days=thresholds["attestation_period_days"]):
-        badges.append(("warn", f"last attested {attested:%Y-%m-%d}: overdue"))
+    elif attested_at < now - dt.timedelta(days=thresholds["attestation_period_days"]):
+        badges.append(("warn", f"last attested {attested_at:%Y-%m-%d}: overdue"))
     else:
-        badges.append(("ok", f"attested {attested:%Y-%m-%d}"))
-    shown = CredentialStatus.EXPIRED if expired and credential.status == CredentialStatus.ACTIVE else credential.status
-    return {"badges": badges, "rotation_due_at": due_at, "expires_at": expires_at, "expired": expired,
-            "shown_status": shown, "status_differs": shown != credential.status}
+        badges.append(("ok", f"attested {attested_at:%Y-%m-%d}"))
+    shown = CredentialStatus.EXPIRED if expired and status == CredentialStatus.ACTIVE else status
+    return {"badges": badges, "rotation": rotation, "expiry": expiry, "rotation_due_at": due_at,
+            "expires_at": expires_at, "expired": expired, "shown_status": shown, "status_differs": shown != status}
+
+
+LIFECYCLE_FILTERS = {
+    "rotation_overdue": "Rotation overdue",
+    "expiring": "Expiring within 30 days",
+    "expired": "Expired",
+}
+
+
+def lifecycle_filter(queryset: QuerySet, name: str, now: dt.datetime | None = None) -> QuerySet:
+    """The credential list's lifecycle filters, on what the sweep stored (each walks a (column, id) index)."""
+    now = now or timezone.now()
+    if name == "rotation_overdue":
+        return queryset.filter(swept_rotation_due_at__lte=now, status__in=_LIVE)
+    if name == "expiring":
+        return queryset.filter(swept_expires_at__gt=now, swept_expires_at__lte=now + dt.timedelta(days=30),
+                               status__in=_LIVE)
+    if name == "expired":
+        return queryset.filter(Q(swept_expires_at__lte=now) | Q(status=CredentialStatus.EXPIRED))
+    return queryset
 
 
 # Pages -----------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ last_seen_at moves when the sweep opens, reopens or refreshes the finding. A run
 (governance.leases), renewed with the counts written after each check; the lease recovery takes
 over a run whose worker was lost and goes on from the check it was in. With its findings, each check
 writes its per-team and per-owner counts (CheckSummary); the run's last transaction, which finishes it,
-publishes them for the team and owner posture pages.
+publishes them for the team and owner posture pages. Each finding carries its risk rank (checks/ranking.py),
+from the failing-set query, written with the finding or alone when only it changed; after the checks, one
+set-based pass scores every credential's risk and stores its rotation due date and expiry (services/risk.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from governance.audit import Actor, PendingEvent, audit_append_many
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import Check as CheckDefinition
 from governance.checks.base import Failure, JSONText, Outcome
+from governance.checks.ranking import finding_risk_rank
 from governance.models.checks import (
     FINDING_TYPE,
     UNRESOLVED_STATES,
@@ -48,17 +51,19 @@ from governance.models.checks import (
 )
 from governance.services.catalogue import catalogue_load, check_texts_sync
 from governance.services.notifications import findings_opened_notify
+from governance.services.risk import credential_risk_refresh
 from governance.services.webhooks import webhook_events_emit, webhook_subscribers
 from governance.transitions import compare_and_set
 
 logger = logging.getLogger(__name__)
 
+RISK_PASS = "credential-risk"  # the key of the risk pass's error in SweepRun.errors (it is not a check)
 SWEEP_LOCK_CLASS = 0x57E3C4  # first key of the two-key advisory lock; the second is the check's pk
 CHUNK = 5000
 UPDATE_BATCH = 500
 REOPEN_FIELDS = ["state", "resolved_at", "reopened_count", "last_seen_at", "evidence", "owner", "team",
                  "object_repr", "acknowledged_by", "acknowledged_at", "acknowledged_comment",
-                 "risk_accepted_until", "risk_acceptance_request_id"]
+                 "risk_accepted_until", "risk_acceptance_request_id", "risk_rank"]
 
 
 def lock_checks(check_ids: Iterable[int]) -> None:
@@ -92,6 +97,7 @@ class _Existing:
     team_id: int | None
     object_repr: str
     risk_accepted_until: object
+    risk_rank: int
 
     def differs(self, failure: Failure) -> bool:
         if failure.evidence_text is not None:
@@ -111,7 +117,7 @@ def _existing(check: Check) -> dict[tuple[str, int], _Existing]:
     rows = Finding.objects.filter(failed_check=check, state__in=UNRESOLVED_STATES).annotate(
         evidence_text=JSONText("evidence")).values_list(
         "object_type", "object_id", "pk", "state", "evidence_text", "owner_id", "team_id", "object_repr",
-        "risk_accepted_until")
+        "risk_accepted_until", "risk_rank")
     return {(ot, oid): _Existing(*rest) for ot, oid, *rest in rows.iterator(chunk_size=CHUNK)}
 
 
@@ -125,11 +131,19 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
     """Make the findings of one check match its failing set. Runs inside the check's transaction."""
     now, failures = ctx.now, outcome.failures
     existing = _existing(check)
+
+    def rank(failure: Failure) -> int:
+        return finding_risk_rank(severity=check.severity, subject=failure.subject_rank)
+
     resolve = [(rec.pk, rec.state, key) for key, rec in existing.items() if key not in failures]
     expire = [rec.pk for key, rec in existing.items() if key in failures
               and rec.state == FindingState.RISK_ACCEPTED and rec.risk_accepted_until <= now]
     refresh = [(rec.pk, failures[key]) for key, rec in existing.items()
                if key in failures and rec.differs(failures[key])]
+    refreshed = {pk for pk, _ in refresh}
+    # The object's criticality or privilege (or the check's severity) changed, nothing else: the rank alone.
+    rerank = [(rec.pk, rank(failures[key])) for key, rec in existing.items()
+              if key in failures and rec.pk not in refreshed and rec.risk_rank != rank(failures[key])]
     new_keys = [key for key in failures if key not in existing]
     resolved = _latest_resolved(check) if new_keys else {}
     reopen = [(resolved[key], failures[key]) for key in new_keys if key in resolved]
@@ -144,18 +158,24 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
         Finding(pk=pk, state=FindingState.OPEN, resolved_at=None, reopened_count=count + 1, last_seen_at=now,
                 evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
                 acknowledged_by=None, acknowledged_at=None, acknowledged_comment="", risk_accepted_until=None,
-                risk_acceptance_request_id=None)
+                risk_acceptance_request_id=None, risk_rank=rank(f))
         for (pk, count), f in reopen]
     Finding.objects.bulk_update(reopened, REOPEN_FIELDS, batch_size=UPDATE_BATCH)
     created = Finding.objects.bulk_create([
         Finding(failed_check=check, object_type=f.object_type, object_id=f.object_id, object_repr=f.object_repr,
                 state=FindingState.OPEN, first_seen_at=now, last_seen_at=now, evidence=f.evidence,
-                owner_id=f.owner_id, team_id=f.team_id)
+                owner_id=f.owner_id, team_id=f.team_id, risk_rank=rank(f))
         for f in opening], batch_size=1000)
     Finding.objects.bulk_update(
         [Finding(pk=pk, evidence=f.evidence, owner_id=f.owner_id, team_id=f.team_id, object_repr=f.object_repr,
-                 last_seen_at=now) for pk, f in refresh],
-        ["evidence", "owner", "team", "object_repr", "last_seen_at"], batch_size=UPDATE_BATCH)
+                 last_seen_at=now, risk_rank=rank(f)) for pk, f in refresh],
+        ["evidence", "owner", "team", "object_repr", "last_seen_at", "risk_rank"], batch_size=UPDATE_BATCH)
+    by_rank: dict[int, list[int]] = defaultdict(list)  # a few dozen ranks: one UPDATE each, not a CASE per row
+    for pk, value in rerank:
+        by_rank[value].append(pk)
+    for value, pks in by_rank.items():
+        for chunk in _chunks(pks):
+            Finding.objects.filter(pk__in=chunk).update(risk_rank=value)
 
     started, code = time.monotonic(), check.code
 
@@ -186,7 +206,7 @@ def _sync(check: Check, definition: CheckDefinition, outcome: Outcome, ctx: Cont
     findings_opened_notify(check=check, findings=[*created, *reopened])  # the owners' inboxes, one bulk insert
     return {"evaluated": outcome.evaluated, "failed": outcome.failed, "opened": len(created),
             "reopened": len(reopened), "resolved": len(resolve), "risk_acceptances_expired": len(expire),
-            "refreshed": len(refresh), "audit_seconds": round(time.monotonic() - started, 3)}
+            "refreshed": len(refresh), "reranked": len(rerank), "audit_seconds": round(time.monotonic() - started, 3)}
 
 
 def _emit_webhooks(code: str, *, opened: list[Finding], resolved: list[int]) -> None:
@@ -303,6 +323,16 @@ def _sweep_checks(run: SweepRun, lease: leases.Lease, rows: list[Check]) -> Swee
         status = SweepStatus.SUCCEEDED
     else:
         status = SweepStatus.FAILED if len(errors) == len(rows) else SweepStatus.PARTIAL
+    started = time.monotonic()
+    try:  # after the checks: their findings are its input
+        changed = credential_risk_refresh(now=timezone.now())
+    except Exception as exc:  # the findings stand; the run says the scores were not refreshed
+        logger.exception("sweep %s: the credential risk pass failed", run.pk)
+        errors[RISK_PASS] = f"{type(exc).__name__}: {exc}"[:1000]
+        status = SweepStatus.PARTIAL if status == SweepStatus.SUCCEEDED else status
+    else:
+        logger.info("sweep %s: %s credential risk scores changed in %.2f s", run.pk, changed,
+                    time.monotonic() - started)
     with transaction.atomic():  # the run's last transaction: finished, and its summaries the ones pages read
         if lease.release(target=status, counts=counts, errors=errors, finished_at=timezone.now()):
             _summaries_publish(run, rows)

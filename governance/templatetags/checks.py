@@ -7,6 +7,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
+from governance.checks.ranking import rank_explained
+
 register = template.Library()
 
 KINDS = {
@@ -31,6 +33,11 @@ def finding_object_url(finding) -> str:
 @register.filter
 def finding_object_kind(finding) -> str:
     return KINDS.get(finding.object_type, (None, finding.object_type))[1]
+
+
+@register.filter
+def risk_rank_explained(finding) -> str:
+    return rank_explained(finding.risk_rank)
 
 
 @register.filter

@@ -22,7 +22,7 @@ class FindingSerializer(ModelSerializer):
         fields = ("id", "check", "check_name", "severity", "object_type", "object_id", "object_repr", "state",
                   "first_seen_at", "last_seen_at", "resolved_at", "reopened_count", "evidence", "acknowledged_by",
                   "acknowledged_at", "acknowledged_comment", "risk_accepted_until", "risk_acceptance_request_id",
-                  "owner", "team", "ticket_system", "ticket_key", "ticket_url")
+                  "owner", "team", "ticket_system", "ticket_key", "ticket_url", "risk_rank")
         read_only_fields = fields
 
 

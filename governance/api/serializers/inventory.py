@@ -72,15 +72,21 @@ class SecretStoreSerializer(ModelSerializer):
         read_only_fields = ("created_at", "updated_at")
 
 
+# Set by the sweep only (services/risk.py): read-only, and a write that sends them is ignored like last_attested_at.
+SWEPT_CREDENTIAL_FIELDS = ("risk_score", "risk_reasons", "swept_rotation_due_at", "swept_expires_at")
+
+
 class CredentialSerializer(OwnedSerializer):
     scopes = StringListField(read_only=True, help_text="Changed by a privileged scope change request.")
     workflow_count = serializers.IntegerField(read_only=True, default=0)
+    risk_reasons = StringListField(read_only=True, help_text="Why the risk score is what it is (set by the sweep).")
 
     class Meta:
         model = Credential
         fields = ("id", *inventory_services.OWNED_FIELDS[Credential], "last_attested_at", "workflow_count",
-                  "created_at", "updated_at")
-        read_only_fields = (*gated(Credential), "last_attested_at", "created_at", "updated_at")
+                  *SWEPT_CREDENTIAL_FIELDS, "created_at", "updated_at")
+        read_only_fields = (*gated(Credential), "last_attested_at", *SWEPT_CREDENTIAL_FIELDS, "created_at",
+                            "updated_at")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,7 +98,7 @@ class CredentialRegistrationSerializer(RegistrationFields, CredentialSerializer)
     scopes = StringListField(required=False)
 
     class Meta(CredentialSerializer.Meta):
-        read_only_fields = ("last_attested_at", "created_at", "updated_at")
+        read_only_fields = ("last_attested_at", *SWEPT_CREDENTIAL_FIELDS, "created_at", "updated_at")
 
 
 class WorkflowSerializer(OwnedSerializer):
