@@ -34,6 +34,7 @@ class ListSpec:
     sort_fields: dict[str, str]  # ?sort= key -> ORM field (each one indexed with id: see filtered_page)
     default_sort: str
     columns: tuple[Column, ...]  # the first one (the name) always shows
+    hidden_by_default: tuple[str, ...] = ()  # choosable, but not shown until chosen (the page fits a laptop)
 
     @property
     def always(self) -> Column:
@@ -53,10 +54,10 @@ class ListSpec:
         return frozenset(self.filterset.base_filters) | {SORT}
 
     def chosen(self, keys) -> tuple[Column, ...]:
-        """The columns to show for these keys (unknown keys dropped, the name always); none given: all."""
+        """The columns to show for these keys (unknown keys dropped, the name always); none given: the defaults."""
         keys = set(keys or ())
         if not keys:
-            return self.columns
+            return tuple(c for c in self.columns if c.key not in self.hidden_by_default)
         return tuple(c for c in self.columns if c is self.always or c.key in keys)
 
 
@@ -75,6 +76,7 @@ LISTS = {spec.key: spec for spec in (
                  Column("expires", "Expires", "expires"), Column("used", "Last used", "used"),
                  Column("attested", "Last attested", "attested"), Column("owner", "Owner", "owner"),
                  Column("workflows", "Workflows", "workflows")),
+        hidden_by_default=("rotated", "used", "attested", "workflows"),
     ),
     ListSpec(
         key=ListKey.WORKFLOW, url_name="workflow-list", filterset=WorkflowFilterSet,
@@ -87,6 +89,7 @@ LISTS = {spec.key: spec for spec in (
                  Column("owner", "Owner", "owner"), Column("team", "Team"),
                  Column("credentials", "Credentials", "credentials"), Column("privileged", "Privileged"),
                  Column("attested", "Last attested", "attested")),
+        hidden_by_default=("attested",),
     ),
     ListSpec(
         key=ListKey.SYSTEM, url_name="system-list", filterset=SystemFilterSet,

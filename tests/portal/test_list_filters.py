@@ -66,7 +66,8 @@ def test_the_query_parameters_are_unchanged_for_the_api(personas, estate):
     names = {row["name"] for row in response.json()["results"]}
     assert "payments-deploy-key" in names
     assert set(CredentialFilterSet.base_filters) == {"q", "kind", "status", "privilege_level", "system", "store",
-                                                     "owner", "team", "orphaned", "managed", "expires_before"}
+                                                     "owner", "team", "orphaned", "managed", "expires_before",
+                                                     "lifecycle"}
 
 
 def test_every_filterset_is_dressed_in_one_place():
