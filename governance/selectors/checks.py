@@ -13,13 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.apps import apps
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, F, Prefetch, Q, Sum
 from django.utils import timezone
 
 from governance import roles
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import scope_lookup
-from governance.checks.credentials import RotationWithinPolicy
 from governance.checks.ranking import WORST_FIRST
 from governance.choices import CredentialKind, CredentialStatus
 from governance.models import AuditEvent, Credential, Team
@@ -353,14 +352,16 @@ def upcoming_certificate_expiries(*, user, days: int = 60, limit: int = 10):
 
 
 def rotations_due(*, user, days: int = 14, limit: int = 10):
-    """Active credentials whose rotation is overdue or falls due within the next `days` days."""
-    ctx = Context.current()
-    queryset = restrict(Credential.objects.filter(status=CredentialStatus.ACTIVE), user, VIEW)
+    """Active credentials whose rotation is overdue or falls due within the next `days` days, as of the last
+    sweep (Credential.swept_rotation_due_at: the rotation rule's date, stored and indexed by the sweep's risk
+    pass), so the posture page reads an index instead of computing the rule over every credential."""
+    horizon = timezone.now() + dt.timedelta(days=days)
     return (
-        RotationWithinPolicy()
-        .failing(queryset, ctx, now=ctx.now + dt.timedelta(days=days))
+        restrict(Credential.objects.filter(status=CredentialStatus.ACTIVE), user, VIEW)
+        .filter(swept_rotation_due_at__lte=horizon)
+        .annotate(rotation_due_at=F("swept_rotation_due_at"))
         .select_related("system", "owner")
-        .order_by("rotation_due_at")[:limit]
+        .order_by("swept_rotation_due_at", "pk")[:limit]
     )
 
 
