@@ -159,3 +159,15 @@ def test_finding_list_queries_do_not_grow_with_the_number_of_findings(client, pe
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(reverse("finding-list"))
     assert len(response.context["rows"]) >= 13
+
+
+def test_posture_lists_the_rotations_the_last_sweep_found_due(client, personas, estate, swept):
+    """The 'Rotations due' card reads the date the sweep stored (as of that sweep), overdue ones marked."""
+    client.force_login(personas.auditor)
+    response = client.get(reverse("posture-dashboard"))
+    due = {c.pk for c in response.context["rotations"]}
+    assert {estate["credential"].pk, estate["other_credential"].pk} <= due
+    assert "overdue</span>" in response.content.decode()
+    client.force_login(personas.owner)  # an owner sees only the rotations of what they may see
+    mine = {c.pk for c in client.get(reverse("posture-dashboard")).context["rotations"]}
+    assert estate["credential"].pk in mine and estate["other_credential"].pk not in mine
