@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -117,7 +118,12 @@ def test_thousands_of_findings_are_told_in_a_constant_number_of_queries(personas
         svc.findings_opened_notify(check=check, findings=findings(30, 1))
     with CaptureQueriesContext(connection) as many:
         svc.findings_opened_notify(check=check, findings=findings(900, 1000))
-    assert len(many) == len(few) <= 3  # the recipients, one insert (inside the savepoint)
+    if connection.vendor == "postgresql":
+        assert len(many) == len(few) <= 3  # the recipients, one insert (inside the savepoint)
+    else:  # SQLite caps a statement's variables: Django splits the insert by that cap, not by row
+        fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+        per_insert = connection.ops.bulk_batch_size(fields, [None] * 600)
+        assert len(many) <= len(few) + math.ceil(600 / per_insert)
     assert Notification.objects.count() == 20 + 600  # the inactive person is told nothing
     svc.findings_opened_notify(check=check, findings=findings(900, 1000))  # run twice: told once
     assert Notification.objects.count() == 620
