@@ -12,13 +12,14 @@ the rank when it opens, reopens or refreshes a finding, or when only the rank ch
 
 from __future__ import annotations
 
-from django.db.models import Case, ExpressionWrapper, IntegerField, Model, Q, Value, When
+from django.db.models import Case, ExpressionWrapper, IntegerField, Model, Value, When
 from django.db.models.expressions import Expression
 
 from governance.choices import Criticality, PrivilegeLevel
 from governance.models import Credential, System, Workflow
 from governance.models.checks import RISK_RANK_UNRANKED, SEVERITY_ORDER
 from governance.models.discovery import DiscoveredItem
+from governance.models.inventory import PRIVILEGED_WORKFLOW
 
 CRITICALITY_ORDER = {Criticality.CRITICAL: 0, Criticality.HIGH: 1, Criticality.MEDIUM: 2, Criticality.LOW: 3}
 NO_CRITICALITY = len(CRITICALITY_ORDER)
@@ -32,17 +33,13 @@ def _order(field: str, order: dict, default: int) -> Case:
                 default=Value(default), output_field=IntegerField())
 
 
-def _privileged_workflow() -> Q:
-    return Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
-
-
 def subject_rank(model: type[Model]) -> Expression:
     """The object's part of a finding's rank (criticality * 10 + privilege), for the model's failing query."""
     if model is Credential:
         criticality, privilege = "system__criticality", _order("privilege_level", PRIVILEGE_ORDER, NO_PRIVILEGE)
     elif model is Workflow:
         criticality = "criticality"
-        privilege = Case(When(_privileged_workflow(), then=Value(PRIVILEGE_ORDER[PrivilegeLevel.ADMIN])),
+        privilege = Case(When(PRIVILEGED_WORKFLOW, then=Value(PRIVILEGE_ORDER[PrivilegeLevel.ADMIN])),
                          default=Value(NO_PRIVILEGE), output_field=IntegerField())
     elif model is System:
         criticality, privilege = "criticality", Value(NO_PRIVILEGE)

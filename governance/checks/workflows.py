@@ -10,6 +10,7 @@ from governance.checks.ownership import RUNNING_WORKFLOW
 from governance.checks.registry import register
 from governance.choices import CredentialStatus, DrillResult, SystemLifecycle
 from governance.models import Credential, System, Workflow
+from governance.models.inventory import PRIVILEGED_WORKFLOW
 from governance.selectors.governance_items import without_credential_source
 
 
@@ -108,9 +109,8 @@ class ApprovalPathDeclared(QueryCheck):
         return Workflow.objects.filter(status__in=RUNNING_WORKFLOW)
 
     def failing(self, queryset, ctx: Context):
-        privileged = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
         return queryset.filter(approval_policy__isnull=True).annotate(
-            is_privileged_automation=ExpressionWrapper(privileged, output_field=BooleanField()))
+            is_privileged_automation=ExpressionWrapper(PRIVILEGED_WORKFLOW, output_field=BooleanField()))
 
 
 @register

@@ -247,6 +247,8 @@ class OpenBaoPKI(Connector):
         revoked, and its signature verified against the mount's CA. Each step is recorded first."""
         common_name = self.common_name(ref)
         self.names_refused(ref, [common_name])
+        # The key bundle's path must be free before anything is issued (refused, nothing created, otherwise).
+        plan = self.key_store().store_plan(f"certificates/{ref.name}") if self.settings.key_mount else None
         created: list[str] = []
 
         def record(step: str) -> None:
@@ -254,15 +256,13 @@ class OpenBaoPKI(Connector):
             created.append(step)
 
         def store_bundle(bundle: dict) -> tuple[str, ...]:
-            kv = self.key_store()
-            plan = kv.store_plan(f"certificates/{ref.name}")
-            version, proof = kv.store_write(plan, bundle, key="serial", record=record)
+            version, proof = self.key_store().store_write(plan, bundle, key="serial", record=record)
             return (f"Key bundle stored at {self.settings.key_mount}/certificates/{ref.name} version {version}.",
                     *proof)
 
         record(f"pki-issue:{common_name}")
         result = self.issue(ref, common_name=common_name, issued=lambda serial: record(f"pki-cert:{serial}"),
-                            store_bundle=store_bundle if self.settings.key_mount else None)
+                            store_bundle=store_bundle if plan is not None else None)
         proof = (*result.proof, self.issued_by_ca(result.identifier))
         return ProvisionResult(version=result.version, provisioned_at=result.rotated_at, proof=proof,
                                created=tuple(created), identifier=result.identifier, store_path=result.store_path,

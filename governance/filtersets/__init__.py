@@ -20,6 +20,7 @@ from governance.choices import (
 )
 from governance.filtersets.labels import LabelledFilterSet
 from governance.models import AuditEvent, Credential, Person, SecretStore, System, Team, Workflow
+from governance.models.inventory import PRIVILEGED_WORKFLOW
 from governance.search import matching
 from governance.selectors.lifecycle import LIFECYCLE_FILTERS, lifecycle_filter
 
@@ -64,8 +65,7 @@ class WorkflowFilterSet(OwnedFilterSet):
         fields = ["q", "kind", "status", "criticality", "platform", "owner", "team", "orphaned", "privileged"]
 
     def filter_privileged(self, queryset, name, value):
-        condition = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
-        return queryset.filter(condition) if value else queryset.exclude(condition)
+        return queryset.filter(PRIVILEGED_WORKFLOW) if value else queryset.exclude(PRIVILEGED_WORKFLOW)
 
 
 class CredentialFilterSet(OwnedFilterSet):

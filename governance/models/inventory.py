@@ -196,6 +196,11 @@ class Credential(OwnedModel):
         return reverse("credential-detail", args=[self.pk])
 
 
+# A workflow that can change access without a human is privileged automation: the query form of
+# Workflow.is_privileged, for filters, checks and rankings.
+PRIVILEGED_WORKFLOW = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
+
+
 class Workflow(OwnedModel):
     """An automated process: what acts without a human, and what must be stoppable."""
 

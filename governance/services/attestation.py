@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from governance.audit import Actor, audit_append, field_changes
@@ -40,6 +40,7 @@ from governance.models.attestation import (
     ItemAnswer,
     ItemState,
 )
+from governance.models.inventory import PRIVILEGED_WORKFLOW
 from governance.secret_guard import reject_secret_values
 from governance.selectors.attestation import item_risk_signals
 from governance.services import attestation_mail as mail
@@ -75,7 +76,6 @@ def campaign_key(*, scope_type: str, scope_id: int | None, period_start: dt.date
     return f"{scope}:{period_start.isoformat()}..{period_end.isoformat()}"
 
 
-PRIVILEGED_WORKFLOW = Q(can_provision=True) | Q(can_change=True) | Q(can_rotate=True) | Q(can_revoke=True)
 
 
 def objects_in_scope(campaign: AttestationCampaign):

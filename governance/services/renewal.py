@@ -14,7 +14,6 @@ audited, told to the owner, and tried again by the next sweep, up to MAX_ATTEMPT
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from django.conf import settings
 from django.db import transaction
@@ -33,7 +32,6 @@ from governance.models.renewal import CertificateSupersession, SupersessionStatu
 from governance.services.lifecycle import lifecycle_actor, notify_owner
 from governance.services.webhooks import webhook_event_emit
 
-logger = logging.getLogger(__name__)
 S = SupersessionStatus
 MAX_ATTEMPTS = 5
 BATCH = 200

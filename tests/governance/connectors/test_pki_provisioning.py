@@ -55,17 +55,35 @@ def test_a_name_the_system_does_not_declare_creates_nothing(pki, hosts):
     assert steps == []
 
 
-def test_a_key_path_already_in_use_fails_and_the_issued_certificate_is_revoked_on_undo(pki, openbao):
+def test_a_key_path_already_in_use_is_refused_before_anything_is_issued(pki, openbao):
     name = unique("taken").replace("_", "-")
     kv_put(openbao, f"certificates/{name}", {"serial": "someone else's"})
     spec, steps = recording_spec()
     with pytest.raises(ConnectorError, match="already holds a secret"):
         pki.provision(new_certificate(name), spec)
+    assert steps == []  # no certificate was issued, nothing to undo
+    kept = OpenBaoKV(kv_settings(openbao, mount="secret")).read_value(f"certificates/{name}")
+    assert kept == {"serial": "someone else's"}  # what was there before is left alone
+
+
+def test_a_key_path_taken_while_issuing_fails_and_the_issued_certificate_is_revoked_on_undo(pki, openbao):
+    """Another writer takes the free path between the plan and the write: the check-and-set refuses it."""
+    name = unique("raced").replace("_", "-")
+    steps: list[str] = []
+
+    def record(step: str) -> None:
+        steps.append(step)
+        if step.startswith("pki-cert:"):  # issued; the bundle is not written yet
+            kv_put(openbao, f"certificates/{name}", {"serial": "someone else's"})
+
+    spec = ProvisionSpec(run_key="test-run", record=record)
+    with pytest.raises(ConnectorError):
+        pki.provision(new_certificate(name), spec)
     serial = next(step.partition(":")[2] for step in steps if step.startswith("pki-cert:"))
     pki.provision_undo(new_certificate(name), spec, steps)
     assert pki.crl_contains(serial)
     kept = OpenBaoKV(kv_settings(openbao, mount="secret")).read_value(f"certificates/{name}")
-    assert kept == {"serial": "someone else's"}  # what was there before is left alone
+    assert kept == {"serial": "someone else's"}  # the other writer's secret is left alone
 
 
 def test_an_issue_whose_serial_was_never_recorded_is_reported_not_hidden(pki):
