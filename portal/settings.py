@@ -145,6 +145,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One test database per process, so that parallel test runs on one server never collide.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
+    # Steward's queries are short index lookups, but their estimated costs (visibility subplans over a
+    # million rows that never run) cross PostgreSQL's jit_above_cost: compiling took 96 of the 97 ms of
+    # the owner's approval-request list at 1M credentials (bench/portal_scale.py). No JIT in its sessions.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so concurrent writers queue instead
     # of failing with "database is locked" half-way through a transaction.
