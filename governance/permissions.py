@@ -76,6 +76,21 @@ def _owned_condition(model, user, action: str) -> Q:
     return condition
 
 
+def visible_ids(model, user, action: str = VIEW) -> QuerySet:
+    """The ids of the model's objects user may act on, for `__in` subqueries of other models' rules.
+
+    For a hot model whose visibility is only id sets this is the UNION itself: wrapping it in
+    restrict(model).values("pk") would look each of an owner's thousands of ids up in the table
+    again (20 of the 54 ms of an owner's open findings at 1M credentials).
+    """
+    if _grant_models(model) is not None and roles.is_signed_in(user) and not roles.is_security_admin(user) \
+            and not roles.is_auditor(user):
+        ids, conditions = _visible_ids(model, user, action)
+        if not conditions:
+            return ids
+    return restrict(model.objects.all(), user, action).values("pk")
+
+
 def restrict(queryset: QuerySet, user, action: str = VIEW) -> QuerySet:
     """Narrow queryset to the objects user may perform action on."""
     # cycle: the models import this module to register their rules
@@ -96,8 +111,7 @@ def restrict(queryset: QuerySet, user, action: str = VIEW) -> QuerySet:
     if _grant_models(model) is not None:
         return queryset.filter(_owned_condition(model, user, action))
     if model is m.Binding:
-        visible = restrict(m.Workflow.objects.all(), user, action)
-        return queryset.filter(workflow_id__in=visible.values("pk"))
+        return queryset.filter(workflow_id__in=visible_ids(m.Workflow, user, action))
     if model in (m.Person, m.Team, m.SecretStore):
         # The directory and the list of stores are visible to every signed-in person;
         # changing them is for security admins (handled above).

@@ -395,11 +395,10 @@ def _finding_rule(queryset, user, action):
     # Imported at call time: discovery imports this module, and permissions imports the models package.
     from governance.models.discovery import DiscoveredItem
     from governance.models.inventory import Credential, System, Workflow
-    from governance.permissions import restrict
+    from governance.permissions import visible_ids
 
     branches = [
-        Finding.objects.filter(object_type=model._meta.label_lower,
-                               object_id__in=restrict(model.objects.all(), user, action).values("pk"))
+        Finding.objects.filter(object_type=model._meta.label_lower, object_id__in=visible_ids(model, user, action))
         .order_by().values("pk")
         for model in (Credential, Workflow, System, DiscoveredItem)
     ]
