@@ -8,7 +8,7 @@ the kill switch. A person with several roles sees each section.
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q, Window
 from django.utils import timezone
 
 from governance import roles
@@ -16,7 +16,15 @@ from governance.models import Binding, Team
 from governance.models.approvals import ApprovalPolicy
 from governance.models.checks import FindingState, SweepRun
 from governance.models.lifecycle import AttemptOutcome, RotationAttempt
-from governance.selectors import MISSING, STALE, workflow_governance_record, workflow_list
+from governance.selectors import (
+    MISSING,
+    STALE,
+    UNMANAGED_NAMES_SHOWN,
+    related_count,
+    unmanaged_binding,
+    workflow_list,
+    workflow_record_items,
+)
 from governance.selectors.approvals import approval_queue, my_approval_requests
 from governance.selectors.attestation import my_open_items
 from governance.selectors.checks import (
@@ -35,27 +43,34 @@ from reports.selectors import report_job_list
 SECTION_ROWS = 6
 
 def _owner_section(user) -> dict:
+    # Counts per workflow and only the few unmanaged credentials' names each record shows: an owner's
+    # fifty workflows hold a thousand bindings, which the record does not need as rows.
+    unmanaged = Binding.objects.filter(unmanaged_binding()).order_by("credential__name", "pk")
     workflows = list(
         workflow_list(user=user).filter(owner=user).select_related("approval_policy")
-        .prefetch_related(Prefetch("bindings", queryset=Binding.objects.select_related("credential__store").only(
-            # what the governance record reads: hundreds of bindings, so not the credentials' whole rows
-            "id", "workflow_id", "credential_id", "credential__id", "credential__name", "credential__store_id",
-            "credential__store__id", "credential__store__name", "credential__store__kind")))
+        .annotate(unmanaged_count=related_count(Binding.objects.filter(unmanaged_binding()), "workflow"))
+        .prefetch_related(Prefetch("bindings", to_attr="unmanaged_shown", queryset=unmanaged.annotate(
+            credential_name=F("credential__name")).only("id", "workflow_id")[:UNMANAGED_NAMES_SHOWN]))
         .order_by("name")
     )
     rows = []
     for workflow in workflows:
-        record = workflow_governance_record(workflow=workflow, bindings=list(workflow.bindings.all()))
+        record = workflow_record_items(workflow=workflow, credential_count=workflow.credential_count,
+                                  unmanaged_count=workflow.unmanaged_count,
+                                  unmanaged_names=[b.credential_name for b in workflow.unmanaged_shown])
         rows.append({"workflow": workflow, "record": record,
                      "gaps": sum(item["state"] in (MISSING, STALE) for item in record)})
     rows.sort(key=lambda row: (-row["gaps"], row["workflow"].name))
     findings = finding_list(user=user).filter(owner=user, state__in=[FindingState.OPEN, FindingState.ACKNOWLEDGED])
     attestation_items = my_open_items(user=user)
     requests = my_approval_requests(user=user).filter(status="pending")
+    # The count rides on the rows (COUNT(*) OVER ()): the visibility rule is evaluated once, not twice.
+    worst = list(worst_first(findings.select_related("failed_check"))
+                 .annotate(matching=Window(Count("pk")))[:SECTION_ROWS])
     return {
         "workflows": rows,
-        "findings": worst_first(findings.select_related("failed_check"))[:SECTION_ROWS],
-        "finding_count": findings.count(),
+        "findings": worst,
+        "finding_count": worst[0].matching if worst else 0,
         "attestation_items": attestation_items[:SECTION_ROWS],
         "attestation_count": attestation_items.count(),
         "requests": requests[:SECTION_ROWS],

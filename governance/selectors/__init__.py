@@ -26,9 +26,7 @@ def related_count(rows: QuerySet, field: str) -> Coalesce:
 
 
 def workflow_list(*, user, action: str = VIEW):
-    unmanaged = Binding.objects.filter(workflow=OuterRef("pk")).filter(
-        Q(credential__store__isnull=True) | ~Q(credential__store__kind__in=MANAGED_STORE_KINDS)
-    )
+    unmanaged = Binding.objects.filter(unmanaged_binding(), workflow=OuterRef("pk"))
     return (
         restrict(Workflow.objects.all(), user, action)
         .select_related("owner", "team")
@@ -107,10 +105,28 @@ def owned_by(*, user, person: Person):
 PRESENT, MISSING, STALE = "present", "missing", "stale"
 
 
+UNMANAGED_NAMES_SHOWN = 3
+
+
+def unmanaged_binding(prefix: str = "") -> Q:
+    """A binding whose credential is outside a managed store (no store, or one Steward cannot rotate in)."""
+    return Q(**{f"{prefix}credential__store__isnull": True}) | ~Q(
+        **{f"{prefix}credential__store__kind__in": MANAGED_STORE_KINDS})
+
+
 def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
-    """The four things the portal insists on for a workflow, each present, missing or stale."""
+    """The governance record of a workflow whose bindings (with credential and store) are at hand."""
+    unmanaged = [b.credential.name for b in bindings if b.credential.store is None or not b.credential.store.is_managed]
+    return workflow_record_items(workflow=workflow, credential_count=len(bindings), unmanaged_count=len(unmanaged),
+                            unmanaged_names=unmanaged[:UNMANAGED_NAMES_SHOWN])
 
 
+def workflow_record_items(*, workflow: Workflow, credential_count: int, unmanaged_count: int,
+                     unmanaged_names: list[str]) -> list[dict]:
+    """The four things the portal insists on for a workflow, each present, missing or stale.
+
+    From counts, so a page of many workflows (the owner's home) needs no binding rows: unmanaged_names
+    are the first UNMANAGED_NAMES_SHOWN of its credentials outside a managed store."""
     items = []
     owner = workflow.owner
     if owner is None:
@@ -121,16 +137,15 @@ def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
         team = f", backup team {workflow.team}" if workflow.team_id else ", no backup team"
         items.append({"name": "Owner", "state": PRESENT, "detail": f"{owner}{team}."})
 
-    unmanaged = [b.credential for b in bindings if b.credential.store is None or not b.credential.store.is_managed]
-    if not bindings:
+    if not credential_count:
         items.append({"name": "Credential source", "state": MISSING, "detail": "No credentials recorded."})
-    elif unmanaged:
-        names = ", ".join(c.name for c in unmanaged[:3])
+    elif unmanaged_count:
+        names = ", ".join(unmanaged_names)
         items.append({"name": "Credential source", "state": MISSING,
-                      "detail": f"{len(unmanaged)} credential(s) outside a managed store: {names}."})
+                      "detail": f"{unmanaged_count} credential(s) outside a managed store: {names}."})
     else:
         items.append({"name": "Credential source", "state": PRESENT,
-                      "detail": f"All {len(bindings)} credential(s) in managed stores."})
+                      "detail": f"All {credential_count} credential(s) in managed stores."})
 
     policy = getattr(workflow, "approval_policy", None)
     if policy is None:

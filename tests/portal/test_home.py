@@ -58,3 +58,39 @@ def test_the_queue_on_the_home_page_leaves_out_requests_the_person_filed(client,
     client.force_login(personas.owner)
     body = client.get(reverse("home")).content.decode()
     assert "Your queue is empty" in body and "Oldest has waited" not in body
+
+
+def test_owner_home_counts_unmanaged_credentials_and_names_the_first_three(client, personas, estate):
+    """The home's record comes from counts (no binding rows): the same words as the workflow's own page."""
+    from governance.choices import SecretStoreKind
+    from governance.models import Binding
+    from tests.factories import CredentialFactory, SecretStoreFactory
+
+    ci = SecretStoreFactory(kind=SecretStoreKind.CICD_VARIABLE)
+    for name in ("delta-token", "alpha-token", "charlie-token", "bravo-token"):
+        Binding.objects.create(workflow=estate["workflow"], purpose="deploy", credential=CredentialFactory(
+            name=name, store=ci, owner=personas.owner, team=personas.team))
+    expected = "4 credential(s) outside a managed store: alpha-token, bravo-token, charlie-token."
+    client.force_login(personas.owner)
+    body = client.get(reverse("home")).content.decode()
+    assert expected in body and "delta-token" not in body[body.index("My workflows"):body.index(expected)]
+    assert expected in client.get(reverse("workflow-detail", args=[estate["workflow"].pk])).content.decode()
+
+
+def test_owner_home_counts_only_the_findings_the_owner_may_see(client, personas, estate):
+    """A finding still recorded with me as owner, whose object went to another team, is neither listed nor
+    counted: the count rides on the visible rows."""
+    from tests.factories import CredentialFactory
+    from tests.factories_checks import FindingFactory, load_catalogue
+
+    load_catalogue()
+    FindingFactory.for_object(estate["credential"])
+    FindingFactory.for_object(CredentialFactory(owner=personas.owner, team=personas.team))
+    stale = FindingFactory.for_object(estate["other_credential"])
+    stale.owner = personas.owner
+    stale.save()
+    client.force_login(personas.owner)
+    response = client.get(reverse("home"))
+    owner = response.context["owner"]
+    assert owner["finding_count"] == 2
+    assert stale.pk not in {f.pk for f in owner["findings"]}
