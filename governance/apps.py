@@ -12,9 +12,11 @@ class GovernanceConfig(AppConfig):
 
         # ready(): these modules need the app registry loaded
         from governance.discovery.setup import discovery_ready
+        from governance.lookups import register_lookups
         from governance.models.deliveries import register_rules as register_delivery_rules
         from governance.services.recovery import register_lease_recoveries
 
+        register_lookups()
         register_lease_recoveries()
         register_delivery_rules()
         discovery_ready()

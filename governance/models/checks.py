@@ -388,9 +388,10 @@ def _readers_only_rule(queryset, user, action):
 def _finding_rule(queryset, user, action):
     """A finding is visible to whoever may view its object; estate-level findings to readers only.
 
-    As in restrict(): one `pk IN (UNION ...)` of the findings of each object type whose object the user
-    may see, each branch joined through the (object_type, object_id) index from the few thousand visible
-    ids, rather than an EXISTS per object type tested against every finding.
+    As in restrict(): one UNION of the findings of each object type whose object the user may see, each
+    branch joined through the (object_type, object_id) index from the few thousand visible ids, rather
+    than an EXISTS per object type tested against every finding; taken as an id set (governance.lookups),
+    so a page is never filled by walking the findings in its order past the ones the user may not see.
     """
     # Imported at call time: discovery imports this module, and permissions imports the models package.
     from governance.models.discovery import DiscoveredItem
@@ -402,7 +403,7 @@ def _finding_rule(queryset, user, action):
         .order_by().values("pk")
         for model in (Credential, Workflow, System, DiscoveredItem)
     ]
-    return queryset.filter(pk__in=branches[0].union(*branches[1:]))
+    return queryset.filter(pk__in_id_set=branches[0].union(*branches[1:]))
 
 
 def _register_rules() -> None:

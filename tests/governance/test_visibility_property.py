@@ -1,5 +1,8 @@
 """restrict()'s fast shape (pk IN a UNION of id sets) returns exactly what its former definition returned.
 
+Findings too: visible (or changeable) exactly when their object is under the former definition; an
+estate-level finding only to those who read everything.
+
 The oracle below is the definition restrict() had before #20, kept verbatim in shape: owner OR an
 Exists over the user grants OR an Exists over the group grants OR (for view) an Exists over the
 pending approval requests in the user's queues. Hypothesis draws small random estates (owners,
@@ -36,7 +39,9 @@ from governance.models import (
     WorkflowGroupObjectPermission,
     WorkflowUserObjectPermission,
 )
+from governance.checks.base import ESTATE_OBJECT_TYPE
 from governance.models.approvals import ApprovalPolicy, ApprovalRequest, ApprovalStatus, queue_condition
+from governance.models.checks import Check, Finding
 from governance.permissions import ACTIONS, CHANGE, VIEW, restrict
 
 GRANTS = {
@@ -45,6 +50,7 @@ GRANTS = {
     System: (SystemUserObjectPermission, SystemGroupObjectPermission),
 }
 PEOPLE, GROUPS, OBJECTS = 5, 3, 6
+OBJECT_MODELS = {m._meta.label_lower: m for m in GRANTS}
 
 
 def oracle(model, user, action: str) -> set[int]:
@@ -56,6 +62,9 @@ def oracle(model, user, action: str) -> set[int]:
         return set(queryset.values_list("pk", flat=True))
     if action == CHANGE and roles.is_auditor(user):
         return set()
+    if model is Finding:
+        return {pk for pk, object_type, object_id in queryset.values_list("pk", "object_type", "object_id")
+                if object_type in OBJECT_MODELS and object_id in oracle(OBJECT_MODELS[object_type], user, action)}
     if model is Binding:
         visible = restrict_oracle_queryset(Workflow, user, action)
         return set(queryset.filter(Exists(visible.filter(pk=OuterRef("workflow_id")))).values_list("pk", flat=True))
@@ -95,6 +104,7 @@ estates = st.fixed_dictionaries({
     "requests": st.lists(st.tuples(st.integers(0, 100), st.sampled_from(["pending", "rejected"]), group_index,
                                    maybe_group, st.booleans(), st.booleans()), max_size=5),
     "bindings": st.lists(st.tuples(st.integers(0, 100), st.integers(0, 100)), max_size=6),
+    "findings": st.lists(st.integers(0, 100), max_size=6),
     "roles": st.tuples(st.sampled_from([None, roles.AUDITORS, roles.SECURITY_ADMINS]),
                        st.sampled_from([None, roles.AUDITORS, roles.SECURITY_ADMINS])),
     "inactive": maybe_person,
@@ -156,6 +166,14 @@ def build(estate) -> list:
             justification="prop", created_at=now, expires_at=now + timedelta(days=1),
             decided_at=None if status == "pending" else now, executed_at=None if status == "pending" else now,
             escalated_at=now if escalated else None)
+    check = Check.objects.create(code="prop-check", name="Prop check", severity="high", explanation="-",
+                                 remediation="-")
+    for n in estate["findings"]:  # a finding on some objects (at most one per object and check)
+        obj = objects[n % len(objects)]
+        Finding.objects.get_or_create(failed_check=check, object_type=obj._meta.label_lower, object_id=obj.pk,
+                                      defaults={"first_seen_at": now, "last_seen_at": now})
+    Finding.objects.create(failed_check=check, object_type=ESTATE_OBJECT_TYPE, object_id=0, first_seen_at=now,
+                           last_seen_at=now)
     return [*Person.objects.filter(pk__in=[p.pk for p in people]), AnonymousUser()]
 
 
@@ -167,7 +185,7 @@ def test_fast_visibility_equals_the_former_definition(estate):
     with transaction.atomic():
         users = build(estate)
         for user in users:
-            for model in (Credential, Workflow, System, Binding):
+            for model in (Credential, Workflow, System, Binding, Finding):
                 for act in ACTIONS:
                     fast = set(restrict(model.objects.all(), user, act).values_list("pk", flat=True))
                     assert fast == oracle(model, user, act), (model.__name__, act, getattr(user, "username", None))
