@@ -55,6 +55,19 @@ class JsonEvidenceWriter:
         self._fh.write("\n]" if count else "]")
         return count
 
+    def text_rows(self, key: str, rows: Iterable[Iterable[str]]) -> int:
+        """Like rows, for rows that come as pieces of JSON text already (too big to be one value in memory)."""
+        self._key(key)
+        self._fh.write("[")
+        count = 0
+        for pieces in rows:
+            self._fh.write("\n" if count == 0 else ",\n")
+            for piece in pieces:
+                self._fh.write(piece)
+            count += 1
+        self._fh.write("\n]" if count else "]")
+        return count
+
     def close(self) -> None:
         self._fh.write("\n}\n")
         self._fh.close()

@@ -8,8 +8,9 @@ controls.csv, check-results.csv, objects.csv, events.csv, supporting.csv.
 
 from __future__ import annotations
 
+import json
 import re
-from array import array
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -42,52 +43,117 @@ DESCRIPTIONS = {
 }
 
 
+class IdSpool:
+    """JSON array items (",1,2" or ',{"id":1,...}') appended to a file as they come, by key; read back per key
+    as the text of the array's items. Memory: the segments' offsets, never the ids."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "w+b")
+        self.segments: dict[tuple[str, str], list[tuple[int, int]]] = {}
+
+    def add(self, key: tuple[str, str], text: str) -> None:
+        """text: items, each with a leading comma."""
+        segments = self.segments.setdefault(key, [])
+        if not text:
+            return
+        start = self._fh.tell()
+        self._fh.write(text.encode("ascii"))
+        end = self._fh.tell()
+        if segments and segments[-1][1] == start:  # the same key's next chunk: one segment
+            segments[-1] = (segments[-1][0], end)
+        else:
+            segments.append((start, end))
+
+    def items(self, key: tuple[str, str], block: int = 1 << 20):
+        """The key's items as JSON text, in pieces (the first item's comma dropped)."""
+        first = True
+        for start, end in self.segments.get(key, ()):
+            self._fh.seek(start)
+            left = end - start
+            while left:
+                piece = self._fh.read(min(block, left)).decode("ascii")
+                left -= len(piece)
+                yield piece[1:] if first else piece
+                first = False
+        self._fh.seek(0, 2)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 class CheckResultCollector:
-    """The sink for evaluation: writes check-results.csv and keeps compact id lists for the JSON."""
+    """The sink for evaluation: writes check-results.csv, and the JSON's passed and failed id lists to spool
+    files (copied into evidence.json at the end), so no id list is held in memory."""
 
     def __init__(self, path: Path):
         self.csv = CsvEvidenceWriter(path, CHECK_RESULT_COLUMNS)
         self._write = self.csv.raw_writer()
-        self.passed: dict[tuple[str, str], array] = {}
-        self.failed: dict[tuple[str, str], list] = {}
+        self.passed = IdSpool(path.with_name(f".{path.name}.passed"))
+        self.failed = IdSpool(path.with_name(f".{path.name}.failed"))
+        self._states: dict[str, str] = {}
 
     def __call__(self, check: str, object_type: str, pks: list[int], failing: dict[int, FailingObject]) -> None:
         key = (check, object_type)
-        passed = self.passed.setdefault(key, array("q"))
-        failed = self.failed.setdefault(key, [])
         plain = SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type)
+        passed_prefix, failed_prefix = f"{check},{object_type},", f"{check},{object_type},"
         lines: list = []
+        passed: list[str] = []
+        failed: list[str] = []
         for pk in pks:
             failure = failing.get(pk)
             if failure is None:
-                passed.append(pk)
-                row = (check, object_type, pk, PASS, "", "")
+                text = str(pk)
+                passed.append(text)
+                # Hot path (one row per check and object): codes, labels and ids need no CSV quoting.
+                lines.append(f"{passed_prefix}{text},{PASS},,\n" if plain else (check, object_type, pk, PASS, "", ""))
             else:
                 finding_id = failure.finding.finding_id if failure.finding else ""
-                failed.append([pk, failure.state])
-                row = (check, object_type, pk, FAIL, finding_id, failure.state)
-            # Hot path (one row per check and object): codes, labels and ids need no CSV quoting.
-            lines.append(",".join(map(str, row)) + "\n" if plain else row)
+                state = failure.state
+                failed.append(f'{{"id":{pk},"finding_state":{self._state_json(state)}}}')
+                row = (check, object_type, pk, FAIL, finding_id, state)
+                lines.append(f"{failed_prefix}{pk},{FAIL},{finding_id},{state}\n"
+                             if plain and SAFE_CSV.fullmatch(state) else row)
             if len(lines) >= 20000:
-                self._flush(lines, plain)
+                self._flush(lines)
                 lines = []
-        self._flush(lines, plain)
+        self._flush(lines)
+        self.passed.add(key, "".join("," + t for t in passed))
+        self.failed.add(key, "".join("," + t for t in failed))
 
-    def _flush(self, lines: list, plain) -> None:
-        if plain:
-            self.csv.write_lines(lines)
-        else:
-            for row in lines:
-                self._write(row)
+    def _state_json(self, state: str) -> str:
+        if state not in self._states:
+            self._states[state] = json.dumps(state)
+        return self._states[state]
+
+    def _flush(self, lines: list) -> None:
+        """Formatted lines and rows that need the CSV writer's quoting, in order."""
+        run: list[str] = []
+        for line in lines:
+            if isinstance(line, str):
+                run.append(line)
+                continue
+            if run:
+                self.csv.write_lines(run)
+                run = []
+            self._write(line)
+        if run:
+            self.csv.write_lines(run)
 
     def json_rows(self):
-        for check, object_type in sorted(self.passed):
+        """The check_results rows of evidence.json, each as pieces of JSON text."""
+        for check, object_type in sorted(self.passed.segments):
             key = (check, object_type)
-            yield {"check": check, "object_type": object_type, "passed": self.passed[key].tolist(),
-                   "failed": [{"id": i, "finding_state": s} for i, s in self.failed[key]]}
+            head = {"check": check, "object_type": object_type}
+            yield chain([json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1], ',"passed":['],
+                        self.passed.items(key), ['],"failed":['], self.failed.items(key), ["]}"])
 
     def close(self) -> None:
+        """The CSV is complete; the spools stay open until evidence.json is written."""
         self.csv.close()
+
+    def discard(self) -> None:
+        self.passed.close()
+        self.failed.close()
 
 
 def _object_rows(scope: Scope):
@@ -146,7 +212,8 @@ def write_pack_files(*, workdir: Path, report: dict[str, Any], framework: dict[s
     out.value("summary", summary)
     out.rows("controls", _tee(controls, with_csv["controls.csv"], counts, "controls.csv"))
     out.value("checks", checks)
-    out.rows("check_results", results.json_rows())
+    out.text_rows("check_results", results.json_rows())
+    results.discard()
     out.value("accepted_risks", accepted_risks)
     supporting = {}
     for section in sections:
