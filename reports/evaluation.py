@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import ESTATE_OBJECT_TYPE
 from governance.models import Person, Team
@@ -128,25 +131,32 @@ def findings_of(code: str, object_type: str) -> Iterator[tuple[int, FindingInfo]
         yield oid, FindingInfo(pk, state, until, request)
 
 
-def distinct_by_first(rows: Iterable) -> Iterator:
-    """Rows (or ids) ordered by their id, each id once: a join in a scope condition may repeat a row."""
+def distinct_by_first(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """Rows ordered by their id, each id once: a join in a scope condition may repeat a row."""
     previous = None
     for row in rows:
-        key = row[0] if isinstance(row, tuple) else row
-        if key != previous:
+        if row[0] != previous:
             yield row
-            previous = key
+            previous = row[0]
 
 
-def chunked(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def ordered_ids(queryset) -> Iterator[list[int]]:
+    """The queryset's ids in order, each once, in lists of up to CHUNK, from a server-side cursor's fetchmany:
+    Django's row iterator (generators over generators, per row) costs more than the query at a million rows."""
+    try:
+        sql, params = queryset.order_by("pk").values_list("pk").query.sql_with_params()
+    except EmptyResultSet:  # a condition that matches nothing (pk__in=[]): Django's own iterators yield nothing
+        return
+    previous = None
+    with connections[queryset.db].chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            ids = [row[0] for row in rows]
+            if len(set(ids)) != len(ids) or ids[0] == previous:  # ordered: repeats are adjacent
+                ids = [pk for pk, before in zip(ids, [previous, *ids], strict=False) if pk != before]
+            if ids:
+                previous = ids[-1]
+                yield ids
 
 
 def evaluate(
@@ -196,7 +206,6 @@ def _evaluate_query_check(impl, evidence: CheckEvidence, scope, ctx, sink, keep:
         evaluated = impl.evaluated(model, ctx)
         if condition is not None:
             evaluated = evaluated.filter(condition)
-        ids = distinct_by_first(evaluated.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=CHUNK))
         failing_rows = distinct_by_first(impl.failing_queryset(model, ctx, condition).order_by("pk").values_list(
             "pk", "name", "owner_id", "team_id").iterator(chunk_size=CHUNK))
         findings = findings_of(evidence.code, label)
@@ -204,7 +213,7 @@ def _evaluate_query_check(impl, evidence: CheckEvidence, scope, ctx, sink, keep:
         pending = next(failing_rows, None)
         checked, failed_before, accepted_before = 0, evidence.failed, len(evidence.accepted_failures)
         # A last, empty chunk takes the failing rows after the last evaluated id (counted, as they always were).
-        for chunk in chain(chunked(ids, CHUNK), [[]]):
+        for chunk in chain(ordered_ids(evaluated), [[]]):
             last = chunk[-1] if chunk else None
             failing: dict[int, FailingObject] = {}
             while pending is not None and (last is None or pending[0] <= last):

@@ -16,6 +16,8 @@ from typing import Any
 
 from governance.audit import jsonable
 
+PLAIN_CELLS = frozenset({str, int, type(None)})
+
 
 def _json_default(value: Any) -> Any:
     """Only for values json cannot write itself (dates, decimals, ids): the audit trail's forms."""
@@ -85,7 +87,11 @@ class CsvEvidenceWriter:
         self.count = 0
 
     def row(self, row: dict[str, Any]) -> None:
-        self._writer.writerow([_cell(row.get(c)) for c in self.columns])
+        values = [row.get(c) for c in self.columns]
+        # csv writes str, int and None (as "") as _cell would: only other values need it (a row per object).
+        if not all(type(v) in PLAIN_CELLS for v in values):
+            values = [_cell(v) for v in values]
+        self._writer.writerow(values)
         self.count += 1
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> int:

@@ -94,31 +94,29 @@ class CheckResultCollector:
 
     def __call__(self, check: str, object_type: str, pks: list[int], failing: dict[int, FailingObject]) -> None:
         key = (check, object_type)
-        plain = SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type)
-        passed_prefix, failed_prefix = f"{check},{object_type},", f"{check},{object_type},"
-        lines: list = []
-        passed: list[str] = []
-        failed: list[str] = []
-        for pk in pks:
-            failure = failing.get(pk)
-            if failure is None:
-                text = str(pk)
-                passed.append(text)
-                # Hot path (one row per check and object): codes, labels and ids need no CSV quoting.
-                lines.append(f"{passed_prefix}{text},{PASS},,\n" if plain else (check, object_type, pk, PASS, "", ""))
-            else:
-                finding_id = failure.finding.finding_id if failure.finding else ""
-                state = failure.state
-                failed.append(f'{{"id":{pk},"finding_state":{self._state_json(state)}}}')
-                row = (check, object_type, pk, FAIL, finding_id, state)
-                lines.append(f"{failed_prefix}{pk},{FAIL},{finding_id},{state}\n"
-                             if plain and SAFE_CSV.fullmatch(state) else row)
-            if len(lines) >= 20000:
-                self._flush(lines)
-                lines = []
+        plain = bool(SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type))
+        failed_ids = [pk for pk in pks if pk in failing]
+        # Hot path (one row per check and object): codes, labels and ids need no CSV quoting, so the rows are
+        # formatted by comprehensions; a failure's row (or a row that needs quoting) goes through _row.
+        if plain:
+            head, tail = f"{check},{object_type},", f",{PASS},,\n"
+            lines = [f"{head}{pk}{tail}" if pk not in failing else self._row(check, object_type, failing[pk])
+                     for pk in pks] if failed_ids else [f"{head}{pk}{tail}" for pk in pks]
+        else:
+            lines = [(check, object_type, pk, PASS, "", "") if pk not in failing
+                     else self._row(check, object_type, failing[pk], plain=False) for pk in pks]
         self._flush(lines)
-        self.passed.add(key, "".join("," + t for t in passed))
-        self.failed.add(key, "".join("," + t for t in failed))
+        passed = [pk for pk in pks if pk not in failing] if failed_ids else pks
+        self.passed.add(key, "," + ",".join(map(str, passed)) if passed else "")
+        self.failed.add(key, "".join(
+            f',{{"id":{pk},"finding_state":{self._state_json(failing[pk].state)}}}' for pk in failed_ids))
+
+    def _row(self, check: str, object_type: str, failure: FailingObject, plain: bool = True):
+        finding_id = failure.finding.finding_id if failure.finding else ""
+        state = failure.state
+        if plain and SAFE_CSV.fullmatch(state):
+            return f"{check},{object_type},{failure.object_id},{FAIL},{finding_id},{state}\n"
+        return check, object_type, failure.object_id, FAIL, finding_id, state
 
     def _state_json(self, state: str) -> str:
         if state not in self._states:
@@ -157,25 +155,26 @@ class CheckResultCollector:
 
 
 def _object_rows(scope: Scope):
-    creds = scope.credentials().order_by("pk").values(
+    """Every object in scope as a row for objects.csv and evidence.json (built from value tuples: one dict per
+    row instead of Django's and then ours)."""
+    creds = scope.credentials().order_by("pk").values_list(
         "pk", "name", "kind", "status", "owner__username", "team__name", "system__name", "store__name",
         "store__kind", "privilege_level", "last_rotated_at", "expires_at")
-    for c in creds.iterator(chunk_size=5000):
-        yield {"object_type": "governance.credential", "object_id": c["pk"], "name": c["name"], "kind": c["kind"],
-               "status": c["status"], "owner": c["owner__username"], "team": c["team__name"],
-               "system": c["system__name"], "store": c["store__name"], "store_kind": c["store__kind"],
-               "privilege_level": c["privilege_level"], "last_rotated_at": jsonable(c["last_rotated_at"]),
-               "expires_at": jsonable(c["expires_at"])}  # formatted once, for both the JSON and the CSV
-    workflows = scope.workflows().order_by("pk").values(
+    for pk, name, kind, status, owner, team, system, store, store_kind, privilege, rotated, expires in \
+            creds.iterator(chunk_size=5000):
+        yield {"object_type": "governance.credential", "object_id": pk, "name": name, "kind": kind,
+               "status": status, "owner": owner, "team": team, "system": system, "store": store,
+               "store_kind": store_kind, "privilege_level": privilege, "last_rotated_at": jsonable(rotated),
+               "expires_at": jsonable(expires)}  # formatted once, for both the JSON and the CSV
+    workflows = scope.workflows().order_by("pk").values_list(
         "pk", "name", "kind", "status", "owner__username", "team__name", "platform").distinct()
-    for w in workflows.iterator(chunk_size=5000):
-        yield {"object_type": "governance.workflow", "object_id": w["pk"], "name": w["name"], "kind": w["kind"],
-               "status": w["status"], "owner": w["owner__username"], "team": w["team__name"],
-               "platform": w["platform"]}
-    systems = scope.systems().order_by("pk").values("pk", "name", "lifecycle", "owner__username", "team__name")
-    for s in systems.iterator(chunk_size=5000):
-        yield {"object_type": "governance.system", "object_id": s["pk"], "name": s["name"],
-               "lifecycle": s["lifecycle"], "owner": s["owner__username"], "team": s["team__name"]}
+    for pk, name, kind, status, owner, team, platform in workflows.iterator(chunk_size=5000):
+        yield {"object_type": "governance.workflow", "object_id": pk, "name": name, "kind": kind,
+               "status": status, "owner": owner, "team": team, "platform": platform}
+    systems = scope.systems().order_by("pk").values_list("pk", "name", "lifecycle", "owner__username", "team__name")
+    for pk, name, lifecycle, owner, team in systems.iterator(chunk_size=5000):
+        yield {"object_type": "governance.system", "object_id": pk, "name": name, "lifecycle": lifecycle,
+               "owner": owner, "team": team}
 
 
 def events_in_scope(scope: Scope, period: Period, head_sequence: int):

@@ -107,3 +107,21 @@ def test_kept_failures_carry_owner_and_team_names(personas, estate, catalogue):
     accepted = evidence.accepted_failures
     assert len(accepted) == 2 and {f.finding.state for f in accepted} == {"risk_accepted"}
     assert {f.owner for f in accepted} == {personas.owner.username}
+
+
+def test_ordered_ids_drop_the_repeats_of_a_join_across_chunks(personas, estate, monkeypatch):
+    """A credential bound to three workflows is one row three times in a join: it is evaluated once, even when
+    its repeats straddle two fetches."""
+    from governance.models import Binding, Credential
+    from tests.factories import WorkflowFactory
+
+    for n in range(2):
+        Binding.objects.create(workflow=WorkflowFactory(name=f"extra-{n}", owner=personas.owner, team=personas.team),
+                               credential=estate["credential"], purpose="reuse")
+    joined = Credential.objects.filter(bindings__isnull=False)
+    assert joined.count() > joined.distinct().count()
+    expected = sorted(set(joined.values_list("pk", flat=True)))
+    for chunk in (1, 2, 1000):
+        monkeypatch.setattr(evaluation, "CHUNK", chunk)
+        assert [pk for ids in evaluation.ordered_ids(joined) for pk in ids] == expected
+    assert list(evaluation.ordered_ids(Credential.objects.filter(pk__in=[]))) == []

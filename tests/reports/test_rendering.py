@@ -130,7 +130,8 @@ def test_attachments_are_compressed_once_with_their_checksum_and_size(tmp_path):
     metadata = PdfMetadata(title="T", subject="S", as_of=dt.datetime(2026, 3, 31, 23, 59, 59, tzinfo=dt.UTC),
                            identifier_source="{}")
     html = "<html><body><h1>Attachments</h1></body></html>"
-    files = [AttachmentFile("evidence.json", small, "The evidence"), AttachmentFile("check-results.csv", big, "Results")]
+    files = [AttachmentFile("evidence.json", small, "The evidence"),
+             AttachmentFile("check-results.csv", big, "Results")]
     write_pdf(html=html, metadata=metadata, target=tmp_path / "a.pdf", attachments=files)
     write_pdf(html=html, metadata=metadata, target=tmp_path / "b.pdf", attachments=files)
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
