@@ -89,9 +89,7 @@ class CsvEvidenceWriter:
     def row(self, row: dict[str, Any]) -> None:
         values = [row.get(c) for c in self.columns]
         # csv writes str, int and None (as "") as _cell would: only other values need it (a row per object).
-        if not all(type(v) in PLAIN_CELLS for v in values):
-            values = [_cell(v) for v in values]
-        self._writer.writerow(values)
+        self._writer.writerow([v if type(v) in PLAIN_CELLS else _cell(v) for v in values])
         self.count += 1
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> int:
