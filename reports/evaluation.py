@@ -34,6 +34,7 @@ from reports.scopes import ESTATE, Scope
 PASS, FAIL = "pass", "fail"
 NEW = "new"  # failing now, no finding recorded yet (no sweep since)
 CHUNK = 20_000  # ids merged and handed to the sink at a time
+AUDIT_TRAIL = "audit-trail"
 
 
 @dataclass(slots=True)
@@ -159,12 +160,24 @@ def ordered_ids(queryset) -> Iterator[list[int]]:
                 yield ids
 
 
+def chain_verified_start(head, as_of: dt.datetime) -> dict[str, dict]:
+    """The audit-trail check's start when the chain up to a head (reports.chain.ChainHead) was just verified in
+    full, as the cover of every report does: the check then verifies only the events after it (its incremental
+    mode, from the state it keeps: sequence, hash and when the full verification was), not the whole chain a
+    second time. Nothing when that verification failed: the check verifies everything itself."""
+    if not (head.intact and head.sequence):
+        return {}
+    # full_verified_at: the evaluation's now (as_of), so the check takes it as fresh whatever the period.
+    return {AUDIT_TRAIL: {"sequence": head.sequence, "hash": head.hash, "full_verified_at": as_of.isoformat()}}
+
+
 def evaluate(
     checks: list, scope: Scope, as_of: dt.datetime, sink: ResultSink, *, keep_failures: int,
-    progress: Callable[[int], None] = lambda i: None,
+    starts: dict[str, dict] | None = None, progress: Callable[[int], None] = lambda i: None,
 ) -> dict[str, CheckEvidence]:
     """checks: catalogue Check rows (code, name, severity). Returns code -> CheckEvidence, each keeping its
-    first keep_failures failures by (name, id) and its accepted risks."""
+    first keep_failures failures by (name, id) and its accepted risks. starts: check code -> the state an
+    outcome check starts from (chain_verified_start)."""
 
     implementations = all_checks()
     ctx = Context.current(now=as_of)
@@ -183,7 +196,9 @@ def evaluate(
             if isinstance(impl, QueryCheck):
                 _evaluate_query_check(impl, evidence, scope, ctx, sink, keep_failures)
             else:
-                _evaluate_outcome(impl, evidence, scope, ctx, outcome_findings, sink, keep_failures)
+                start = (starts or {}).get(check.code)
+                check_ctx = Context(now=ctx.now, thresholds=ctx.thresholds, state=dict(start)) if start else ctx
+                _evaluate_outcome(impl, evidence, scope, check_ctx, outcome_findings, sink, keep_failures)
         except NotEvaluated as exc:
             evidence.status, evidence.detail = "not_evaluated", str(exc)[:300]
             evidence.reset()

@@ -14,7 +14,7 @@ from typing import Any
 from governance.models.checks import Check
 from reports import catalogue, charts
 from reports.builders import Built, Progress, cover_context, metadata_for, title_for
-from reports.evaluation import CheckEvidence, evaluate
+from reports.evaluation import CheckEvidence, chain_verified_start, evaluate
 from reports.models import ReportKind
 from reports.pack_files import CheckResultCollector, write_pack_files
 from reports.parameters import Period, scope_of
@@ -101,6 +101,7 @@ def build_framework_pack(parameters: dict[str, Any], *, requester: str, workdir:
 
     results = CheckResultCollector(workdir / "check-results.csv")
     evidence = evaluate(checks, scope, period.as_of, results, keep_failures=FAILING_ON_PAGE,
+                        starts=chain_verified_start(context["chain"], period.as_of),
                         progress=lambda done: progress(5 + int(50 * done / max(len(checks), 1))))
     accepted_all = [f for ev in evidence.values() for f in ev.accepted_failures]
     requests = approval_requests_summary([f.finding.request_id for f in accepted_all])

@@ -3,6 +3,8 @@ counts) and hands every result to the sink; the pages must show what keeping eve
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.utils import timezone
 
@@ -125,3 +127,35 @@ def test_ordered_ids_drop_the_repeats_of_a_join_across_chunks(personas, estate, 
         monkeypatch.setattr(evaluation, "CHUNK", chunk)
         assert [pk for ids in evaluation.ordered_ids(joined) for pk in ids] == expected
     assert list(evaluation.ordered_ids(Credential.objects.filter(pk__in=[]))) == []
+
+
+def test_the_pack_verifies_the_audit_chain_once(personas, estate, catalogue, tmp_path, monkeypatch):
+    """The cover verifies the whole chain; the audit-trail check then verifies only the events after the
+    cover's head. A head the cover found broken gives the check no start: it verifies everything itself."""
+    from governance import audit
+    from governance.checks import estate as estate_checks
+    from reports import builders
+    from reports import chain as report_chain
+    from reports.parameters import normalise_parameters
+
+    calls = []
+
+    def counting(verify):
+        def wrapper(*args, **kwargs):
+            calls.append(verify.__name__)
+            return verify(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(report_chain, "verify_chain", counting(audit.verify_chain))
+    monkeypatch.setattr(estate_checks, "verify_chain", counting(audit.verify_chain))
+    monkeypatch.setattr(estate_checks, "verify_after", counting(estate_checks.verify_after))
+    params = normalise_parameters("framework_pack", {"framework": OWASP})
+    built = builders.build("framework_pack", params, requester="test", workdir=tmp_path)
+    assert calls == ["verify_chain", "verify_after"]
+    trail = next(c for c in json.loads((tmp_path / "evidence.json").read_text())["checks"]
+                 if c["code"] == "audit-trail")
+    assert (trail["status"], trail["checked"], trail["failed"]) == ("evaluated", 1, 0)
+    assert built.attachments
+
+    broken = report_chain.ChainHead(5, "x" * 64, None, False, 4, "edited", 5)
+    assert evaluation.chain_verified_start(broken, timezone.now()) == {}
