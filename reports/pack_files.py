@@ -8,6 +8,8 @@ controls.csv, check-results.csv, objects.csv, events.csv, supporting.csv.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from itertools import chain
@@ -87,7 +89,7 @@ class CheckResultCollector:
 
     def __init__(self, path: Path):
         self.csv = CsvEvidenceWriter(path, CHECK_RESULT_COLUMNS)
-        self._write = self.csv.raw_writer()
+        self._write = self.csv.raw_writer()  # rows whose check or type needs quoting
         self.passed = IdSpool(path.with_name(f".{path.name}.passed"))
         self.failed = IdSpool(path.with_name(f".{path.name}.failed"))
         self._states: dict[str, str] = {}
@@ -96,46 +98,38 @@ class CheckResultCollector:
         key = (check, object_type)
         plain = bool(SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type))
         failed_ids = [pk for pk in pks if pk in failing]
-        # Hot path (one row per check and object): codes, labels and ids need no CSV quoting, so the rows are
-        # formatted by comprehensions; a failure's row (or a row that needs quoting) goes through _row.
+        # Hot path (one row per check and object): codes, labels and ids need no CSV quoting, so the lines are
+        # formatted by comprehensions; a failure's line goes through _line.
         if plain:
             head, tail = f"{check},{object_type},", f",{PASS},,\n"
-            lines = [f"{head}{pk}{tail}" if pk not in failing else self._row(check, object_type, failing[pk])
-                     for pk in pks] if failed_ids else [f"{head}{pk}{tail}" for pk in pks]
+            self.csv.write_lines([f"{head}{pk}{tail}" if pk not in failing else self._line(failing[pk])
+                                  for pk in pks] if failed_ids else [f"{head}{pk}{tail}" for pk in pks])
         else:
-            lines = [(check, object_type, pk, PASS, "", "") if pk not in failing
-                     else self._row(check, object_type, failing[pk], plain=False) for pk in pks]
-        self._flush(lines)
+            for pk in pks:
+                failure = failing.get(pk)
+                self._write((check, object_type, pk, PASS, "", "") if failure is None else self._values(failure))
         passed = [pk for pk in pks if pk not in failing] if failed_ids else pks
         self.passed.add(key, "," + ",".join(map(str, passed)) if passed else "")
         self.failed.add(key, "".join(
             f',{{"id":{pk},"finding_state":{self._state_json(failing[pk].state)}}}' for pk in failed_ids))
 
-    def _row(self, check: str, object_type: str, failure: FailingObject, plain: bool = True):
+    @staticmethod
+    def _values(failure: FailingObject) -> tuple:
         finding_id = failure.finding.finding_id if failure.finding else ""
-        state = failure.state
-        if plain and SAFE_CSV.fullmatch(state):
-            return f"{check},{object_type},{failure.object_id},{FAIL},{finding_id},{state}\n"
-        return check, object_type, failure.object_id, FAIL, finding_id, state
+        return failure.check, failure.object_type, failure.object_id, FAIL, finding_id, failure.state
+
+    def _line(self, failure: FailingObject) -> str:
+        values = self._values(failure)
+        if SAFE_CSV.fullmatch(failure.state):
+            return ",".join(map(str, values)) + "\n"
+        buffer = io.StringIO()  # a state that needs quoting (none does today): the csv module's line
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        return buffer.getvalue()
 
     def _state_json(self, state: str) -> str:
         if state not in self._states:
             self._states[state] = json.dumps(state)
         return self._states[state]
-
-    def _flush(self, lines: list) -> None:
-        """Formatted lines and rows that need the CSV writer's quoting, in order."""
-        run: list[str] = []
-        for line in lines:
-            if isinstance(line, str):
-                run.append(line)
-                continue
-            if run:
-                self.csv.write_lines(run)
-                run = []
-            self._write(line)
-        if run:
-            self.csv.write_lines(run)
 
     def json_rows(self):
         """The check_results rows of evidence.json, each as pieces of JSON text."""

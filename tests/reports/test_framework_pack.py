@@ -250,3 +250,32 @@ def test_building_a_pack_takes_the_same_queries_whatever_the_estate_size(persona
             builders.build("framework_pack", params, requester="test", workdir=workdir)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_check_results_quote_what_needs_quoting(tmp_path):
+    """The collector's fast lines (codes, labels, ids, states need no quoting) and the csv module's rows for
+    anything else read back as the same table; the JSON lists come out of the spools whole."""
+    from reports.evaluation import FailingObject, FindingInfo
+    from reports.pack_files import CheckResultCollector
+
+    collector = CheckResultCollector(tmp_path / "check-results.csv")
+    odd = FailingObject("odd check", "high", "governance.credential", 2, "n", "", "",
+                        FindingInfo(7, "open", None, None))
+    collector("odd check", "governance.credential", [1, 2, 3], {2: odd})
+    weird = FailingObject("ok", "high", "governance.credential", 5, "n", "", "", FindingInfo(8, 'we"ird,', None, None))
+    collector("ok", "governance.credential", [4], {})
+    collector("ok", "governance.credential", [5, 6], {5: weird})
+    collector.close()
+    rows = list(csv.reader(io.StringIO((tmp_path / "check-results.csv").read_text())))
+    assert rows[1:] == [["odd check", "governance.credential", "1", "pass", "", ""],
+                        ["odd check", "governance.credential", "2", "fail", "7", "open"],
+                        ["odd check", "governance.credential", "3", "pass", "", ""],
+                        ["ok", "governance.credential", "4", "pass", "", ""],
+                        ["ok", "governance.credential", "5", "fail", "8", 'we"ird,'],
+                        ["ok", "governance.credential", "6", "pass", "", ""]]
+    assert [json.loads("".join(pieces)) for pieces in collector.json_rows()] == [
+        {"check": "odd check", "object_type": "governance.credential", "passed": [1, 3],
+         "failed": [{"id": 2, "finding_state": "open"}]},
+        {"check": "ok", "object_type": "governance.credential", "passed": [4, 6],
+         "failed": [{"id": 5, "finding_state": 'we"ird,'}]}]
+    collector.discard()
