@@ -16,6 +16,8 @@ from typing import Any
 
 from governance.audit import jsonable
 
+PLAIN_CELLS = frozenset({str, int, type(None)})
+
 
 def _json_default(value: Any) -> Any:
     """Only for values json cannot write itself (dates, decimals, ids): the audit trail's forms."""
@@ -55,6 +57,19 @@ class JsonEvidenceWriter:
         self._fh.write("\n]" if count else "]")
         return count
 
+    def text_rows(self, key: str, rows: Iterable[Iterable[str]]) -> int:
+        """Like rows, for rows that come as pieces of JSON text already (too big to be one value in memory)."""
+        self._key(key)
+        self._fh.write("[")
+        count = 0
+        for pieces in rows:
+            self._fh.write("\n" if count == 0 else ",\n")
+            for piece in pieces:
+                self._fh.write(piece)
+            count += 1
+        self._fh.write("\n]" if count else "]")
+        return count
+
     def close(self) -> None:
         self._fh.write("\n}\n")
         self._fh.close()
@@ -72,7 +87,9 @@ class CsvEvidenceWriter:
         self.count = 0
 
     def row(self, row: dict[str, Any]) -> None:
-        self._writer.writerow([_cell(row.get(c)) for c in self.columns])
+        values = [row.get(c) for c in self.columns]
+        # csv writes str, int and None (as "") as _cell would: only other values need it (a row per object).
+        self._writer.writerow([v if type(v) in PLAIN_CELLS else _cell(v) for v in values])
         self.count += 1
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from governance.models.checks import Check
 from reports import catalogue, charts
 from reports.builders import Built, Progress, cover_context, metadata_for, title_for
-from reports.evaluation import CheckEvidence, evaluate
+from reports.evaluation import CheckEvidence, chain_verified_start, evaluate
 from reports.models import ReportKind
 from reports.pack_files import CheckResultCollector, write_pack_files
 from reports.parameters import Period, scope_of
@@ -55,17 +55,18 @@ def _accepted_risk(failure, requests: dict[int, dict]) -> dict[str, Any]:
 
 
 def _control_evidence(control, evidence: dict[str, CheckEvidence], requests: dict[int, dict]) -> dict[str, Any]:
-    rows, failures = [], []
+    rows, failures, accepted_failures = [], [], []
     for mapped in control.checks:
         ev = evidence[mapped.code]
         rows.append({"code": ev.code, "name": ev.name, "severity": ev.severity, "strength": mapped.strength,
                      "status": ev.status, "detail": ev.detail, "checked": ev.checked, "passed": ev.passed,
                      "failed": ev.failed, "accepted": ev.accepted, "pass_rate": _percent(ev.pass_rate),
                      "by_type": ev.by_type})
-        failures.extend(ev.failures)
+        failures.extend(ev.first_failures)
+        accepted_failures.extend(ev.accepted_failures)
     checked = sum(r["checked"] for r in rows)
     failed = sum(r["failed"] for r in rows)
-    accepted_failures = [f for f in failures if f.accepted]
+    # Each check kept its first FAILING_ON_PAGE by (name, id): the control's first ones are among them.
     failures.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.check, f.name, f.object_id))
     rate = _rate(checked - failed, checked)
     return {
@@ -99,9 +100,10 @@ def build_framework_pack(parameters: dict[str, Any], *, requester: str, workdir:
     progress(5)
 
     results = CheckResultCollector(workdir / "check-results.csv")
-    evidence = evaluate(checks, scope, period.as_of, results,
+    evidence = evaluate(checks, scope, period.as_of, results, keep_failures=FAILING_ON_PAGE,
+                        starts=chain_verified_start(context["chain"], period.as_of),
                         progress=lambda done: progress(5 + int(50 * done / max(len(checks), 1))))
-    accepted_all = [f for ev in evidence.values() for f in ev.failures if f.accepted]
+    accepted_all = [f for ev in evidence.values() for f in ev.accepted_failures]
     requests = approval_requests_summary([f.finding.request_id for f in accepted_all])
     evidenced = [_control_evidence(c, evidence, requests) for c in controls if c.checks]
     unmapped = [c for c in controls if not c.checks]

@@ -8,8 +8,11 @@ controls.csv, check-results.csv, objects.csv, events.csv, supporting.csv.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
-from array import array
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -42,74 +45,130 @@ DESCRIPTIONS = {
 }
 
 
+class IdSpool:
+    """JSON array items (",1,2" or ',{"id":1,...}') appended to a file as they come, by key; read back per key
+    as the text of the array's items. Memory: the segments' offsets, never the ids."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "w+b")
+        self.segments: dict[tuple[str, str], list[tuple[int, int]]] = {}
+
+    def add(self, key: tuple[str, str], text: str) -> None:
+        """text: items, each with a leading comma."""
+        segments = self.segments.setdefault(key, [])
+        if not text:
+            return
+        start = self._fh.tell()
+        self._fh.write(text.encode("ascii"))
+        end = self._fh.tell()
+        if segments and segments[-1][1] == start:  # the same key's next chunk: one segment
+            segments[-1] = (segments[-1][0], end)
+        else:
+            segments.append((start, end))
+
+    def items(self, key: tuple[str, str], block: int = 1 << 20):
+        """The key's items as JSON text, in pieces (the first item's comma dropped)."""
+        first = True
+        for start, end in self.segments.get(key, ()):
+            self._fh.seek(start)
+            left = end - start
+            while left:
+                piece = self._fh.read(min(block, left)).decode("ascii")
+                left -= len(piece)
+                yield piece[1:] if first else piece
+                first = False
+        self._fh.seek(0, 2)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 class CheckResultCollector:
-    """The sink for evaluation: writes check-results.csv and keeps compact id lists for the JSON."""
+    """The sink for evaluation: writes check-results.csv, and the JSON's passed and failed id lists to spool
+    files (copied into evidence.json at the end), so no id list is held in memory."""
 
     def __init__(self, path: Path):
         self.csv = CsvEvidenceWriter(path, CHECK_RESULT_COLUMNS)
-        self._write = self.csv.raw_writer()
-        self.passed: dict[tuple[str, str], array] = {}
-        self.failed: dict[tuple[str, str], list] = {}
+        self._write = self.csv.raw_writer()  # rows whose check or type needs quoting
+        self.passed = IdSpool(path.with_name(f".{path.name}.passed"))
+        self.failed = IdSpool(path.with_name(f".{path.name}.failed"))
+        self._states: dict[str, str] = {}
 
     def __call__(self, check: str, object_type: str, pks: list[int], failing: dict[int, FailingObject]) -> None:
         key = (check, object_type)
-        passed = self.passed.setdefault(key, array("q"))
-        failed = self.failed.setdefault(key, [])
-        plain = SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type)
-        lines: list = []
-        for pk in pks:
-            failure = failing.get(pk)
-            if failure is None:
-                passed.append(pk)
-                row = (check, object_type, pk, PASS, "", "")
-            else:
-                finding_id = failure.finding.finding_id if failure.finding else ""
-                failed.append([pk, failure.state])
-                row = (check, object_type, pk, FAIL, finding_id, failure.state)
-            # Hot path (one row per check and object): codes, labels and ids need no CSV quoting.
-            lines.append(",".join(map(str, row)) + "\n" if plain else row)
-            if len(lines) >= 20000:
-                self._flush(lines, plain)
-                lines = []
-        self._flush(lines, plain)
-
-    def _flush(self, lines: list, plain) -> None:
+        plain = bool(SAFE_CSV.fullmatch(check) and SAFE_CSV.fullmatch(object_type))
+        failed_ids = [pk for pk in pks if pk in failing]
+        # Hot path (one row per check and object): codes, labels and ids need no CSV quoting, so the lines are
+        # formatted by comprehensions; a failure's line goes through _line.
         if plain:
-            self.csv.write_lines(lines)
+            head, tail = f"{check},{object_type},", f",{PASS},,\n"
+            self.csv.write_lines([f"{head}{pk}{tail}" if pk not in failing else self._line(failing[pk])
+                                  for pk in pks] if failed_ids else [f"{head}{pk}{tail}" for pk in pks])
         else:
-            for row in lines:
-                self._write(row)
+            for pk in pks:
+                failure = failing.get(pk)
+                self._write((check, object_type, pk, PASS, "", "") if failure is None else self._values(failure))
+        passed = [pk for pk in pks if pk not in failing] if failed_ids else pks
+        self.passed.add(key, "," + ",".join(map(str, passed)) if passed else "")
+        self.failed.add(key, "".join(
+            f',{{"id":{pk},"finding_state":{self._state_json(failing[pk].state)}}}' for pk in failed_ids))
+
+    @staticmethod
+    def _values(failure: FailingObject) -> tuple:
+        finding_id = failure.finding.finding_id if failure.finding else ""
+        return failure.check, failure.object_type, failure.object_id, FAIL, finding_id, failure.state
+
+    def _line(self, failure: FailingObject) -> str:
+        values = self._values(failure)
+        if SAFE_CSV.fullmatch(failure.state):
+            return ",".join(map(str, values)) + "\n"
+        buffer = io.StringIO()  # a state that needs quoting (none does today): the csv module's line
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        return buffer.getvalue()
+
+    def _state_json(self, state: str) -> str:
+        if state not in self._states:
+            self._states[state] = json.dumps(state)
+        return self._states[state]
 
     def json_rows(self):
-        for check, object_type in sorted(self.passed):
+        """The check_results rows of evidence.json, each as pieces of JSON text."""
+        for check, object_type in sorted(self.passed.segments):
             key = (check, object_type)
-            yield {"check": check, "object_type": object_type, "passed": self.passed[key].tolist(),
-                   "failed": [{"id": i, "finding_state": s} for i, s in self.failed[key]]}
+            head = {"check": check, "object_type": object_type}
+            yield chain([json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1], ',"passed":['],
+                        self.passed.items(key), ['],"failed":['], self.failed.items(key), ["]}"])
 
     def close(self) -> None:
+        """The CSV is complete; the spools stay open until evidence.json is written."""
         self.csv.close()
+
+    def discard(self) -> None:
+        self.passed.close()
+        self.failed.close()
 
 
 def _object_rows(scope: Scope):
-    creds = scope.credentials().order_by("pk").values(
+    """Every object in scope as a row for objects.csv and evidence.json (built from value tuples: one dict per
+    row instead of Django's and then ours)."""
+    creds = scope.credentials().order_by("pk").values_list(
         "pk", "name", "kind", "status", "owner__username", "team__name", "system__name", "store__name",
         "store__kind", "privilege_level", "last_rotated_at", "expires_at")
-    for c in creds.iterator(chunk_size=5000):
-        yield {"object_type": "governance.credential", "object_id": c["pk"], "name": c["name"], "kind": c["kind"],
-               "status": c["status"], "owner": c["owner__username"], "team": c["team__name"],
-               "system": c["system__name"], "store": c["store__name"], "store_kind": c["store__kind"],
-               "privilege_level": c["privilege_level"], "last_rotated_at": jsonable(c["last_rotated_at"]),
-               "expires_at": jsonable(c["expires_at"])}  # formatted once, for both the JSON and the CSV
-    workflows = scope.workflows().order_by("pk").values(
+    for pk, name, kind, status, owner, team, system, store, store_kind, privilege, rotated, expires in \
+            creds.iterator(chunk_size=5000):
+        yield {"object_type": "governance.credential", "object_id": pk, "name": name, "kind": kind,
+               "status": status, "owner": owner, "team": team, "system": system, "store": store,
+               "store_kind": store_kind, "privilege_level": privilege, "last_rotated_at": jsonable(rotated),
+               "expires_at": jsonable(expires)}  # formatted once, for both the JSON and the CSV
+    workflows = scope.workflows().order_by("pk").values_list(
         "pk", "name", "kind", "status", "owner__username", "team__name", "platform").distinct()
-    for w in workflows.iterator(chunk_size=5000):
-        yield {"object_type": "governance.workflow", "object_id": w["pk"], "name": w["name"], "kind": w["kind"],
-               "status": w["status"], "owner": w["owner__username"], "team": w["team__name"],
-               "platform": w["platform"]}
-    systems = scope.systems().order_by("pk").values("pk", "name", "lifecycle", "owner__username", "team__name")
-    for s in systems.iterator(chunk_size=5000):
-        yield {"object_type": "governance.system", "object_id": s["pk"], "name": s["name"],
-               "lifecycle": s["lifecycle"], "owner": s["owner__username"], "team": s["team__name"]}
+    for pk, name, kind, status, owner, team, platform in workflows.iterator(chunk_size=5000):
+        yield {"object_type": "governance.workflow", "object_id": pk, "name": name, "kind": kind,
+               "status": status, "owner": owner, "team": team, "platform": platform}
+    systems = scope.systems().order_by("pk").values_list("pk", "name", "lifecycle", "owner__username", "team__name")
+    for pk, name, lifecycle, owner, team in systems.iterator(chunk_size=5000):
+        yield {"object_type": "governance.system", "object_id": pk, "name": name, "lifecycle": lifecycle,
+               "owner": owner, "team": team}
 
 
 def events_in_scope(scope: Scope, period: Period, head_sequence: int):
@@ -119,7 +178,12 @@ def events_in_scope(scope: Scope, period: Period, head_sequence: int):
 
 
 def _event_rows(scope: Scope, period: Period, head_sequence: int):
-    yield from events_in_scope(scope, period, head_sequence).values(*EVENT_COLUMNS).iterator(chunk_size=5000)
+    """Every event in scope as a row for events.csv and evidence.json, its time formatted once for both."""
+    at = EVENT_COLUMNS.index("occurred_at")
+    for values in events_in_scope(scope, period, head_sequence).values_list(*EVENT_COLUMNS).iterator(chunk_size=5000):
+        row = dict(zip(EVENT_COLUMNS, values, strict=True))
+        row["occurred_at"] = jsonable(values[at])
+        yield row
 
 
 def _tee(rows, csv_writer: CsvEvidenceWriter, counter: dict[str, int], key: str):
@@ -146,7 +210,8 @@ def write_pack_files(*, workdir: Path, report: dict[str, Any], framework: dict[s
     out.value("summary", summary)
     out.rows("controls", _tee(controls, with_csv["controls.csv"], counts, "controls.csv"))
     out.value("checks", checks)
-    out.rows("check_results", results.json_rows())
+    out.text_rows("check_results", results.json_rows())
+    results.discard()
     out.value("accepted_risks", accepted_risks)
     supporting = {}
     for section in sections:

@@ -8,7 +8,13 @@ Why it is built this way:
 - Everything that would otherwise vary between two renders (creation and modification dates,
   the file identifier, the attachments' dates) comes from the report's own parameters, so the
   same inputs give byte-identical PDFs and a checksum identifies a report.
-- The machine-readable evidence travels inside the PDF as PDF/A-3 associated files.
+- The machine-readable evidence travels inside the PDF as PDF/A-3 associated files. They can be far
+  bigger than the pages (hundreds of MB on a large estate), so they are not handed to WeasyPrint
+  (which reads each file whole and compresses it at level 9 on every access, twice when the file
+  has an /ID). Each one is compressed once, streamed from disk, into a temporary file; a finisher
+  adds it as an /EmbeddedFile (with the PDF/A-3 file specification, name tree and /AF entries
+  WeasyPrint itself would write) and the PDF is written by EvidencePDF, which copies those streams
+  from disk in blocks and digests the /ID object by object, so memory does not follow their size.
 """
 
 from __future__ import annotations
@@ -18,12 +24,18 @@ import hashlib
 import logging
 import mimetypes
 import os
+import tempfile
 import threading
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from math import ceil, log
 from pathlib import Path
 from urllib.parse import unquote
 
+import pydyf
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
@@ -36,6 +48,11 @@ for _name in ("fontTools", "weasyprint.progress"):
 STATIC_SCHEME = "static:"
 PDF_VARIANT = "pdf/a-3b"
 STYLESHEET = "static:css/report-print.css"
+BLOCK = 1 << 20  # bytes read, compressed and copied at a time
+PACKING_THREADS = 2
+ATTACHMENT_COMPRESSION = 6  # zlib's default: level 9 costs about twice the time for a few percent on CSV/JSON
+# Fixed, not mimetypes.guess_type: that reads the host's /etc/mime.types, and the bytes must not depend on it.
+ATTACHMENT_TYPES = {".json": "application/json", ".csv": "text/csv"}
 
 
 class RefusedURL(OSError):
@@ -90,6 +107,197 @@ class AttachmentFile:
     name: str
     path: Path
     description: str
+
+
+@dataclass(frozen=True)
+class PackedAttachment:
+    """An attachment compressed (zlib, for /FlateDecode) into its own file, with what PDF needs of the original."""
+
+    name: str
+    description: str
+    mime_type: str
+    packed: Path  # the compressed bytes
+    packed_size: int
+    size: int  # of the uncompressed file
+    md5: str  # of the uncompressed file (the /CheckSum of the embedded file's /Params)
+
+
+def pack_attachment(attachment: AttachmentFile, packed: Path) -> PackedAttachment:
+    """Compress the attachment into packed once, block by block, digesting and counting the original as it
+    is read."""
+    compressor = zlib.compressobj(ATTACHMENT_COMPRESSION)
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with open(attachment.path, "rb") as source, open(packed, "wb") as out:
+        for block in iter(lambda: source.read(BLOCK), b""):
+            digest.update(block)
+            size += len(block)
+            out.write(compressor.compress(block))
+        out.write(compressor.flush())
+    return PackedAttachment(
+        name=attachment.name, description=attachment.description,
+        mime_type=ATTACHMENT_TYPES.get(Path(attachment.name).suffix, "application/octet-stream"),
+        packed=packed, packed_size=packed.stat().st_size, size=size, md5=digest.hexdigest(),
+    )
+
+
+class EmbeddedFileStream(pydyf.Stream):
+    """A stream whose Flate-compressed bytes are in a file: EvidencePDF copies them from there in blocks."""
+
+    def __init__(self, attachment: PackedAttachment, extra: pydyf.Dictionary):
+        super().__init__(extra=extra, compress=False)
+        self.attachment = attachment
+
+    def chunks(self) -> Iterator[bytes]:
+        """The object's data in pieces: exactly the bytes of pydyf's Stream.data for a compressed stream."""
+        extra = pydyf.Dictionary({**self.extra, "Filter": "/FlateDecode", "Length": self.attachment.packed_size})
+        yield extra.data + b"\nstream\n"
+        with open(self.attachment.packed, "rb") as fh:
+            yield from iter(lambda: fh.read(BLOCK), b"")
+        yield b"\nendstream"
+
+    @property
+    def data(self) -> bytes:
+        # Whole, for a writer that wants it so (pydyf's own PDF.write); EvidencePDF never asks.
+        return b"".join(self.chunks())
+
+
+class EvidencePDF(pydyf.PDF):
+    """pydyf 0.13's PDF.write for a compressed PDF 1.5+ (object and cross-reference streams), writing the
+    same bytes, except that embedded files are copied from disk and the /ID digest is fed object by object:
+    pydyf joins every object's data into one bytes for it, the whole file in memory at once."""
+
+    def write(self, output, version=b"1.7", identifier=False, compress=False):
+        version = version if isinstance(version, bytes) else str(version or "1.7").encode()
+        if version < b"1.5" or not compress:  # not a report's PDF/A-3b: pydyf's own writer
+            return super().write(output, version, identifier, compress)
+        if identifier not in (False, True, None) and not isinstance(identifier, bytes):
+            identifier = str(identifier).encode()
+        if self.info:
+            self.add_object(self.info)
+        self.write_line(b"%PDF-" + version, output)
+        self.write_line(b"%\xf0\x9f\x96\xa4", output)
+
+        compressed_objects = []
+        for object_ in self.objects:
+            if object_.free == "f":
+                continue
+            if object_.compressible:
+                compressed_objects.append(object_)
+                continue
+            object_.offset = self.current_position
+            if isinstance(object_, EmbeddedFileStream):
+                self._write_pieces([f"{object_.number} {object_.generation} obj\n".encode(), *object_.chunks(),
+                                    b"\nendobj\n"], output)
+            else:
+                self.write_line(object_.indirect, output)
+
+        stream = [[]]
+        position = 0
+        for object_ in compressed_objects:
+            data = object_.data
+            stream.append(data)
+            stream[0].append(object_.number)
+            stream[0].append(position)
+            position += len(data) + 1
+        stream[0] = " ".join(str(i) for i in stream[0])
+        extra = {"Type": "/ObjStm", "N": len(compressed_objects), "First": len(stream[0]) + 1}
+        object_stream = pydyf.Stream(stream, extra, compress)
+        object_stream.offset = self.current_position
+        self.add_object(object_stream)
+        self.write_line(object_stream.indirect, output)
+
+        xref = []
+        dict_index = 0
+        for object_ in self.objects:
+            if object_.compressible:
+                xref.append((2, object_stream.number, dict_index))
+                dict_index += 1
+            else:
+                xref.append((bool(object_.number), object_.offset, object_.generation))
+        xref.append((1, self.current_position, 0))
+        field2_size = ceil(log(self.current_position + 1, 256))
+        max_generation = max(object_.generation for object_ in self.objects)
+        field3_size = ceil(log(max(max_generation, len(compressed_objects)) + 1, 256))
+        xref_lengths = (1, field2_size, field3_size)
+        xref_stream = b"".join(value.to_bytes(length, "big")
+                               for line in xref for length, value in zip(xref_lengths, line, strict=True))
+        extra = {"Type": "/XRef", "Index": pydyf.Array((0, len(self.objects) + 1)), "W": pydyf.Array(xref_lengths),
+                 "Size": len(self.objects) + 1, "Root": self.catalog.reference}
+        if self.info:
+            extra["Info"] = self.info.reference
+        if identifier:
+            data_hash = self._digest().hexdigest().encode()
+            if identifier is True:
+                identifier = data_hash
+            extra["ID"] = pydyf.Array((pydyf.String(identifier).data, pydyf.String(data_hash).data))
+        dict_stream = pydyf.Stream([xref_stream], extra, compress)
+        self.xref_position = dict_stream.offset = self.current_position
+        self.add_object(dict_stream)
+        self.write_line(dict_stream.indirect, output)
+        self.write_line(b"startxref", output)
+        self.write_line(f"{self.xref_position}".encode(), output)
+        self.write_line(b"%%EOF", output)
+
+    def _write_pieces(self, pieces, output) -> None:
+        for piece in pieces:
+            output.write(piece)
+            self.current_position += len(piece)
+
+    def _digest(self):
+        """md5 of every object's data in order, as pydyf computes the /ID, without joining them first."""
+        digest = hashlib.md5(usedforsecurity=False)
+        for object_ in self.objects:
+            if object_.free == "f":
+                continue
+            if isinstance(object_, EmbeddedFileStream):
+                for chunk in object_.chunks():
+                    digest.update(chunk)
+            else:
+                digest.update(object_.data)
+        return digest
+
+
+def _pdf_date(moment: dt.datetime) -> pydyf.String:
+    return pydyf.String(moment.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%SZ"))
+
+
+def embed_attachments(pdf: pydyf.PDF, attachments: list[PackedAttachment], as_of: dt.datetime) -> None:
+    """Add the attachments as PDF/A-3 associated files (relationship Data): for each an /EmbeddedFile stream
+    and a /Filespec, then the catalog's /EmbeddedFiles name tree (sorted by name, as name trees are) and /AF.
+    The structure WeasyPrint's write_pdf_attachment and PDF/A variant give, with the streams left on disk."""
+    specs: list[tuple[str, pydyf.Dictionary]] = []
+    for attachment in attachments:
+        stream = EmbeddedFileStream(attachment, pydyf.Dictionary({
+            "Type": "/EmbeddedFile",
+            "Subtype": "/" + attachment.mime_type.replace("/", "#2f"),
+            "Params": pydyf.Dictionary({
+                "CheckSum": f"<{attachment.md5}>", "Size": attachment.size,
+                "CreationDate": _pdf_date(as_of), "ModDate": _pdf_date(as_of),
+            }),
+        }))
+        pdf.add_object(stream)
+        spec = pydyf.Dictionary({
+            "Type": "/Filespec",
+            "F": pydyf.String(attachment.name.encode(errors="ignore")),
+            "UF": pydyf.String(attachment.name),
+            "EF": pydyf.Dictionary({"F": stream.reference}),
+            "Desc": pydyf.String(attachment.description),
+            "AFRelationship": "/Data",
+        })
+        pdf.add_object(spec)
+        specs.append((attachment.name, spec))
+    if not specs:
+        return
+    names = pydyf.Array()
+    for name, spec in sorted(specs, key=lambda item: item[0]):
+        names.extend([pydyf.String(name), spec.reference])
+    tree = pydyf.Dictionary({"Names": names})
+    pdf.add_object(tree)
+    if "Names" not in pdf.catalog:
+        pdf.catalog["Names"] = pydyf.Dictionary()
+    pdf.catalog["Names"]["EmbeddedFiles"] = tree.reference
+    pdf.catalog.setdefault("AF", pydyf.Array()).extend(spec.reference for _, spec in specs)
 
 
 @dataclass(frozen=True)
@@ -162,30 +370,29 @@ def _write_pdf(*, html: str, metadata: PdfMetadata, attachments: list[Attachment
     import weasyprint
 
     fetcher = local_only_url_fetcher()
-    document = weasyprint.HTML(string=html, base_url=STATIC_SCHEME, url_fetcher=fetcher).render()
-    # Metadata from the parameters only: never the clock.
-    document.metadata.title = metadata.title
-    document.metadata.description = metadata.subject
-    document.metadata.authors = ["Steward"]
-    document.metadata.generator = f"Steward {settings.STEWARD_VERSION}"
-    document.metadata.keywords = list(metadata.keywords)
-    document.metadata.created = metadata.w3c_date
-    document.metadata.modified = metadata.w3c_date
-    document.metadata.lang = "en"
-    as_of_naive = metadata.as_of.astimezone(dt.UTC).replace(tzinfo=None)
-    pdf_attachments = [
-        weasyprint.Attachment(
-            filename=str(a.path), name=a.name, description=a.description,
-            created=as_of_naive, modified=as_of_naive, relationship="Data",
-        )
-        for a in attachments
-    ]
-    document.write_pdf(
-        target=str(target),
-        pdf_variant=PDF_VARIANT,
-        pdf_identifier=metadata.identifier,
-        attachments=pdf_attachments,
-    )
+    with tempfile.TemporaryDirectory(prefix="steward-attachments-") as directory, \
+            ThreadPoolExecutor(max_workers=PACKING_THREADS, thread_name_prefix="pack-attachment") as pool:
+        # zlib releases the GIL: the attachments compress on the other cores while WeasyPrint lays out the pages.
+        packing = [pool.submit(pack_attachment, a, Path(directory) / f"{i}.deflate") for i, a in enumerate(attachments)]
+        document = weasyprint.HTML(string=html, base_url=STATIC_SCHEME, url_fetcher=fetcher).render()
+        # Metadata from the parameters only: never the clock.
+        document.metadata.title = metadata.title
+        document.metadata.description = metadata.subject
+        document.metadata.authors = ["Steward"]
+        document.metadata.generator = f"Steward {settings.STEWARD_VERSION}"
+        document.metadata.keywords = list(metadata.keywords)
+        document.metadata.created = metadata.w3c_date
+        document.metadata.modified = metadata.w3c_date
+        document.metadata.lang = "en"
+        packed = [future.result() for future in packing]
+
+        def finish(_document, pdf: pydyf.PDF) -> None:
+            """Called by WeasyPrint with the finished PDF (PDF/A-3b already applied), just before it writes."""
+            embed_attachments(pdf, packed, metadata.as_of)
+            pdf.__class__ = EvidencePDF  # the same object, written by the writer that streams the attachments
+
+        document.write_pdf(target=str(target), pdf_variant=PDF_VARIANT, pdf_identifier=metadata.identifier,
+                           finisher=finish)
     digest = hashlib.sha256()
     with open(target, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -112,6 +112,43 @@ def test_estate_pack_matches_the_database_and_renders_deterministically(personas
         assert fh.read() == data
 
 
+def test_every_check_result_is_in_both_attachments(personas, estate, catalogue, monkeypatch):
+    """check-results.csv and evidence.json's check_results (spooled to disk while evaluating, chunk by chunk)
+    hold the same results: every evaluated object of every check once, in id order, with the finding's state."""
+    from reports import evaluation
+    from tests.factories import CredentialFactory, SecretStoreFactory
+
+    add_problems(personas, estate)
+    store = SecretStoreFactory(name="spreadsheet", kind="spreadsheet")
+    for n in range(7):
+        CredentialFactory(system=estate["system"], store=store, store_path=f"sheet/{n}", owner=personas.owner,
+                          team=personas.team)
+    monkeypatch.setattr(evaluation, "CHUNK", 3)
+    job = run_report(Actor.for_user(personas.auditor), "framework_pack", {"framework": OWASP})
+    assert job.status == "succeeded", job.error
+    reader, _ = read_pdf(job)
+    rows = _csv(reader, "check-results.csv")
+    from_csv: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        entry = from_csv.setdefault((r["check"], r["object_type"]), {"passed": [], "failed": []})
+        if r["result"] == "pass":
+            entry["passed"].append(int(r["object_id"]))
+        else:
+            entry["failed"].append({"id": int(r["object_id"]), "finding_state": r["finding_state"]})
+    evidence = json.loads(_attachment(reader, "evidence.json"))
+    from_json = {(r["check"], r["object_type"]): {"passed": r["passed"], "failed": r["failed"]}
+                 for r in evidence["check_results"]}
+    assert [(r["check"], r["object_type"]) for r in evidence["check_results"]] == sorted(from_json)
+    assert {k: v for k, v in from_json.items() if v["passed"] or v["failed"]} == from_csv
+    assert len(rows) == sum(c["checked"] for c in evidence["checks"] if c["status"] == "evaluated") > 7
+    for entry in from_json.values():
+        ids = entry["passed"] + [f["id"] for f in entry["failed"]]
+        assert len(ids) == len(set(ids))
+        assert entry["passed"] == sorted(entry["passed"])
+    vault = from_json[("secret-in-vault", "governance.credential")]
+    assert len(vault["failed"]) == 9 and {"risk_accepted", "open"} <= {f["finding_state"] for f in vault["failed"]}
+
+
 def _lifecycle_history(personas, estate):
     """A rotation (two attempts) and a drill in the Payments team; a kill switch in Platform."""
     from governance.models.lifecycle import KillSwitchActivation, RotationAttempt, RotationJob
@@ -213,3 +250,32 @@ def test_building_a_pack_takes_the_same_queries_whatever_the_estate_size(persona
             builders.build("framework_pack", params, requester="test", workdir=workdir)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_check_results_quote_what_needs_quoting(tmp_path):
+    """The collector's fast lines (codes, labels, ids, states need no quoting) and the csv module's rows for
+    anything else read back as the same table; the JSON lists come out of the spools whole."""
+    from reports.evaluation import FailingObject, FindingInfo
+    from reports.pack_files import CheckResultCollector
+
+    collector = CheckResultCollector(tmp_path / "check-results.csv")
+    odd = FailingObject("odd check", "high", "governance.credential", 2, "n", "", "",
+                        FindingInfo(7, "open", None, None))
+    collector("odd check", "governance.credential", [1, 2, 3], {2: odd})
+    weird = FailingObject("ok", "high", "governance.credential", 5, "n", "", "", FindingInfo(8, 'we"ird,', None, None))
+    collector("ok", "governance.credential", [4], {})
+    collector("ok", "governance.credential", [5, 6], {5: weird})
+    collector.close()
+    rows = list(csv.reader(io.StringIO((tmp_path / "check-results.csv").read_text())))
+    assert rows[1:] == [["odd check", "governance.credential", "1", "pass", "", ""],
+                        ["odd check", "governance.credential", "2", "fail", "7", "open"],
+                        ["odd check", "governance.credential", "3", "pass", "", ""],
+                        ["ok", "governance.credential", "4", "pass", "", ""],
+                        ["ok", "governance.credential", "5", "fail", "8", 'we"ird,'],
+                        ["ok", "governance.credential", "6", "pass", "", ""]]
+    assert [json.loads("".join(pieces)) for pieces in collector.json_rows()] == [
+        {"check": "odd check", "object_type": "governance.credential", "passed": [1, 3],
+         "failed": [{"id": 2, "finding_state": "open"}]},
+        {"check": "ok", "object_type": "governance.credential", "passed": [4, 6],
+         "failed": [{"id": 5, "finding_state": 'we"ird,'}]}]
+    collector.discard()
