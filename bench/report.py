@@ -1,7 +1,8 @@
 """Benchmark: an OWASP NHI Top 10 evidence pack for estates of 10,000 to 1,000,000 credentials.
 
-Usage: .venv/bin/python bench/report.py [--credentials 10000,100000] [--sweep] [--profile N]
+Usage: .venv/bin/python bench/report.py [--credentials 10000,100000] [--sweep] [--profile N] [--keep]
        [--database-url postgres://postgres@127.0.0.1:5432/steward_bench_report]
+       .venv/bin/python bench/report.py --credentials 1000000 --estate-url URL   (render again, on a kept estate)
 
 For each size it creates a throw-away database (tables from the models, as the tests do), builds
 an estate with bulk inserts (credentials of every kind with a share failing each check, 1 workflow
@@ -242,19 +243,27 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="Print the render's N most expensive functions (cProfile, cumulative time).")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/steward_bench_report")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep each estate's database and print its URL (for --estate-url).")
+    parser.add_argument("--estate-url", default="",
+                        help="Render again on an estate kept by --keep (no build, no sweep); --credentials "
+                             "names its size.")
     args = parser.parse_args()
     results = {}
     for size in [int(s.replace("_", "")) for s in args.credentials.split(",")]:
-        url = _in_fresh_process(_create_database, args.database_url)
+        url = args.estate_url or _in_fresh_process(_create_database, args.database_url)
         try:
-            timings = _in_fresh_process(_prepare, url, size, args.sweep)
+            timings = {} if args.estate_url else _in_fresh_process(_prepare, url, size, args.sweep)
             results[size] = {**timings, **_in_fresh_process(_render, url, args.profile)}
             profile = results[size].pop("profile")
             print(f"{size:>9,} credentials: {results[size]}", flush=True)
             if profile:
                 print(profile, flush=True)
         finally:
-            _destroy(args.database_url, url)
+            if args.keep or args.estate_url:
+                print(f"estate kept: --estate-url {url}", flush=True)
+            else:
+                _destroy(args.database_url, url)
     sizes = sorted(results)
     if len(sizes) > 1:
         pages = [results[s]["pages"] for s in sizes]
