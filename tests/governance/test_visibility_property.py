@@ -24,6 +24,7 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from governance import roles
+from governance.checks.base import ESTATE_OBJECT_TYPE
 from governance.models import (
     Binding,
     Credential,
@@ -39,7 +40,6 @@ from governance.models import (
     WorkflowGroupObjectPermission,
     WorkflowUserObjectPermission,
 )
-from governance.checks.base import ESTATE_OBJECT_TYPE
 from governance.models.approvals import ApprovalPolicy, ApprovalRequest, ApprovalStatus, queue_condition
 from governance.models.checks import Check, Finding
 from governance.permissions import ACTIONS, CHANGE, VIEW, restrict
