@@ -19,6 +19,22 @@ from django.db.models.sql.where import WhereNode
 from django.utils.functional import cached_property
 
 
+def rows_by_ids(queryset: QuerySet, ids: list) -> list:
+    """The rows with these ids, in their order, read by key alone through queryset (so its select_related,
+    annotations and prefetches) without its filters: the ids came from its filtered, restricted query.
+
+    A page is cheapest as two queries: the ids in order (the restricted query, which needs no row), then
+    the page's rows by primary key. In one query PostgreSQL reads every visible row (an owner's 5,500
+    credentials) to sort them before it keeps fifty."""
+    if not ids:
+        return []
+    rows = queryset.order_by()  # a clone: its select_related and annotations, none of its filters
+    rows.query.where = WhereNode()
+    rows.query.clear_limits()
+    by_pk = {row.pk: row for row in rows.filter(pk__in=ids)}
+    return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
 def count_cap() -> int:
     return settings.STEWARD_LIST_COUNT_CAP
 
@@ -64,13 +80,7 @@ class CappedPaginator(Paginator):
         return min(len(self.object_list), self.cap + 1)
 
     def rows_of(self, ids: list) -> list:
-        """The rows with these ids, in their order (the list's queryset, so its select_related and annotations)."""
-        if not ids:
-            return []
-        rows = self.object_list.order_by()  # a clone: its select_related and annotations, none of its filters
-        rows.query.where = WhereNode()  # the ids came from the filtered, restricted query: read them by key alone
-        by_pk = {row.pk: row for row in rows.filter(pk__in=ids)}
-        return [by_pk[pk] for pk in ids if pk in by_pk]
+        return rows_by_ids(self.object_list, ids)
 
     def _page_from_head(self, number: int, bottom: int, top: int, *, capped: bool) -> Page:
         ids = self.head_ids[bottom: top + (1 if capped else 0)]

@@ -193,6 +193,25 @@ def test_cursor_pagination_walks_every_row_once(api, personas):
     assert api.get("/api/v1/systems/?cursor=not-a-cursor").status_code == 404
 
 
+def test_a_page_runs_the_visibility_rule_once_for_ids_and_reads_its_rows_by_key(api, personas):
+    """Ids first (the restricted query, ordered and limited), then the rows by primary key: the visible set is
+    never read whole to be sorted. Walking back through the pages (a reversed cursor) keeps the order."""
+    for i in range(5):
+        SystemFactory(name=f"keyed-{i}", owner=personas.owner)
+    SystemFactory(name="keyed-other", owner=personas.approver)
+    api.force_login(personas.owner)
+    with CaptureQueriesContext(connection) as captured:
+        body = api.get("/api/v1/systems/?page_size=2").json()
+    system_queries = [q["sql"] for q in captured.captured_queries if 'FROM "governance_system"' in q["sql"]]
+    restricted = [sql for sql in system_queries if "UNION" in sql]
+    assert len(restricted) == 1 and '"governance_system"."name"' not in restricted[0].split("FROM")[0]
+    assert any("UNION" not in sql and '"governance_system"."name"' in sql for sql in system_queries)
+    names = [row["name"] for row in body["results"]]
+    second = api.get(body["next"]).json()
+    back = api.get(second["previous"]).json()
+    assert [row["name"] for row in back["results"]] == names and "keyed-other" not in str(second)
+
+
 def test_lists_use_the_portal_filtersets(api, personas, estate):
     api.force_login(personas.owner)
     names = {r["name"] for r in api.get("/api/v1/credentials/", {"q": "deploy"}).json()["results"]}
