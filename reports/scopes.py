@@ -166,8 +166,9 @@ def available_scopes(user) -> list[Scope]:
         teams = Team.objects.filter(group__user=user).order_by("name")
         systems = permissions.restrict(System.objects.all(), user, permissions.CHANGE).order_by("name")
         scopes = []
-    scopes += [Scope(TEAM, t.name, t.pk) for t in teams.only("pk", "name")]
-    scopes += [Scope(SYSTEM, s.name, s.pk) for s in systems.only("pk", "name")]
+    # (pk, name) tuples, not model instances: every team and system of the estate is a choice
+    scopes += [Scope(TEAM, name, pk) for pk, name in teams.values_list("pk", "name")]
+    scopes += [Scope(SYSTEM, name, pk) for pk, name in systems.values_list("pk", "name")]
     return scopes
 
 
