@@ -27,6 +27,7 @@ from django.db import connections
 
 from governance.checks import Context, NotEvaluated, QueryCheck, all_checks
 from governance.checks.base import ESTATE_OBJECT_TYPE
+from governance.checks.estate import audit_trail_state
 from governance.models import Person, Team
 from governance.models.checks import UNRESOLVED_STATES, Finding
 from reports.scopes import ESTATE, Scope
@@ -167,8 +168,8 @@ def chain_verified_start(head, as_of: dt.datetime) -> dict[str, dict]:
     second time. Nothing when that verification failed: the check verifies everything itself."""
     if not (head.intact and head.sequence):
         return {}
-    # full_verified_at: the evaluation's now (as_of), so the check takes it as fresh whatever the period.
-    return {AUDIT_TRAIL: {"sequence": head.sequence, "hash": head.hash, "full_verified_at": as_of.isoformat()}}
+    # Verified in full at the evaluation's now (as_of), so the check takes it as fresh whatever the period.
+    return {AUDIT_TRAIL: audit_trail_state(sequence=head.sequence, head_hash=head.hash, full_verified_at=as_of)}
 
 
 def evaluate(

@@ -21,6 +21,13 @@ from governance.checks.registry import register
 from governance.models import AuditEvent
 
 
+def audit_trail_state(*, sequence: int, head_hash: str, full_verified_at: dt.datetime) -> dict:
+    """The audit-trail check's state once the chain is known intact up to sequence (last verified in full at
+    full_verified_at): its next evaluation verifies only the events after it. A report whose cover has just
+    verified the whole chain starts the check from here (reports.evaluation.chain_verified_start)."""
+    return {"sequence": sequence, "hash": head_hash, "full_verified_at": full_verified_at.isoformat()}
+
+
 def verify_after(sequence: int, head_hash: str) -> ChainVerification:
     """Verify the events after a checkpoint (sequence, hash) that an earlier full verification established."""
     anchor = AuditEvent.objects.filter(sequence=sequence).first()
@@ -86,10 +93,9 @@ class AuditTrailIntact(Check):
             result = verify_chain()
         outcome = Outcome(evaluated=1, evaluated_by_type={ESTATE_OBJECT_TYPE: 1})
         if result.intact:
-            state.update(sequence=result.events, hash=result.head_hash)
-            if not incremental:
-                state["full_verified_at"] = ctx.now.isoformat()
-            outcome.state = state if result.events else {}
+            outcome.state = audit_trail_state(
+                sequence=result.events, head_hash=result.head_hash,
+                full_verified_at=last_full if incremental else ctx.now) if result.events else {}
         else:
             failure = Failure(
                 ESTATE_OBJECT_TYPE,
