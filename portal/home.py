@@ -45,19 +45,20 @@ SECTION_ROWS = 6
 def _owner_section(user) -> dict:
     # Counts per workflow and only the few unmanaged credentials' names each record shows: an owner's
     # fifty workflows hold a thousand bindings, which the record does not need as rows.
-    unmanaged = Binding.objects.filter(unmanaged_binding()).order_by("credential__name", "pk")
+    unmanaged = Binding.objects.filter(unmanaged_binding())
+    shown = unmanaged.order_by("credential__name", "pk").annotate(credential_name=F("credential__name"))
     workflows = list(
         workflow_list(user=user).filter(owner=user).select_related("approval_policy")
-        .annotate(unmanaged_count=related_count(Binding.objects.filter(unmanaged_binding()), "workflow"))
-        .prefetch_related(Prefetch("bindings", to_attr="unmanaged_shown", queryset=unmanaged.annotate(
-            credential_name=F("credential__name")).only("id", "workflow_id")[:UNMANAGED_NAMES_SHOWN]))
+        .annotate(unmanaged_count=related_count(unmanaged, "workflow"))
+        .prefetch_related(Prefetch("bindings", to_attr="unmanaged_shown",
+                                   queryset=shown.only("id", "workflow_id")[:UNMANAGED_NAMES_SHOWN]))
         .order_by("name")
     )
     rows = []
     for workflow in workflows:
         record = workflow_record_items(workflow=workflow, credential_count=workflow.credential_count,
-                                  unmanaged_count=workflow.unmanaged_count,
-                                  unmanaged_names=[b.credential_name for b in workflow.unmanaged_shown])
+                                       unmanaged_count=workflow.unmanaged_count,
+                                       unmanaged_names=[b.credential_name for b in workflow.unmanaged_shown])
         rows.append({"workflow": workflow, "record": record,
                      "gaps": sum(item["state"] in (MISSING, STALE) for item in record)})
     rows.sort(key=lambda row: (-row["gaps"], row["workflow"].name))

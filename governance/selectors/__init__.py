@@ -108,21 +108,20 @@ PRESENT, MISSING, STALE = "present", "missing", "stale"
 UNMANAGED_NAMES_SHOWN = 3
 
 
-def unmanaged_binding(prefix: str = "") -> Q:
+def unmanaged_binding() -> Q:
     """A binding whose credential is outside a managed store (no store, or one Steward cannot rotate in)."""
-    return Q(**{f"{prefix}credential__store__isnull": True}) | ~Q(
-        **{f"{prefix}credential__store__kind__in": MANAGED_STORE_KINDS})
+    return Q(credential__store__isnull=True) | ~Q(credential__store__kind__in=MANAGED_STORE_KINDS)
 
 
 def workflow_governance_record(*, workflow: Workflow, bindings) -> list[dict]:
     """The governance record of a workflow whose bindings (with credential and store) are at hand."""
     unmanaged = [b.credential.name for b in bindings if b.credential.store is None or not b.credential.store.is_managed]
     return workflow_record_items(workflow=workflow, credential_count=len(bindings), unmanaged_count=len(unmanaged),
-                            unmanaged_names=unmanaged[:UNMANAGED_NAMES_SHOWN])
+                                 unmanaged_names=unmanaged[:UNMANAGED_NAMES_SHOWN])
 
 
 def workflow_record_items(*, workflow: Workflow, credential_count: int, unmanaged_count: int,
-                     unmanaged_names: list[str]) -> list[dict]:
+                          unmanaged_names: list[str]) -> list[dict]:
     """The four things the portal insists on for a workflow, each present, missing or stale.
 
     From counts, so a page of many workflows (the owner's home) needs no binding rows: unmanaged_names
